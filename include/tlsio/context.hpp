@@ -1,0 +1,139 @@
+// tlsio::context: the configuration that TLS connections share.
+//
+// A context holds what is the same for many connections: the role (client or server), the
+// trusted CA certificates, this side's certificate chain and private key, verification
+// policy, ALPN protocols and the handshake timeout. Configure it first, then hand it to
+// engines or streams; once the first connection has used it, it is read-only and may be
+// shared by any number of connections on any number of threads. A context is a handle:
+// copies refer to the same configuration.
+//
+// Secure by default: a client verifies the server's certificate chain against the system's
+// CA store and checks the host name. Only set_verify(verify::insecure_skip) turns that off.
+//
+// Every configuring call comes in two forms: one throws std::system_error, the other reports
+// through a std::error_code& and leaves the context unchanged on failure. Calling one after
+// the context has been used throws std::logic_error.
+//
+// Example (a client trusting one private CA):
+//   tlsio::context ctx{tlsio::role::client};
+//   ctx.set_ca_bundle("/etc/myapp/ca.pem");
+//
+// Example (a server):
+//   tlsio::context ctx{tlsio::role::server};
+//   ctx.load_certificate_chain("server.pem");        // leaf first, then intermediates
+//   ctx.load_private_key("server.key", "password");  // or no password
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace tlsio {
+
+class engine;
+
+/// Which end of the connection a context configures.
+enum class role { client, server };
+
+/// Whether a client verifies the server it connects to.
+enum class verify {
+  /// Verify the certificate chain and the host name (the default).
+  peer,
+  /// DANGER: accept any certificate from anyone. For experiments only; an attacker on the
+  /// path can read and change everything.
+  insecure_skip,
+};
+
+/// Whether a server asks its clients for a certificate.
+enum class client_certificate {
+  none,      ///< Do not ask (the default).
+  optional,  ///< Ask; a client may send none, but one it sends must verify.
+  required,  ///< Ask, and refuse clients without a valid certificate.
+};
+
+/// Where the trusted CA certificates come from.
+enum class ca_source {
+  system, ///< The system store found at start-up (the default).
+  bundle, ///< A file given to set_ca_bundle().
+  none,   ///< Only what add_certificate_authority() adds.
+};
+
+class context {
+public:
+  explicit context(role r);
+
+  role get_role() const noexcept;
+
+  // --- Trust ------------------------------------------------------------------------------
+
+  /// Trust the system's CA store (the default). If this machine has none, connections fail
+  /// at the handshake with tlsio::error::no_system_ca_store.
+  void use_system_ca();
+  /// Trust the CA certificates in a PEM (or DER) bundle file, loaded now.
+  void set_ca_bundle(const std::filesystem::path &path);
+  void set_ca_bundle(const std::filesystem::path &path, std::error_code &ec);
+  /// Trust nothing but what add_certificate_authority() adds.
+  void no_ca();
+  /// Trust one more CA certificate (PEM text, one or more certificates). Adds to whatever
+  /// source is chosen.
+  void add_certificate_authority(std::string_view pem);
+  void add_certificate_authority(std::string_view pem, std::error_code &ec);
+  ca_source get_ca_source() const noexcept;
+
+  /// The system CA store found at start-up ($SSL_CERT_FILE, $SSL_CERT_DIR, then the usual
+  /// locations of Debian/Ubuntu, Fedora/RHEL, openSUSE and Alpine), or nothing.
+  static std::optional<std::filesystem::path> system_ca_location();
+
+  // --- This side's identity -----------------------------------------------------------------
+
+  /// Load certificates from a PEM file: the leaf first, then intermediates. May be called
+  /// again to append more intermediates.
+  void load_certificate_chain(const std::filesystem::path &path);
+  void load_certificate_chain(const std::filesystem::path &path, std::error_code &ec);
+  /// The same from PEM text.
+  void load_certificate_chain_pem(std::string_view pem);
+  void load_certificate_chain_pem(std::string_view pem, std::error_code &ec);
+
+  /// Load the private key for the chain's leaf (PEM or DER; PKCS#1, SEC1 or PKCS#8), with
+  /// its password if it is encrypted. A wrong password, a missing one, or a key that does
+  /// not match the leaf certificate is reported here.
+  void load_private_key(const std::filesystem::path &path,
+                        std::optional<std::string_view> password = std::nullopt);
+  void load_private_key(const std::filesystem::path &path,
+                        std::optional<std::string_view> password, std::error_code &ec);
+  void load_private_key_pem(std::string_view pem,
+                            std::optional<std::string_view> password = std::nullopt);
+  void load_private_key_pem(std::string_view pem, std::optional<std::string_view> password,
+                            std::error_code &ec);
+
+  // --- Policy -------------------------------------------------------------------------------
+
+  /// Client: verify the server (verify::peer, the default) or not (verify::insecure_skip).
+  void set_verify(verify mode);
+  verify get_verify() const noexcept;
+
+  /// Server: ask clients for a certificate, verified against this context's trusted CAs.
+  void set_client_certificate(client_certificate mode);
+
+  /// Application protocols to offer (client) or accept (server), most preferred first.
+  void set_alpn(std::vector<std::string> protocols);
+
+  /// How long a handshake may take before it fails with error::handshake_timeout.
+  /// Applied by streams and acceptors; default 10 s.
+  void set_handshake_timeout(std::chrono::milliseconds timeout);
+  std::chrono::milliseconds handshake_timeout() const noexcept;
+
+  struct impl;
+
+private:
+  friend class engine;
+  void check_mutable() const;
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace tlsio

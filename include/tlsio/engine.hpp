@@ -1,0 +1,142 @@
+// tlsio::engine: one TLS connection without I/O (sans-I/O).
+//
+// The engine owns the TLS state of one connection and two byte buffers: the input that
+// came from the peer and the output that must go to it. Its steps (handshake, read, write,
+// shutdown) never block and never touch a socket. Each returns what it needs next:
+//
+//   - status::done        the step is complete;
+//   - status::want_input  give it more bytes from the peer (put_input / prepare_input +
+//                         commit_input, or put_eof), then call the same step again;
+//   - status::closed      (read, shutdown) the peer ended the TLS session with close_notify;
+//   - status::failed      result.error says why; the engine can do nothing more.
+//
+// After every step, whatever the status, send pending_output() to the peer (then
+// consume_output()): a step may queue records (handshake flights, an alert that explains
+// a failure) even when it also wants input or has failed.
+//
+// tlsio::stream drives an engine over an Asio socket; other event loops can drive it the
+// same way. Two engines can also be wired back to back in memory, as the tests do.
+//
+// Thread safety: one engine must not be used by two threads at once. Distinct engines
+// sharing one context may be used concurrently.
+#pragma once
+
+#include <tlsio/context.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace tlsio {
+
+/// What a step of the engine needs next.
+enum class status { done, want_input, closed, failed };
+
+/// The outcome of one engine step.
+struct step_result {
+  tlsio::status status = status::done;
+  /// read: bytes placed in the caller's buffer; write: bytes taken from it.
+  std::size_t bytes = 0;
+  /// Set when status is failed.
+  std::error_code error;
+};
+
+/// A certificate as the peer presented it.
+struct certificate_info {
+  std::string subject; ///< e.g. "CN=localhost, O=tlsio test"
+  std::string issuer;
+  std::chrono::system_clock::time_point not_before;
+  std::chrono::system_clock::time_point not_after;
+  std::string serial;  ///< hex
+  std::string pem;     ///< the certificate itself
+};
+
+class engine {
+public:
+  /// The largest amount of application data in one TLS record.
+  static constexpr std::size_t max_record_payload = 16384;
+
+  /// A fresh connection using ctx's configuration (which becomes read-only). Problems in the
+  /// configuration (no system CA store, a certificate without its key) are reported by the
+  /// first handshake step, so that connecting is where they show.
+  explicit engine(const context &ctx);
+  ~engine();
+  engine(engine &&) noexcept;
+  engine &operator=(engine &&) noexcept;
+
+  /// Client: the name of the server, for SNI and certificate verification. A DNS name is
+  /// sent as SNI and matched against the certificate's DNS names; an IPv4 or IPv6 literal
+  /// ("127.0.0.1", "::1", "[::1]") is not sent and is matched against its IP addresses.
+  /// A client that verifies must have one, or the handshake fails with error::no_host_name.
+  void set_server_name(std::string_view name);
+  const std::string &server_name() const noexcept;
+
+  // --- Steps --------------------------------------------------------------------------------
+
+  /// Advance the handshake. done once it has completed and the peer is verified.
+  step_result handshake();
+  /// Decrypt application data into out. done with bytes > 0; closed on close_notify; failed
+  /// with error::stream_truncated if the input ended without close_notify.
+  step_result read(std::span<std::byte> out);
+  /// Encrypt all of data into records (output). Never partial: done with bytes == size.
+  step_result write(std::span<const std::byte> data);
+  /// Queue close_notify, then wait for the peer's. done (or closed) once both are exchanged;
+  /// failed with error::stream_truncated if the input ends first.
+  step_result shutdown();
+
+  // --- The two buffers ----------------------------------------------------------------------
+
+  /// Space for at least min_size bytes of input, to read from the peer into directly.
+  std::span<std::byte> prepare_input(std::size_t min_size = 17 * 1024);
+  /// Mark n bytes of the space from prepare_input() as received.
+  void commit_input(std::size_t n);
+  /// Copy bytes received from the peer into the input.
+  void put_input(std::span<const std::byte> data);
+  /// The peer's byte stream has ended (TCP FIN).
+  void put_eof();
+  /// Records waiting to be sent to the peer.
+  std::span<const std::byte> pending_output() const noexcept;
+  /// The first n bytes of pending_output() have been sent.
+  void consume_output(std::size_t n) noexcept;
+
+  // --- State --------------------------------------------------------------------------------
+
+  bool handshake_done() const noexcept;
+  /// A read would make progress without new input: decrypted bytes wait, a complete
+  /// record is held, the input has ended, or the engine has failed.
+  bool read_ready() const noexcept;
+  /// Input bytes received but not yet processed.
+  std::size_t pending_input() const noexcept;
+  /// The error the engine failed with, if it has.
+  std::error_code failure() const noexcept;
+  /// A sentence about the last failure with the details its error code cannot carry, e.g.
+  /// "host name mismatch: expected example.com, certificate is for localhost".
+  std::string failure_detail() const;
+
+  // --- After the handshake ------------------------------------------------------------------
+
+  std::string protocol_version() const; ///< "TLSv1.2"
+  std::string cipher_suite() const;     ///< IANA-style name, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"
+  std::string alpn_protocol() const;    ///< empty if none was negotiated
+  std::optional<certificate_info> peer_certificate() const;
+  /// The verification result of the peer's certificate: empty if it verified (or was not
+  /// checked), else the reason.
+  std::error_code verification_result() const noexcept;
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+/// The TLS implementation in use and its version, e.g. "Mbed TLS 2.28.3" (the counterpart
+/// of rfc.tls's default-tls-class).
+std::string engine_name();
+
+} // namespace tlsio

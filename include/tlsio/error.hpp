@@ -1,0 +1,63 @@
+// Error codes reported by tlsio.
+//
+// Every failure reaches the caller as a std::error_code in one of two categories:
+//  - tlsio::error_category(): tlsio's own conditions (tlsio::error below), among them each
+//    reason a certificate can fail verification;
+//  - tlsio::engine_category(): a code from the TLS engine (Mbed TLS), with a message a
+//    person can act on rather than a bare number.
+// Socket errors keep Asio's own category (asio::error::connection_reset, ...).
+#pragma once
+
+#include <string>
+#include <system_error>
+
+namespace tlsio {
+
+/// tlsio's own error conditions.
+enum class error {
+  /// The peer closed the connection without sending close_notify: the data may be cut short.
+  stream_truncated = 1,
+  /// The handshake did not complete within the configured time.
+  handshake_timeout,
+  /// The stream has no established TLS session (before the handshake, or after close).
+  not_connected,
+  /// A client has no host name to check the server's certificate against, and
+  /// verification was not explicitly skipped.
+  no_host_name,
+  /// The system certificate store was asked for, but none was found on this machine.
+  no_system_ca_store,
+  /// A connect or operation deadline passed.
+  timed_out,
+
+  // Certificate verification, by reason.
+  certificate_expired,
+  certificate_not_yet_valid,
+  host_name_mismatch,
+  untrusted_issuer,
+  certificate_revoked,
+  certificate_wrong_usage,
+  certificate_bad_signature,
+  certificate_verify_failed,
+  no_peer_certificate,
+
+  // Configuration.
+  private_key_password_required,
+  private_key_wrong_password,
+  private_key_mismatch,
+  no_certificate,
+};
+
+/// The category of tlsio::error.
+const std::error_category &error_category() noexcept;
+
+/// The category of codes that come from the TLS engine (Mbed TLS). The value is the
+/// engine's (negative) error number.
+const std::error_category &engine_category() noexcept;
+
+inline std::error_code make_error_code(error e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+} // namespace tlsio
+
+template <> struct std::is_error_code_enum<tlsio::error> : std::true_type {};

@@ -1,0 +1,309 @@
+#include "context_impl.hpp"
+
+#include "ca_store.hpp"
+#include "engine_error.hpp"
+
+#include <tlsio/error.hpp>
+
+#include <mbedtls/ecp.h>
+#include <mbedtls/ssl_ciphersuites.h>
+
+#include <cerrno>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+
+namespace tlsio {
+namespace {
+
+// ECDHE with AEAD only: forward secrecy, and none of the CBC, RC4 or 3DES suites that
+// Debian's build of Mbed TLS would otherwise offer.
+constexpr int cipher_suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
+constexpr mbedtls_ecp_group_id key_exchange_groups[] = {
+    MBEDTLS_ECP_DP_CURVE25519,
+    MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_SECP384R1,
+    MBEDTLS_ECP_DP_NONE,
+};
+
+void throw_if(const std::error_code &ec, const std::string &what) {
+  if (ec)
+    throw std::system_error(ec, what);
+}
+
+std::string quoted(const std::filesystem::path &path) { return "'" + path.string() + "'"; }
+
+std::optional<std::string> read_file(const std::filesystem::path &path, std::error_code &ec) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ec = std::error_code(errno ? errno : ENOENT, std::generic_category());
+    return std::nullopt;
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return std::move(contents).str();
+}
+
+// Mbed TLS tells PEM from DER by a terminating NUL counted in the length.
+std::size_t parse_length(std::string_view data) {
+  return data.find("-----BEGIN ") != std::string_view::npos ? data.size() + 1 : data.size();
+}
+
+std::error_code parse_certificates(mbedtls_x509_crt *chain, const std::string &data) {
+  int ret = mbedtls_x509_crt_parse(chain, reinterpret_cast<const unsigned char *>(data.c_str()),
+                                   parse_length(data));
+  if (ret < 0)
+    return detail::engine_error(ret);
+  if (ret > 0 || chain->version == 0)
+    return error::no_certificate; // some blocks were not certificates, or there were none
+  return {};
+}
+
+} // namespace
+
+// --- impl ---------------------------------------------------------------------------------
+
+context::impl::impl(role r) : role_(r) {
+  static constexpr unsigned char personalization[] = "tlsio context";
+  int ret = mbedtls_ctr_drbg_seed(drbg_.get(), mbedtls_entropy_func, entropy_.get(),
+                                  personalization, sizeof personalization);
+  if (ret != 0)
+    throw std::system_error(detail::engine_error(ret), "seeding the random generator");
+  ret = mbedtls_ssl_config_defaults(config_.get(),
+                                    r == role::client ? MBEDTLS_SSL_IS_CLIENT
+                                                      : MBEDTLS_SSL_IS_SERVER,
+                                    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+  if (ret != 0)
+    throw std::system_error(detail::engine_error(ret), "configuring TLS");
+  mbedtls_ssl_conf_rng(config_.get(), mbedtls_ctr_drbg_random, drbg_.get());
+  // Debian's build allows TLS 1.0 and 1.1; 1.2 is the floor (and the ceiling of 2.28).
+  mbedtls_ssl_conf_min_version(config_.get(), MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_ciphersuites(config_.get(), cipher_suites);
+  mbedtls_ssl_conf_curves(config_.get(), key_exchange_groups);
+  mbedtls_ssl_conf_renegotiation(config_.get(), MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+}
+
+const std::error_code &context::impl::prepare() {
+  std::call_once(prepared_, [this] {
+    in_use_ = true;
+    prepare_error_ = apply_identity();
+    bool verifies = role_ == role::client ? verify_ == verify::peer
+                                          : client_certificate_ != client_certificate::none;
+    if (!prepare_error_ && verifies && ca_source_ == ca_source::system)
+      prepare_error_ = load_system_ca();
+    int authmode = MBEDTLS_SSL_VERIFY_NONE;
+    if (role_ == role::client && verify_ == verify::peer)
+      authmode = MBEDTLS_SSL_VERIFY_REQUIRED;
+    if (role_ == role::server && client_certificate_ == client_certificate::required)
+      authmode = MBEDTLS_SSL_VERIFY_REQUIRED;
+    if (role_ == role::server && client_certificate_ == client_certificate::optional)
+      authmode = MBEDTLS_SSL_VERIFY_OPTIONAL; // the engine refuses a certificate that fails
+    mbedtls_ssl_conf_authmode(config_.get(), authmode);
+    mbedtls_ssl_conf_ca_chain(config_.get(), ca_chain_.get(), nullptr);
+    if (!alpn_.empty()) {
+      for (const auto &p : alpn_)
+        alpn_list_.push_back(p.c_str());
+      alpn_list_.push_back(nullptr);
+      mbedtls_ssl_conf_alpn_protocols(config_.get(), alpn_list_.data());
+    }
+  });
+  return prepare_error_;
+}
+
+std::error_code context::impl::load_system_ca() {
+  const auto &store = detail::system_ca_store();
+  if (!store)
+    return error::no_system_ca_store;
+  std::error_code ec;
+  int ret = std::filesystem::is_directory(*store, ec)
+                ? mbedtls_x509_crt_parse_path(ca_chain_.get(), store->c_str())
+                : mbedtls_x509_crt_parse_file(ca_chain_.get(), store->c_str());
+  // A positive result counts certificates that did not parse; the rest are usable.
+  if (ret < 0 || ca_chain_->version == 0)
+    return error::no_system_ca_store;
+  return {};
+}
+
+std::error_code context::impl::apply_identity() {
+  if (has_own_chain_ != has_own_key_ || (role_ == role::server && !has_own_chain_))
+    return error::no_certificate;
+  if (!has_own_chain_)
+    return {};
+  return detail::engine_error(
+      mbedtls_ssl_conf_own_cert(config_.get(), own_chain_.get(), own_key_.get()));
+}
+
+// --- context ------------------------------------------------------------------------------
+
+context::context(role r) : impl_(std::make_shared<impl>(r)) {}
+
+role context::get_role() const noexcept { return impl_->role_; }
+
+void context::check_mutable() const {
+  if (impl_->in_use_)
+    throw std::logic_error("tlsio::context: configuration cannot change once connections use it");
+}
+
+void context::use_system_ca() {
+  check_mutable();
+  impl_->ca_source_ = ca_source::system;
+}
+
+void context::set_ca_bundle(const std::filesystem::path &path) {
+  std::error_code ec;
+  set_ca_bundle(path, ec);
+  throw_if(ec, "loading CA bundle " + quoted(path));
+}
+
+void context::set_ca_bundle(const std::filesystem::path &path, std::error_code &ec) {
+  check_mutable();
+  ec.clear();
+  auto data = read_file(path, ec);
+  if (!data)
+    return;
+  detail::x509_crt check;
+  if ((ec = parse_certificates(check.get(), *data)))
+    return;
+  parse_certificates(impl_->ca_chain_.get(), *data);
+  impl_->ca_source_ = ca_source::bundle;
+}
+
+void context::no_ca() {
+  check_mutable();
+  impl_->ca_source_ = ca_source::none;
+}
+
+void context::add_certificate_authority(std::string_view pem) {
+  std::error_code ec;
+  add_certificate_authority(pem, ec);
+  throw_if(ec, "adding a certificate authority");
+}
+
+void context::add_certificate_authority(std::string_view pem, std::error_code &ec) {
+  check_mutable();
+  std::string data(pem);
+  detail::x509_crt check;
+  if ((ec = parse_certificates(check.get(), data)))
+    return;
+  parse_certificates(impl_->ca_chain_.get(), data);
+}
+
+ca_source context::get_ca_source() const noexcept { return impl_->ca_source_; }
+
+std::optional<std::filesystem::path> context::system_ca_location() {
+  return detail::system_ca_store();
+}
+
+void context::load_certificate_chain(const std::filesystem::path &path) {
+  std::error_code ec;
+  load_certificate_chain(path, ec);
+  throw_if(ec, "loading certificate chain " + quoted(path));
+}
+
+void context::load_certificate_chain(const std::filesystem::path &path, std::error_code &ec) {
+  ec.clear();
+  check_mutable();
+  if (auto data = read_file(path, ec))
+    load_certificate_chain_pem(*data, ec);
+}
+
+void context::load_certificate_chain_pem(std::string_view pem) {
+  std::error_code ec;
+  load_certificate_chain_pem(pem, ec);
+  throw_if(ec, "loading a certificate chain");
+}
+
+void context::load_certificate_chain_pem(std::string_view pem, std::error_code &ec) {
+  check_mutable();
+  std::string data(pem);
+  detail::x509_crt check;
+  if ((ec = parse_certificates(check.get(), data)))
+    return;
+  bool first = !impl_->has_own_chain_;
+  if (first && impl_->has_own_key_ &&
+      mbedtls_pk_check_pair(&check->pk, impl_->own_key_.get()) != 0) {
+    ec = error::private_key_mismatch;
+    return;
+  }
+  parse_certificates(impl_->own_chain_.get(), data);
+  impl_->has_own_chain_ = true;
+}
+
+void context::load_private_key(const std::filesystem::path &path,
+                               std::optional<std::string_view> password) {
+  std::error_code ec;
+  load_private_key(path, password, ec);
+  throw_if(ec, "loading private key " + quoted(path));
+}
+
+void context::load_private_key(const std::filesystem::path &path,
+                               std::optional<std::string_view> password, std::error_code &ec) {
+  ec.clear();
+  check_mutable();
+  if (auto data = read_file(path, ec))
+    load_private_key_pem(*data, password, ec);
+}
+
+void context::load_private_key_pem(std::string_view pem, std::optional<std::string_view> password) {
+  std::error_code ec;
+  load_private_key_pem(pem, password, ec);
+  throw_if(ec, "loading a private key");
+}
+
+void context::load_private_key_pem(std::string_view pem, std::optional<std::string_view> password,
+                                   std::error_code &ec) {
+  check_mutable();
+  std::string data(pem);
+  detail::pk_context key;
+  int ret = mbedtls_pk_parse_key(
+      key.get(), reinterpret_cast<const unsigned char *>(data.c_str()), parse_length(data),
+      password ? reinterpret_cast<const unsigned char *>(password->data()) : nullptr,
+      password ? password->size() : 0);
+  if ((ec = detail::engine_error(ret)))
+    return;
+  if (impl_->has_own_chain_ && mbedtls_pk_check_pair(&impl_->own_chain_->pk, key.get()) != 0) {
+    ec = error::private_key_mismatch;
+    return;
+  }
+  std::swap(*impl_->own_key_.get(), *key.get());
+  impl_->has_own_key_ = true;
+}
+
+void context::set_verify(verify mode) {
+  check_mutable();
+  impl_->verify_ = mode;
+}
+
+verify context::get_verify() const noexcept { return impl_->verify_; }
+
+void context::set_client_certificate(client_certificate mode) {
+  check_mutable();
+  impl_->client_certificate_ = mode;
+}
+
+void context::set_alpn(std::vector<std::string> protocols) {
+  check_mutable();
+  impl_->alpn_ = std::move(protocols);
+}
+
+void context::set_handshake_timeout(std::chrono::milliseconds timeout) {
+  check_mutable();
+  impl_->handshake_timeout_ = timeout;
+}
+
+std::chrono::milliseconds context::handshake_timeout() const noexcept {
+  return impl_->handshake_timeout_;
+}
+
+} // namespace tlsio

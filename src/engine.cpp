@@ -1,0 +1,409 @@
+#include "engine_impl.hpp"
+
+#include "engine_error.hpp"
+
+#include <tlsio/error.hpp>
+
+#include <mbedtls/pem.h>
+#include <mbedtls/version.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace tlsio {
+namespace {
+
+std::string distinguished_name(const mbedtls_x509_name &name) {
+  char text[512];
+  int n = mbedtls_x509_dn_gets(text, sizeof text, &name);
+  return n < 0 ? std::string("?") : std::string(text, static_cast<std::size_t>(n));
+}
+
+std::string format_time(const mbedtls_x509_time &t) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d UTC", t.year, t.mon, t.day,
+                t.hour, t.min, t.sec);
+  return text;
+}
+
+std::chrono::system_clock::time_point to_time_point(const mbedtls_x509_time &t) {
+  using namespace std::chrono;
+  sys_days day = year{t.year} / month{static_cast<unsigned>(t.mon)} /
+                 std::chrono::day{static_cast<unsigned>(t.day)};
+  return day + hours{t.hour} + minutes{t.min} + seconds{t.sec};
+}
+
+std::string join(const std::vector<std::string> &items) {
+  std::string text;
+  for (const auto &item : items)
+    text += (text.empty() ? "" : ", ") + item;
+  return text.empty() ? "no names" : text;
+}
+
+const char *alert_name(unsigned char description) {
+  switch (description) {
+  case 10: return "unexpected_message";
+  case 20: return "bad_record_mac";
+  case 22: return "record_overflow";
+  case 40: return "handshake_failure";
+  case 42: return "bad_certificate";
+  case 43: return "unsupported_certificate";
+  case 44: return "certificate_revoked";
+  case 45: return "certificate_expired";
+  case 46: return "certificate_unknown";
+  case 47: return "illegal_parameter";
+  case 48: return "unknown_ca";
+  case 49: return "access_denied";
+  case 50: return "decode_error";
+  case 51: return "decrypt_error";
+  case 70: return "protocol_version";
+  case 71: return "insufficient_security";
+  case 80: return "internal_error";
+  case 86: return "inappropriate_fallback";
+  case 90: return "user_canceled";
+  case 109: return "missing_extension";
+  case 112: return "unrecognized_name";
+  case 116: return "certificate_required";
+  case 120: return "no_application_protocol";
+  default: return "unknown alert";
+  }
+}
+
+} // namespace
+
+// --- impl: the memory BIO and verification ----------------------------------------------------
+
+engine::impl::impl(std::shared_ptr<context::impl> ctx) : context_(std::move(ctx)) {}
+
+int engine::impl::send_to_output(void *self, const unsigned char *data, std::size_t size) {
+  auto &out = static_cast<impl *>(self)->output_;
+  auto bytes = reinterpret_cast<const std::byte *>(data);
+  out.insert(out.end(), bytes, bytes + size);
+  return static_cast<int>(size);
+}
+
+int engine::impl::receive_from_input(void *self, unsigned char *data, std::size_t size) {
+  auto &e = *static_cast<impl *>(self);
+  std::size_t available = e.input_end_ - e.input_begin_;
+  if (available == 0)
+    return e.input_ended_ ? 0 : MBEDTLS_ERR_SSL_WANT_READ;
+  std::size_t n = std::min(size, available);
+  std::memcpy(data, e.input_.data() + e.input_begin_, n);
+  e.input_begin_ += n;
+  if (e.input_begin_ == e.input_end_)
+    e.input_begin_ = e.input_end_ = 0;
+  return static_cast<int>(n);
+}
+
+int engine::impl::verify_certificate(void *self, mbedtls_x509_crt *crt, int depth,
+                                     std::uint32_t *flags) {
+  auto &e = *static_cast<impl *>(self);
+  // Mbed TLS 2.28 matches names as DNS names only; an IP literal is checked here instead.
+  if (depth == 0 && e.server_ip_) {
+    auto addresses = detail::certificate_ip_addresses(*crt);
+    if (std::find(addresses.begin(), addresses.end(), *e.server_ip_) == addresses.end())
+      *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+  }
+  if (*flags != 0)
+    e.certificate_problems_.push_back({depth, *flags, distinguished_name(crt->subject),
+                                       distinguished_name(crt->issuer),
+                                       format_time(crt->valid_from), format_time(crt->valid_to),
+                                       detail::certificate_names(*crt)});
+  return 0;
+}
+
+std::string engine::impl::describe_verification_failure(std::uint32_t flags) const {
+  auto code = detail::verification_error(flags);
+  for (const auto &p : certificate_problems_) {
+    if (detail::verification_error(p.flags) != code)
+      continue;
+    auto who = "'" + p.subject + "'";
+    switch (static_cast<error>(code.value())) {
+    case error::host_name_mismatch:
+      return "host name mismatch: expected " + server_name_ + ", certificate is for " +
+             join(p.names);
+    case error::certificate_expired:
+      return "certificate expired: " + who + " was valid until " + p.valid_to;
+    case error::certificate_not_yet_valid:
+      return "certificate not yet valid: " + who + " is valid from " + p.valid_from;
+    case error::untrusted_issuer:
+      return "certificate not trusted: " + who + " was issued by '" + p.issuer +
+             "', which is not a trusted CA (or its chain is incomplete)";
+    default:
+      return code.message() + ": " + who;
+    }
+  }
+  return code.message();
+}
+
+step_result engine::impl::fail(std::error_code ec, std::string detail) {
+  failure_ = ec;
+  failure_detail_ = detail.empty() ? ec.message() : std::move(detail);
+  return {status::failed, 0, ec};
+}
+
+step_result engine::impl::fail(int code) {
+  if (code == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+    auto flags = mbedtls_ssl_get_verify_result(ssl_.get());
+    return fail(detail::verification_error(flags), describe_verification_failure(flags));
+  }
+  auto ec = detail::engine_error(code);
+  if (code == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl_->in_msg != nullptr)
+    return fail(ec, ec.message() + ": " + alert_name(ssl_->in_msg[1]));
+  if (ec == error::stream_truncated && !handshake_done_)
+    return fail(ec, "the peer closed the connection during the TLS handshake");
+  return fail(ec);
+}
+
+step_result engine::impl::check_after_handshake() {
+  // With an optional client certificate Mbed TLS goes on even if it failed verification.
+  const auto &ctx = *context_;
+  if (ctx.role_ == role::server && ctx.client_certificate_ == client_certificate::optional &&
+      mbedtls_ssl_get_peer_cert(ssl_.get()) != nullptr) {
+    auto flags = mbedtls_ssl_get_verify_result(ssl_.get());
+    if (flags != 0) {
+      mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                     MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
+      return fail(detail::verification_error(flags), describe_verification_failure(flags));
+    }
+  }
+  handshake_done_ = true;
+  return {status::done, 0, {}};
+}
+
+// --- engine -----------------------------------------------------------------------------------
+
+engine::engine(const context &ctx) : impl_(std::make_unique<impl>(ctx.impl_)) {
+  auto &e = *impl_;
+  const auto &prepare_error = e.context_->prepare();
+  if (prepare_error) {
+    e.fail(prepare_error);
+    return;
+  }
+  int ret = mbedtls_ssl_setup(e.ssl_.get(), e.context_->config_.get());
+  if (ret != 0) {
+    e.fail(ret);
+    return;
+  }
+  mbedtls_ssl_set_bio(e.ssl_.get(), &e, &impl::send_to_output, &impl::receive_from_input,
+                      nullptr);
+  mbedtls_ssl_set_verify(e.ssl_.get(), &impl::verify_certificate, &e);
+}
+
+engine::~engine() = default;
+engine::engine(engine &&) noexcept = default;
+engine &engine::operator=(engine &&) noexcept = default;
+
+void engine::set_server_name(std::string_view name) {
+  auto &e = *impl_;
+  e.server_name_ = std::string(name);
+  e.server_ip_ = detail::parse_ip_literal(name);
+  if (e.failure_)
+    return;
+  // SNI carries DNS names only (RFC 6066); an IP literal is verified by verify_certificate.
+  int ret = mbedtls_ssl_set_hostname(e.ssl_.get(), e.server_ip_ ? nullptr : e.server_name_.c_str());
+  if (ret != 0)
+    e.fail(ret);
+}
+
+const std::string &engine::server_name() const noexcept { return impl_->server_name_; }
+
+step_result engine::handshake() {
+  auto &e = *impl_;
+  if (e.failure_)
+    return {status::failed, 0, e.failure_};
+  if (e.handshake_done_)
+    return {status::done, 0, {}};
+  const auto &ctx = *e.context_;
+  if (ctx.role_ == role::client && ctx.verify_ == verify::peer && e.server_name_.empty())
+    return e.fail(error::no_host_name);
+  int ret = mbedtls_ssl_handshake(e.ssl_.get());
+  if (ret == 0)
+    return e.check_after_handshake();
+  if (ret == MBEDTLS_ERR_SSL_WANT_READ)
+    return {status::want_input, 0, {}};
+  return e.fail(ret);
+}
+
+step_result engine::read(std::span<std::byte> out) {
+  auto &e = *impl_;
+  if (e.failure_)
+    return {status::failed, 0, e.failure_};
+  if (!e.handshake_done_)
+    return {status::failed, 0, error::not_connected};
+  if (e.peer_closed_)
+    return {status::closed, 0, {}};
+  if (out.empty())
+    return {status::done, 0, {}};
+  int ret = mbedtls_ssl_read(e.ssl_.get(), reinterpret_cast<unsigned char *>(out.data()),
+                             out.size());
+  if (ret > 0)
+    return {status::done, static_cast<std::size_t>(ret), {}};
+  switch (ret) {
+  case MBEDTLS_ERR_SSL_WANT_READ:
+    return {status::want_input, 0, {}};
+  case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+    e.peer_closed_ = true;
+    return {status::closed, 0, {}};
+  case 0: // Mbed TLS's way of saying the input ended without close_notify
+    return e.fail(error::stream_truncated);
+  default:
+    return e.fail(ret);
+  }
+}
+
+step_result engine::write(std::span<const std::byte> data) {
+  auto &e = *impl_;
+  if (e.failure_)
+    return {status::failed, 0, e.failure_};
+  if (!e.handshake_done_ || e.close_notify_sent_)
+    return {status::failed, 0, error::not_connected};
+  auto p = reinterpret_cast<const unsigned char *>(data.data());
+  std::size_t written = 0;
+  // The memory BIO takes everything, so each call only stops at a record boundary.
+  while (written < data.size()) {
+    int ret = mbedtls_ssl_write(e.ssl_.get(), p + written, data.size() - written);
+    if (ret < 0)
+      return e.fail(ret);
+    written += static_cast<std::size_t>(ret);
+  }
+  return {status::done, written, {}};
+}
+
+step_result engine::shutdown() {
+  auto &e = *impl_;
+  if (e.failure_)
+    return {status::failed, 0, e.failure_};
+  if (!e.handshake_done_)
+    return {status::failed, 0, error::not_connected};
+  if (!e.close_notify_sent_) {
+    if (int ret = mbedtls_ssl_close_notify(e.ssl_.get()); ret != 0)
+      return e.fail(ret);
+    e.close_notify_sent_ = true;
+  }
+  // Application data still in flight from the peer is discarded while waiting.
+  unsigned char discard[4096];
+  while (!e.peer_closed_) {
+    int ret = mbedtls_ssl_read(e.ssl_.get(), discard, sizeof discard);
+    if (ret > 0)
+      continue;
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ)
+      return {status::want_input, 0, {}};
+    if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
+      e.peer_closed_ = true;
+    else
+      return ret == 0 ? e.fail(error::stream_truncated) : e.fail(ret);
+  }
+  return {status::done, 0, {}};
+}
+
+std::span<std::byte> engine::prepare_input(std::size_t min_size) {
+  auto &e = *impl_;
+  if (e.input_.size() - e.input_end_ < min_size && e.input_begin_ > 0) {
+    std::memmove(e.input_.data(), e.input_.data() + e.input_begin_, e.input_end_ - e.input_begin_);
+    e.input_end_ -= e.input_begin_;
+    e.input_begin_ = 0;
+  }
+  if (e.input_.size() - e.input_end_ < min_size)
+    e.input_.resize(e.input_end_ + min_size);
+  return {e.input_.data() + e.input_end_, e.input_.size() - e.input_end_};
+}
+
+void engine::commit_input(std::size_t n) { impl_->input_end_ += n; }
+
+void engine::put_input(std::span<const std::byte> data) {
+  auto space = prepare_input(data.size());
+  std::memcpy(space.data(), data.data(), data.size());
+  commit_input(data.size());
+}
+
+void engine::put_eof() { impl_->input_ended_ = true; }
+
+std::span<const std::byte> engine::pending_output() const noexcept {
+  const auto &e = *impl_;
+  return {e.output_.data() + e.output_begin_, e.output_.size() - e.output_begin_};
+}
+
+void engine::consume_output(std::size_t n) noexcept {
+  auto &e = *impl_;
+  e.output_begin_ += n;
+  if (e.output_begin_ >= e.output_.size()) {
+    e.output_.clear();
+    e.output_begin_ = 0;
+  }
+}
+
+bool engine::handshake_done() const noexcept { return impl_->handshake_done_; }
+
+bool engine::read_ready() const noexcept {
+  const auto &e = *impl_;
+  if (e.failure_ || e.peer_closed_ || e.input_ended_)
+    return true;
+  if (mbedtls_ssl_get_bytes_avail(e.ssl_.get()) > 0 || mbedtls_ssl_check_pending(e.ssl_.get()))
+    return true;
+  std::size_t available = e.input_end_ - e.input_begin_;
+  if (available < 5)
+    return false;
+  auto header = e.input_.data() + e.input_begin_;
+  std::size_t length = (std::to_integer<std::size_t>(header[3]) << 8) |
+                       std::to_integer<std::size_t>(header[4]);
+  return available >= 5 + length;
+}
+
+std::size_t engine::pending_input() const noexcept {
+  return impl_->input_end_ - impl_->input_begin_;
+}
+
+std::error_code engine::failure() const noexcept { return impl_->failure_; }
+
+std::string engine::failure_detail() const { return impl_->failure_detail_; }
+
+std::string engine::protocol_version() const {
+  return impl_->handshake_done_ ? mbedtls_ssl_get_version(impl_->ssl_.get()) : "";
+}
+
+std::string engine::cipher_suite() const {
+  return impl_->handshake_done_ ? mbedtls_ssl_get_ciphersuite(impl_->ssl_.get()) : "";
+}
+
+std::string engine::alpn_protocol() const {
+  const char *protocol = mbedtls_ssl_get_alpn_protocol(impl_->ssl_.get());
+  return protocol ? protocol : "";
+}
+
+std::optional<certificate_info> engine::peer_certificate() const {
+  const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(impl_->ssl_.get());
+  if (crt == nullptr)
+    return std::nullopt;
+  certificate_info info;
+  info.subject = distinguished_name(crt->subject);
+  info.issuer = distinguished_name(crt->issuer);
+  info.not_before = to_time_point(crt->valid_from);
+  info.not_after = to_time_point(crt->valid_to);
+  char serial[128];
+  if (int n = mbedtls_x509_serial_gets(serial, sizeof serial, &crt->serial); n > 0)
+    info.serial.assign(serial, static_cast<std::size_t>(n));
+  std::string pem(crt->raw.len * 2 + 128, '\0');
+  std::size_t length = 0;
+  if (mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n",
+                               crt->raw.p, crt->raw.len,
+                               reinterpret_cast<unsigned char *>(pem.data()), pem.size(),
+                               &length) == 0)
+    info.pem = pem.substr(0, length > 0 ? length - 1 : 0); // length counts the NUL
+  return info;
+}
+
+std::error_code engine::verification_result() const noexcept {
+  auto flags = mbedtls_ssl_get_verify_result(impl_->ssl_.get());
+  if (flags == static_cast<std::uint32_t>(-1) || (flags & MBEDTLS_X509_BADCERT_SKIP_VERIFY))
+    return {};
+  return detail::verification_error(flags);
+}
+
+std::string engine_name() {
+  char version[32];
+  mbedtls_version_get_string(version);
+  return std::string("Mbed TLS ") + version;
+}
+
+} // namespace tlsio

@@ -1,0 +1,61 @@
+// The state behind tlsio::engine (internal).
+#pragma once
+
+#include "context_impl.hpp"
+#include "mbed_object.hpp"
+#include "peer_name.hpp"
+
+#include <tlsio/engine.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tlsio {
+
+struct engine::impl {
+  explicit impl(std::shared_ptr<context::impl> ctx);
+
+  step_result fail(int mbedtls_code);
+  step_result fail(std::error_code ec, std::string detail = {});
+  step_result check_after_handshake();
+  std::string describe_verification_failure(std::uint32_t flags) const;
+
+  // The memory BIO that Mbed TLS reads and writes through.
+  static int send_to_output(void *self, const unsigned char *data, std::size_t size);
+  static int receive_from_input(void *self, unsigned char *data, std::size_t size);
+  static int verify_certificate(void *self, mbedtls_x509_crt *crt, int depth,
+                                std::uint32_t *flags);
+
+  std::shared_ptr<context::impl> context_;
+  detail::ssl_context ssl_;
+
+  std::vector<std::byte> input_;
+  std::size_t input_begin_ = 0;
+  std::size_t input_end_ = 0;
+  bool input_ended_ = false;
+  std::vector<std::byte> output_;
+  std::size_t output_begin_ = 0;
+
+  std::string server_name_;
+  std::optional<detail::ip_address> server_ip_;
+
+  // One entry per certificate in the peer's chain that failed a check, for the message.
+  struct certificate_problem {
+    int depth;
+    std::uint32_t flags;
+    std::string subject, issuer, valid_from, valid_to;
+    std::vector<std::string> names;
+  };
+  std::vector<certificate_problem> certificate_problems_;
+
+  bool handshake_done_ = false;
+  bool close_notify_sent_ = false;
+  bool peer_closed_ = false;
+  std::error_code failure_;
+  std::string failure_detail_;
+};
+
+} // namespace tlsio
