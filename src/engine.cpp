@@ -333,6 +333,17 @@ void engine::consume_output(std::size_t n) noexcept {
   }
 }
 
+void engine::swap_output(std::vector<std::byte> &buffer) {
+  auto &e = *impl_;
+  if (e.output_begin_ > 0) {
+    e.output_.erase(e.output_.begin(),
+                    e.output_.begin() + static_cast<std::ptrdiff_t>(e.output_begin_));
+    e.output_begin_ = 0;
+  }
+  buffer.clear();
+  e.output_.swap(buffer);
+}
+
 bool engine::handshake_done() const noexcept { return impl_->handshake_done_; }
 
 bool engine::read_ready() const noexcept {

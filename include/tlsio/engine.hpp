@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace tlsio {
 
@@ -104,6 +105,10 @@ public:
   std::span<const std::byte> pending_output() const noexcept;
   /// The first n bytes of pending_output() have been sent.
   void consume_output(std::size_t n) noexcept;
+  /// Moves all pending output into `buffer` (which must be empty) and leaves the engine
+  /// with buffer's former storage: a way to hand records to a socket without copying
+  /// while the engine goes on producing more.
+  void swap_output(std::vector<std::byte> &buffer);
 
   // --- State --------------------------------------------------------------------------------
 

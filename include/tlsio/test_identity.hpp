@@ -77,7 +77,7 @@ public:
   /// This authority's private key (unencrypted PEM).
   const std::string &private_key_pem() const;
   /// This authority's certificate followed by its issuers' certificates, up to but not
-  /// including the root.
+  /// including the root (so empty for a root).
   const std::string &chain_pem() const;
 
   authority(authority &&) noexcept;
