@@ -89,9 +89,8 @@ int engine::impl::receive_from_input(void *self, unsigned char *data, std::size_
     return e.input_ended_ ? 0 : MBEDTLS_ERR_SSL_WANT_READ;
   std::size_t n = std::min(size, available);
   std::memcpy(data, e.input_.data() + e.input_begin_, n);
+  // No rewind here: a socket read may be filling the space after input_end_ right now.
   e.input_begin_ += n;
-  if (e.input_begin_ == e.input_end_)
-    e.input_begin_ = e.input_end_ = 0;
   return static_cast<int>(n);
 }
 
@@ -232,7 +231,8 @@ step_result engine::read(std::span<std::byte> out) {
   if (!e.handshake_done_)
     return {status::failed, 0, error::not_connected};
   if (e.peer_closed_)
-    return {status::closed, 0, {}};
+    return e.close_notify_sent_ ? step_result{status::failed, 0, error::not_connected}
+                                : step_result{status::closed, 0, {}};
   if (out.empty())
     return {status::done, 0, {}};
   int ret = mbedtls_ssl_read(e.ssl_.get(), reinterpret_cast<unsigned char *>(out.data()),
@@ -299,6 +299,8 @@ step_result engine::shutdown() {
 
 std::span<std::byte> engine::prepare_input(std::size_t min_size) {
   auto &e = *impl_;
+  if (e.input_begin_ == e.input_end_)
+    e.input_begin_ = e.input_end_ = 0;
   if (e.input_.size() - e.input_end_ < min_size && e.input_begin_ > 0) {
     std::memmove(e.input_.data(), e.input_.data() + e.input_begin_, e.input_end_ - e.input_begin_);
     e.input_end_ -= e.input_begin_;

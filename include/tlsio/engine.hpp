@@ -83,7 +83,8 @@ public:
   /// Advance the handshake. done once it has completed and the peer is verified.
   step_result handshake();
   /// Decrypt application data into out. done with bytes > 0; closed on close_notify; failed
-  /// with error::stream_truncated if the input ended without close_notify.
+  /// with error::stream_truncated if the input ended without close_notify, and with
+  /// error::not_connected before the handshake or once both sides have closed.
   step_result read(std::span<std::byte> out);
   /// Encrypt all of data into records (output). Never partial: done with bytes == size.
   step_result write(std::span<const std::byte> data);
@@ -94,6 +95,8 @@ public:
   // --- The two buffers ----------------------------------------------------------------------
 
   /// Space for at least min_size bytes of input, to read from the peer into directly.
+  /// The space stays valid until the next prepare_input() or put_input(), whatever steps
+  /// run meanwhile, so a socket read may fill it while other steps go on.
   std::span<std::byte> prepare_input(std::size_t min_size = 17 * 1024);
   /// Mark n bytes of the space from prepare_input() as received.
   void commit_input(std::size_t n);

@@ -1,0 +1,194 @@
+// The one I/O loop that drives the engine over the next layer (internal).
+//
+// Every stream operation is this loop with its own engine step: run the step; if the engine
+// has output, write it to the next layer; if the step wants input, read from the next layer
+// into the engine; repeat until the step is done, then complete. The asynchronous loop is a
+// composed operation; the synchronous one is the same loop with blocking calls.
+#pragma once
+
+#include <tlsio/detail/stream_state.hpp>
+#include <tlsio/error.hpp>
+
+#include <asio/compose.hpp>
+#include <asio/error.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+
+#include <memory>
+#include <optional>
+#include <system_error>
+
+namespace tlsio::detail {
+
+/// A bound on an operation: when it passes, the socket's operations are cancelled and the
+/// operation completes with `error`.
+struct op_deadline {
+  std::chrono::milliseconds timeout;
+  std::error_code error;
+  bool close_socket; // shutdown gives up on the peer; a handshake leaves that to its owner
+};
+
+template <class NextLayer> void arm_deadline(const std::shared_ptr<stream_state<NextLayer>> &s,
+                                             const op_deadline &d) {
+  s->deadline_expired = false;
+  s->deadline.expires_after(d.timeout);
+  s->deadline.async_wait(
+      [weak = std::weak_ptr(s), close = d.close_socket](std::error_code ec) {
+        auto state = weak.lock();
+        if (ec || !state || state->destroyed)
+          return;
+        state->deadline_expired = true;
+        std::error_code ignored;
+        if (close)
+          state->next_layer.lowest_layer().close(ignored);
+        else
+          state->next_layer.lowest_layer().cancel(ignored);
+      });
+}
+
+template <class NextLayer, class Operation> class io_op {
+public:
+  io_op(std::shared_ptr<stream_state<NextLayer>> state, Operation op)
+      : state_(std::move(state)), op_(std::move(op)) {}
+
+  template <class Self> void operator()(Self &self, std::error_code ec = {}, std::size_t n = 0) {
+    auto &s = *state_;
+    switch (std::exchange(awaiting_, awaiting::nothing)) {
+    case awaiting::socket_write:
+      s.writing = false;
+      s.write_done.cancel();
+      s.write_buffer.clear();
+      if (ec)
+        io_error_ = ec;
+      break;
+    case awaiting::socket_read:
+      s.reading = false;
+      s.read_done.cancel();
+      if (ec == asio::error::eof)
+        s.engine.put_eof();
+      else if (ec)
+        io_error_ = ec;
+      else
+        s.engine.commit_input(n);
+      break;
+    case awaiting::nothing: // the first call
+      if (auto d = op_.deadline(s)) {
+        arm_deadline(state_, *d);
+        deadline_error_ = d->error;
+      }
+      break;
+    case awaiting::other_io: // woken by the operation that owned the socket direction
+    case awaiting::post:
+      break;
+    }
+    run(self);
+  }
+
+private:
+  enum class awaiting { nothing, socket_write, socket_read, other_io, post };
+
+  template <class Self> void run(Self &self) {
+    auto &s = *state_;
+    if (s.destroyed)
+      return finish(self, asio::error::operation_aborted);
+    if (deadline_error_ && s.deadline_expired)
+      return finish(self, deadline_error_);
+    if (io_error_)
+      return finish(self, io_error_);
+    if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
+      return finish(self, asio::error::operation_aborted);
+
+    if (!step_finished_) {
+      result_ = op_.step(s);
+      step_finished_ = result_.status != status::want_input;
+    }
+    // Output first: a handshake flight before waiting for the answer, an alert before
+    // reporting the failure it explains.
+    if (!s.engine.pending_output().empty()) {
+      if (s.writing)
+        return wait(self, s.write_done);
+      s.engine.swap_output(s.write_buffer);
+      s.writing = true;
+      awaiting_ = awaiting::socket_write;
+      went_async_ = true;
+      return asio::async_write(s.next_layer, asio::buffer(s.write_buffer), std::move(self));
+    }
+    if (!step_finished_) {
+      if (s.reading)
+        return wait(self, s.read_done);
+      s.reading = true;
+      awaiting_ = awaiting::socket_read;
+      went_async_ = true;
+      auto space = s.engine.prepare_input();
+      return s.next_layer.async_read_some(asio::buffer(space.data(), space.size()),
+                                          std::move(self));
+    }
+    finish(self, {});
+  }
+
+  template <class Self> void wait(Self &self, asio::steady_timer &timer) {
+    awaiting_ = awaiting::other_io;
+    went_async_ = true;
+    timer.async_wait(std::move(self));
+  }
+
+  template <class Self> void finish(Self &self, std::error_code io_error) {
+    // The handler never runs inside the initiating call.
+    if (!went_async_) {
+      went_async_ = true;
+      io_error_ = io_error;
+      awaiting_ = awaiting::post;
+      return asio::post(state_->next_layer.get_executor(), std::move(self));
+    }
+    if (deadline_error_) {
+      state_->deadline.cancel();
+      if (io_error == asio::error::operation_aborted && state_->deadline_expired)
+        io_error = deadline_error_;
+    }
+    auto [ec, n] = op_.finish(*state_, io_error, result_);
+    auto keep_alive = std::move(state_); // the state outlives the handler's call
+    Operation::complete(self, ec, n);
+  }
+
+  std::shared_ptr<stream_state<NextLayer>> state_;
+  Operation op_;
+  step_result result_;
+  std::error_code io_error_;
+  std::error_code deadline_error_;
+  awaiting awaiting_ = awaiting::nothing;
+  bool step_finished_ = false;
+  bool went_async_ = false;
+};
+
+/// The same loop, blocking. Returns the operation's result.
+template <class NextLayer, class Operation>
+std::pair<std::error_code, std::size_t> run_sync(stream_state<NextLayer> &s, Operation op) {
+  step_result result;
+  bool step_finished = false;
+  for (;;) {
+    if (!step_finished) {
+      result = op.step(s);
+      step_finished = result.status != status::want_input;
+    }
+    std::error_code ec;
+    if (!s.engine.pending_output().empty()) {
+      s.engine.swap_output(s.write_buffer);
+      asio::write(s.next_layer, asio::buffer(s.write_buffer), ec);
+      s.write_buffer.clear();
+    } else if (!step_finished) {
+      auto space = s.engine.prepare_input();
+      std::size_t n = s.next_layer.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec == asio::error::eof) {
+        s.engine.put_eof();
+        ec.clear();
+      }
+      s.engine.commit_input(n);
+    } else {
+      return op.finish(s, {}, result);
+    }
+    if (ec)
+      return op.finish(s, ec, result);
+  }
+}
+
+} // namespace tlsio::detail

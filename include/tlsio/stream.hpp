@@ -1,0 +1,245 @@
+// tlsio::stream: TLS over an Asio stream (by default a TCP socket).
+//
+// A stream owns its next layer (the socket) and a tlsio::engine, and moves bytes between
+// them. It models Asio's AsyncReadStream, AsyncWriteStream, SyncReadStream and
+// SyncWriteStream, so asio::async_read, asio::async_write, asio::async_read_until and
+// their synchronous forms work on it.
+//
+// Example (a client, in a coroutine):
+//   tlsio::context ctx{tlsio::role::client};
+//   tlsio::stream<> s(ctx, executor);
+//   co_await asio::async_connect(s.next_layer(), endpoints, asio::use_awaitable);
+//   s.set_server_name("example.com");
+//   co_await s.async_handshake(asio::use_awaitable);
+//   co_await asio::async_write(s, asio::buffer("hello"), asio::use_awaitable);
+//   std::size_t n = co_await s.async_read_some(asio::buffer(data), asio::use_awaitable);
+//   co_await s.async_shutdown(asio::use_awaitable);
+// tlsio::async_connect (connect.hpp) does the first four steps in one call.
+//
+// Asynchronous operations take any completion token (asio::use_awaitable, a callback,
+// asio::use_future, tlsio::compat::deferred), run their handler through the handler's
+// associated executor (by default the stream's), and never call it from inside the
+// initiating call. Each supports per-operation cancellation (terminal, partial and total)
+// through the handler's associated cancellation slot: a cancelled operation completes with
+// asio::error::operation_aborted.
+//
+// Concurrency: at most one read (async_read_some) and one write (async_write_some) may be
+// pending at a time, and they may be pending together (full duplex). A handshake or a
+// shutdown is alone with at most one read. Like every Asio object, a stream is not safe for
+// concurrent use from several threads: run its operations on one thread or on a strand.
+//
+// Destroying the stream, or closing its socket, while operations are pending completes them
+// with asio::error::operation_aborted; they touch no freed memory.
+//
+// Errors: socket errors keep Asio's codes; TLS failures are tlsio::error (verification
+// reasons, stream_truncated, not_connected, handshake_timeout) or tlsio::engine_category()
+// codes. failure_detail() adds what an error code cannot carry ("host name mismatch:
+// expected example.com, certificate is for localhost").
+#pragma once
+
+#include <tlsio/context.hpp>
+#include <tlsio/detail/stream_operations.hpp>
+#include <tlsio/engine.hpp>
+#include <tlsio/error.hpp>
+
+#include <asio/async_result.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <type_traits>
+
+namespace tlsio {
+
+template <class NextLayer = asio::ip::tcp::socket> class stream {
+  using state_type = detail::stream_state<NextLayer>;
+
+public:
+  using next_layer_type = NextLayer;
+  using lowest_layer_type = typename next_layer_type::lowest_layer_type;
+  using executor_type = typename next_layer_type::executor_type;
+
+  /// A stream whose next layer is constructed from args (an executor, an io_context, or a
+  /// connected socket to move in). The context's role decides the side of the handshake.
+  template <class... Args>
+  explicit stream(const context &ctx, Args &&...args)
+      : state_(std::make_shared<state_type>(ctx, std::forward<Args>(args)...)) {}
+
+  stream(stream &&) noexcept = default;
+  stream &operator=(stream &&other) noexcept {
+    abandon();
+    state_ = std::move(other.state_);
+    return *this;
+  }
+  /// Pending operations complete with operation_aborted.
+  ~stream() { abandon(); }
+
+  executor_type get_executor() noexcept { return state_->next_layer.get_executor(); }
+  next_layer_type &next_layer() noexcept { return state_->next_layer; }
+  const next_layer_type &next_layer() const noexcept { return state_->next_layer; }
+  lowest_layer_type &lowest_layer() noexcept { return state_->next_layer.lowest_layer(); }
+  /// The TLS engine, for what the stream does not forward.
+  tlsio::engine &engine() noexcept { return state_->engine; }
+  const tlsio::engine &engine() const noexcept { return state_->engine; }
+
+  /// Client: the server's name, for SNI and verification (see engine::set_server_name).
+  void set_server_name(std::string_view name) { state_->engine.set_server_name(name); }
+  /// How long async_shutdown waits for the peer's close_notify before closing the socket
+  /// (default 3 s).
+  void set_shutdown_timeout(std::chrono::milliseconds timeout) {
+    state_->shutdown_timeout = timeout;
+  }
+  /// The handshake's bound for this stream (default: the context's handshake timeout;
+  /// zero or less: none).
+  void set_handshake_timeout(std::chrono::milliseconds timeout) {
+    state_->handshake_timeout = timeout;
+  }
+
+  // --- Handshake -------------------------------------------------------------------------
+
+  /// Performs the TLS handshake as the context's role.
+  /// Completion signature: void(std::error_code).
+  /// Fails with error::handshake_timeout if it takes longer than the handshake timeout,
+  /// with a verification reason (error::host_name_mismatch, ...) if the peer is refused.
+  template <class Token = asio::default_completion_token_t<executor_type>>
+  auto async_handshake(Token &&token = {}) {
+    return start<void(std::error_code)>(detail::handshake_operation{},
+                                        std::forward<Token>(token));
+  }
+  void handshake() { throw_if(handshake_ec(), "TLS handshake"); }
+  void handshake(std::error_code &ec) { ec = handshake_ec(); }
+
+  // --- Reading and writing ----------------------------------------------------------------
+
+  /// Reads some decrypted bytes into the first non-empty buffer.
+  /// Completion signature: void(std::error_code, std::size_t).
+  /// asio::error::eof once the peer has sent close_notify; error::stream_truncated if the
+  /// connection ended without it; error::not_connected before the handshake or after close.
+  template <class MutableBuffers, class Token = asio::default_completion_token_t<executor_type>>
+  auto async_read_some(const MutableBuffers &buffers, Token &&token = {}) {
+    return start<void(std::error_code, std::size_t)>(
+        detail::read_operation{{}, detail::first_buffer(buffers)}, std::forward<Token>(token));
+  }
+  template <class MutableBuffers> std::size_t read_some(const MutableBuffers &buffers) {
+    std::error_code ec;
+    auto n = read_some(buffers, ec);
+    throw_if(ec, "TLS read");
+    return n;
+  }
+  template <class MutableBuffers>
+  std::size_t read_some(const MutableBuffers &buffers, std::error_code &ec) {
+    return run_sync(detail::read_operation{{}, detail::first_buffer(buffers)}, ec);
+  }
+
+  /// Encrypts and sends some bytes: up to 64 KiB from the first buffer, or several small
+  /// buffers joined into one record. Completes once the records are written to the socket.
+  /// Completion signature: void(std::error_code, std::size_t).
+  /// If it is cancelled, its bytes are already encrypted: what the socket did not take goes
+  /// out ahead of the next write or the shutdown, so the record stream stays intact.
+  template <class ConstBuffers, class Token = asio::default_completion_token_t<executor_type>>
+  auto async_write_some(const ConstBuffers &buffers, Token &&token = {}) {
+    return start<void(std::error_code, std::size_t)>(write_op(buffers),
+                                                     std::forward<Token>(token));
+  }
+  template <class ConstBuffers> std::size_t write_some(const ConstBuffers &buffers) {
+    std::error_code ec;
+    auto n = write_some(buffers, ec);
+    throw_if(ec, "TLS write");
+    return n;
+  }
+  template <class ConstBuffers>
+  std::size_t write_some(const ConstBuffers &buffers, std::error_code &ec) {
+    return run_sync(write_op(buffers), ec);
+  }
+
+  // --- Shutdown ---------------------------------------------------------------------------
+
+  /// Sends close_notify and waits for the peer's (data arriving meanwhile is discarded).
+  /// A peer that does not answer within the shutdown timeout has its socket closed and the
+  /// operation fails with error::timed_out. The socket stays open otherwise.
+  /// Completion signature: void(std::error_code).
+  template <class Token = asio::default_completion_token_t<executor_type>>
+  auto async_shutdown(Token &&token = {}) {
+    return start<void(std::error_code)>(detail::shutdown_operation{},
+                                        std::forward<Token>(token));
+  }
+  void shutdown() { throw_if(shutdown_ec(), "TLS shutdown"); }
+  void shutdown(std::error_code &ec) { ec = shutdown_ec(); }
+
+  // --- What was negotiated ----------------------------------------------------------------
+
+  bool is_connected() const noexcept {
+    return state_ && state_->engine.handshake_done() && !state_->closed;
+  }
+  std::string protocol_version() const { return state_->engine.protocol_version(); }
+  std::string cipher_suite() const { return state_->engine.cipher_suite(); }
+  std::string alpn_protocol() const { return state_->engine.alpn_protocol(); }
+  std::optional<certificate_info> peer_certificate() const {
+    return state_->engine.peer_certificate();
+  }
+  std::error_code verification_result() const noexcept {
+    return state_->engine.verification_result();
+  }
+  /// A sentence about the last TLS failure, with details its error code cannot carry.
+  std::string failure_detail() const { return state_->engine.failure_detail(); }
+
+  /// This end's and the peer's address (the seed's connection-self-address and
+  /// connection-peer-address).
+  auto local_endpoint() const { return state_->next_layer.lowest_layer().local_endpoint(); }
+  auto remote_endpoint() const { return state_->next_layer.lowest_layer().remote_endpoint(); }
+
+private:
+  template <class Signature, class Operation, class Token>
+  auto start(Operation op, Token &&token) {
+    return asio::async_compose<Token, Signature>(
+        detail::io_op<NextLayer, Operation>(state_, std::move(op)), token, state_->next_layer);
+  }
+
+  template <class Operation> std::size_t run_sync(Operation op, std::error_code &ec) {
+    auto [error, n] = detail::run_sync(*state_, std::move(op));
+    ec = error;
+    return n;
+  }
+
+  template <class ConstBuffers> detail::write_operation write_op(const ConstBuffers &buffers) {
+    return {{}, detail::gather(buffers, state_->gather_buffer, 4 * engine::max_record_payload)};
+  }
+
+  std::error_code handshake_ec() {
+    std::error_code ec;
+    run_sync(detail::handshake_operation{}, ec);
+    return ec;
+  }
+  std::error_code shutdown_ec() {
+    std::error_code ec;
+    run_sync(detail::shutdown_operation{}, ec);
+    return ec;
+  }
+
+  void throw_if(const std::error_code &ec, const char *what) const {
+    if (!ec)
+      return;
+    auto detail = state_->engine.failure_detail();
+    throw std::system_error(ec, detail.empty() || detail == ec.message()
+                                    ? std::string(what)
+                                    : std::string(what) + ": " + detail);
+  }
+
+  // Wakes pending operations so they complete with operation_aborted and let go.
+  void abandon() noexcept {
+    if (!state_)
+      return;
+    state_->destroyed = true;
+    state_->read_done.cancel();
+    state_->write_done.cancel();
+    state_->deadline.cancel();
+    std::error_code ignored;
+    state_->next_layer.lowest_layer().cancel(ignored);
+  }
+
+  std::shared_ptr<state_type> state_;
+};
+
+} // namespace tlsio

@@ -1,0 +1,63 @@
+// Loopback TCP pairs and small helpers for stream tests (test helper).
+#pragma once
+
+#include "engine_pair.hpp"
+
+#include <tlsio/stream.hpp>
+
+#include <asio.hpp>
+
+#include <chrono>
+#include <future>
+#include <string>
+
+namespace tlsio_test {
+
+/// A connected pair of TCP sockets on 127.0.0.1.
+inline std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket>
+tcp_pair(asio::io_context &io) {
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  asio::ip::tcp::socket a(io), b(io);
+  a.connect(acceptor.local_endpoint());
+  acceptor.accept(b);
+  return {std::move(a), std::move(b)};
+}
+
+/// A client and a server stream over a loopback TCP pair, not yet handshaken.
+struct stream_pair {
+  asio::io_context &io;
+  tlsio::stream<> client;
+  tlsio::stream<> server;
+
+  stream_pair(asio::io_context &io, const tlsio::context &client_ctx,
+              const tlsio::context &server_ctx,
+              std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket> sockets)
+      : io(io), client(client_ctx, std::move(sockets.first)),
+        server(server_ctx, std::move(sockets.second)) {
+    client.set_server_name("localhost");
+  }
+  explicit stream_pair(asio::io_context &io)
+      : stream_pair(io, test_pki::shared().client_context(), test_pki::shared().server_context(),
+                    tcp_pair(io)) {}
+};
+
+/// Runs io until fn's future is ready or a generous bound passes (never for timing).
+template <class Future> bool run_until_ready(asio::io_context &io, Future &f,
+                                             std::chrono::seconds bound = std::chrono::seconds(30)) {
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    io.run_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+inline std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return s;
+}
+
+} // namespace tlsio_test
