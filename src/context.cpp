@@ -296,6 +296,39 @@ void context::set_client_certificate(client_certificate mode) {
   impl_->client_certificate_ = mode;
 }
 
+void context::set_key_exchange_groups(const std::vector<key_exchange_group> &groups) {
+  check_mutable();
+  auto &ids = impl_->groups_;
+  ids.clear();
+  for (auto g : groups) {
+    switch (g) {
+    case key_exchange_group::x25519:
+      ids.push_back(MBEDTLS_ECP_DP_CURVE25519);
+      break;
+    case key_exchange_group::secp256r1:
+      ids.push_back(MBEDTLS_ECP_DP_SECP256R1);
+      break;
+    case key_exchange_group::secp384r1:
+      ids.push_back(MBEDTLS_ECP_DP_SECP384R1);
+      break;
+    }
+  }
+  ids.push_back(MBEDTLS_ECP_DP_NONE);
+  mbedtls_ssl_conf_curves(impl_->config_.get(), ids.data());
+}
+
+void context::enable_session_tickets(std::chrono::seconds lifetime) {
+  check_mutable();
+  auto &i = *impl_;
+  int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), mbedtls_ctr_drbg_random, i.drbg_.get(),
+                                     MBEDTLS_CIPHER_AES_256_GCM,
+                                     static_cast<std::uint32_t>(lifetime.count()));
+  if (ret != 0)
+    throw std::system_error(detail::engine_error(ret), "setting up session tickets");
+  mbedtls_ssl_conf_session_tickets_cb(i.config_.get(), mbedtls_ssl_ticket_write,
+                                      mbedtls_ssl_ticket_parse, i.tickets_.get());
+}
+
 void context::set_alpn(std::vector<std::string> protocols) {
   check_mutable();
   impl_->alpn_ = std::move(protocols);

@@ -33,6 +33,8 @@ struct context::impl {
 
   verify verify_ = verify::peer;
   client_certificate client_certificate_ = client_certificate::none;
+  std::vector<mbedtls_ecp_group_id> groups_; // what Mbed TLS reads, ending in NONE
+  detail::ssl_ticket tickets_;
   std::vector<std::string> alpn_;
   std::vector<const char *> alpn_list_; // what Mbed TLS reads: alpn_ as C strings + nullptr
   std::chrono::milliseconds handshake_timeout_{std::chrono::seconds(10)};

@@ -5,6 +5,7 @@
 #include <tlsio/error.hpp>
 
 #include <mbedtls/pem.h>
+#include <mbedtls/ssl_internal.h>
 #include <mbedtls/version.h>
 
 #include <algorithm>
@@ -207,6 +208,24 @@ void engine::set_server_name(std::string_view name) {
 
 const std::string &engine::server_name() const noexcept { return impl_->server_name_; }
 
+void engine::set_session(const session &s) {
+  auto &e = *impl_;
+  if (e.failure_)
+    return;
+  if (int ret = mbedtls_ssl_set_session(e.ssl_.get(), s.get().value.get()); ret != 0)
+    e.fail(ret);
+}
+
+std::optional<session> engine::get_session() const {
+  auto copy = std::make_shared<session::impl>();
+  if (!impl_->handshake_done_ ||
+      mbedtls_ssl_get_session(impl_->ssl_.get(), copy->value.get()) != 0)
+    return std::nullopt;
+  return session(std::move(copy));
+}
+
+bool engine::resumed() const noexcept { return impl_->handshake_done_ && impl_->resumed_; }
+
 step_result engine::handshake() {
   auto &e = *impl_;
   if (e.failure_)
@@ -216,7 +235,13 @@ step_result engine::handshake() {
   const auto &ctx = *e.context_;
   if (ctx.role_ == role::client && ctx.verify_ == verify::peer && e.server_name_.empty())
     return e.fail(error::no_host_name);
-  int ret = mbedtls_ssl_handshake(e.ssl_.get());
+  // Stepping by hand, to see whether the server resumed before Mbed TLS frees that state.
+  int ret = 0;
+  while (ret == 0 && e.ssl_->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+    if (e.ssl_->handshake != nullptr)
+      e.resumed_ = e.ssl_->handshake->resume != 0;
+    ret = mbedtls_ssl_handshake_step(e.ssl_.get());
+  }
   if (ret == 0)
     return e.check_after_handshake();
   if (ret == MBEDTLS_ERR_SSL_WANT_READ)

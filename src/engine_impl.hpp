@@ -15,6 +15,10 @@
 
 namespace tlsio {
 
+struct session::impl {
+  detail::ssl_session value;
+};
+
 struct engine::impl {
   explicit impl(std::shared_ptr<context::impl> ctx);
 
@@ -52,6 +56,7 @@ struct engine::impl {
   std::vector<certificate_problem> certificate_problems_;
 
   bool handshake_done_ = false;
+  bool resumed_ = false;
   bool close_notify_sent_ = false;
   bool peer_closed_ = false;
   std::error_code failure_;

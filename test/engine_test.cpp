@@ -307,3 +307,31 @@ TEST_CASE("reading or writing before the handshake: not_connected") {
 }
 
 TEST_CASE("engine name") { CHECK(tlsio::engine_name().rfind("Mbed TLS 2.28", 0) == 0); }
+
+TEST_CASE("session tickets: a client resumes its last session") {
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context();
+  server_ctx.enable_session_tickets();
+  auto client_ctx = pki.client_context();
+
+  engine_pair first(client_ctx, server_ctx);
+  require_handshake(first);
+  CHECK(!first.client.resumed());
+  auto saved = first.client.get_session();
+  REQUIRE(saved);
+
+  engine_pair second(client_ctx, server_ctx);
+  second.client.set_session(*saved);
+  require_handshake(second);
+  CHECK(second.client.resumed());
+  CHECK(second.server.resumed());
+  auto data = pattern(1000);
+  CHECK(second.send(second.client, second.to_server, second.server, data) == data);
+
+  SUBCASE("a server without tickets falls back to a full handshake") {
+    engine_pair third(client_ctx, pki.server_context());
+    third.client.set_session(*saved);
+    require_handshake(third);
+    CHECK(!third.client.resumed());
+  }
+}

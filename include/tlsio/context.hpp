@@ -63,6 +63,9 @@ enum class ca_source {
   none,   ///< Only what add_certificate_authority() adds.
 };
 
+/// Elliptic-curve groups for the ECDHE key exchange.
+enum class key_exchange_group { x25519, secp256r1, secp384r1 };
+
 class context {
 public:
   explicit context(role r);
@@ -119,6 +122,14 @@ public:
 
   /// Server: ask clients for a certificate, verified against this context's trusted CAs.
   void set_client_certificate(client_certificate mode);
+
+  /// The key exchange groups to offer or accept, most preferred first
+  /// (default: x25519, secp256r1, secp384r1).
+  void set_key_exchange_groups(const std::vector<key_exchange_group> &groups);
+
+  /// Server: issue session tickets (RFC 5077) so clients can resume without a full
+  /// handshake. The ticket keys are random, kept in memory, and rotate every `lifetime`.
+  void enable_session_tickets(std::chrono::seconds lifetime = std::chrono::hours(1));
 
   /// Application protocols to offer (client) or accept (server), most preferred first.
   void set_alpn(std::vector<std::string> protocols);

@@ -58,6 +58,18 @@ struct certificate_info {
   std::string pem;     ///< the certificate itself
 };
 
+/// A TLS session a client can resume (its ticket or session id, and master secret).
+/// Copyable; share it only between connections to the same server.
+class session {
+public:
+  struct impl;
+  explicit session(std::shared_ptr<const impl> i) : impl_(std::move(i)) {}
+  const impl &get() const noexcept { return *impl_; }
+
+private:
+  std::shared_ptr<const impl> impl_;
+};
+
 class engine {
 public:
   /// The largest amount of application data in one TLS record.
@@ -77,6 +89,14 @@ public:
   /// A client that verifies must have one, or the handshake fails with error::no_host_name.
   void set_server_name(std::string_view name);
   const std::string &server_name() const noexcept;
+
+  /// Client: offer to resume `s` (from get_session() of an earlier connection to the same
+  /// server). If the server declines, a full handshake happens; resumed() tells which.
+  void set_session(const session &s);
+  /// Client, after the handshake: the session to resume next time.
+  std::optional<session> get_session() const;
+  /// After the handshake: whether it resumed an earlier session (abbreviated handshake).
+  bool resumed() const noexcept;
 
   // --- Steps --------------------------------------------------------------------------------
 
