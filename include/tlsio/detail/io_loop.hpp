@@ -14,6 +14,10 @@
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <memory>
 #include <optional>
 #include <system_error>
@@ -160,11 +164,31 @@ private:
   bool went_async_ = false;
 };
 
+/// Blocks until the socket is readable or the deadline passes (false). Asio's blocking
+/// reads have no timeout, so the bound of a blocking handshake is kept with poll().
+template <class Socket>
+bool wait_readable(Socket &socket, std::chrono::steady_clock::time_point deadline) {
+  using namespace std::chrono;
+  for (;;) {
+    auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+    if (left <= 0)
+      return false;
+    pollfd fd{socket.native_handle(), POLLIN, 0};
+    int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left, 60000)));
+    if (ready > 0)
+      return true;
+    if (ready < 0 && errno != EINTR)
+      return true; // let the read itself report the error
+  }
+}
+
 /// The same loop, blocking. Returns the operation's result.
 template <class NextLayer, class Operation>
 std::pair<std::error_code, std::size_t> run_sync(stream_state<NextLayer> &s, Operation op) {
   step_result result;
   bool step_finished = false;
+  auto bound = op.deadline(s);
+  auto deadline = std::chrono::steady_clock::now() + (bound ? bound->timeout : decltype(bound->timeout){});
   for (;;) {
     if (!step_finished) {
       result = op.step(s);
@@ -176,6 +200,11 @@ std::pair<std::error_code, std::size_t> run_sync(stream_state<NextLayer> &s, Ope
       asio::write(s.next_layer, asio::buffer(s.write_buffer), ec);
       s.write_buffer.clear();
     } else if (!step_finished) {
+      if (bound && !wait_readable(s.next_layer.lowest_layer(), deadline)) {
+        if (bound->close_socket)
+          s.next_layer.lowest_layer().close(ec);
+        return op.finish(s, bound->error, result);
+      }
       auto space = s.engine.prepare_input();
       std::size_t n = s.next_layer.read_some(asio::buffer(space.data(), space.size()), ec);
       if (ec == asio::error::eof) {

@@ -1,0 +1,195 @@
+// tlsio::async_connect and tlsio::connect: resolve, connect and handshake in one call
+// (the seed's tls-connect).
+//
+// Example:
+//   tlsio::context ctx{tlsio::role::client};
+//   tlsio::stream<> s = co_await tlsio::async_connect(ctx, "example.com", "https");
+//
+// host is a DNS name, an IPv4 literal ("127.0.0.1") or an IPv6 literal with or without
+// brackets ("::1", "[::1]"); port is a number or a service name ("443", "https"). Each
+// resolved address is tried in turn. The server's certificate chain is verified, and so is
+// the host: a name against the certificate's DNS names (and sent as SNI), an IP literal
+// against its IP addresses (and never sent as SNI).
+//
+// Errors: resolver and socket errors keep Asio's codes; TLS failures are tlsio::error
+// values (error::host_name_mismatch, error::untrusted_issuer, ...) or engine codes;
+// error::timed_out if the options' deadline passes first. The stream handed to the handler
+// on failure is unconnected; its failure_detail() says more about a TLS failure.
+#pragma once
+
+#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/stream.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <variant>
+
+namespace tlsio {
+
+struct connect_options {
+  /// The name to verify and send as SNI, if not the host connected to.
+  std::optional<std::string> server_name{};
+  /// A bound on resolve + connect + handshake together: relative, absolute, or both (the
+  /// earlier applies). The context's handshake timeout still bounds the handshake.
+  std::optional<std::chrono::steady_clock::duration> timeout{};
+  std::optional<std::chrono::steady_clock::time_point> deadline{};
+  /// A session to offer for resumption (from an earlier stream's engine().get_session()).
+  std::optional<session> resume{};
+};
+
+namespace detail {
+
+/// "[::1]" -> "::1": brackets belong to URLs, not to the resolver.
+inline std::string unbracket(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return std::string(host);
+}
+
+inline std::optional<std::chrono::steady_clock::time_point>
+connect_deadline(const connect_options &o) {
+  std::optional<std::chrono::steady_clock::time_point> d = o.deadline;
+  if (o.timeout) {
+    auto relative = std::chrono::steady_clock::now() + *o.timeout;
+    d = d ? std::min(*d, relative) : relative;
+  }
+  return d;
+}
+
+inline asio::awaitable<std::error_code> resolve_connect_handshake(stream<> &s, std::string host,
+                                                                  std::string port,
+                                                                  connect_options options) {
+  auto token = compat::as_tuple(asio::use_awaitable);
+  asio::ip::tcp::resolver resolver(s.get_executor());
+  auto [resolve_ec, endpoints] = co_await resolver.async_resolve(unbracket(host), port, token);
+  if (resolve_ec)
+    co_return resolve_ec;
+  auto [connect_ec, endpoint] = co_await asio::async_connect(s.next_layer(), endpoints, token);
+  if (connect_ec)
+    co_return connect_ec;
+  s.set_server_name(options.server_name ? *options.server_name : host);
+  if (options.resume)
+    s.engine().set_session(*options.resume);
+  auto [handshake_ec] = co_await s.async_handshake(token);
+  co_return handshake_ec;
+}
+
+// optional<>: co_spawn default-constructs the result, and a stream needs a context.
+using connect_result = std::tuple<std::error_code, std::optional<stream<>>>;
+
+inline asio::awaitable<connect_result> connect_coroutine(const context ctx, std::string host, std::string port, connect_options options) {
+  auto executor = co_await asio::this_coro::executor;
+  stream<> s(ctx, executor);
+  auto deadline = connect_deadline(options);
+  std::error_code ec;
+  if (!deadline) {
+    ec = co_await resolve_connect_handshake(s, std::move(host), std::move(port), options);
+  } else {
+    using namespace compat::awaitable_operators;
+    asio::steady_timer timer(executor, *deadline);
+    auto first = co_await (resolve_connect_handshake(s, std::move(host), std::move(port), options) ||
+                           timer.async_wait(asio::use_awaitable));
+    ec = first.index() == 0 ? std::get<0>(first) : make_error_code(error::timed_out);
+  }
+  if (ec) {
+    std::error_code ignored;
+    s.lowest_layer().close(ignored);
+  }
+  co_return connect_result(ec, std::move(s));
+}
+
+} // namespace detail
+
+/// Resolves host, connects to port and performs the TLS handshake.
+/// Completion signature: void(std::error_code, tlsio::stream<>).
+/// Cancellation: terminal cancellation through the handler's slot aborts whichever step
+/// is under way and completes with asio::error::operation_aborted.
+template <class Executor, class Token = asio::default_completion_token_t<Executor>>
+auto async_connect(const Executor &executor, const context &ctx, std::string_view host,
+                   std::string_view port, connect_options options, Token &&token = {}) {
+  return asio::async_initiate<Token, void(std::error_code, stream<>)>(
+      [](auto handler, const Executor &ex, const context &c, std::string h, std::string p,
+         connect_options o) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto handler_ex = asio::get_associated_executor(handler, ex);
+        auto complete = [handler = std::move(handler), ex,
+                         c](std::exception_ptr e, detail::connect_result result) mutable {
+          auto &[ec, s] = result;
+          if (e) // only allocation failures can land here; report them as an error code
+            ec = make_error_code(std::errc::not_enough_memory);
+          if (!s)
+            s.emplace(c, ex);
+          std::move(handler)(ec, std::move(*s));
+        };
+        asio::co_spawn(ex, detail::connect_coroutine(c, std::move(h), std::move(p), std::move(o)),
+                       asio::bind_cancellation_slot(
+                           slot, asio::bind_executor(handler_ex, std::move(complete))));
+      },
+      token, executor, ctx, std::string(host), std::string(port), std::move(options));
+}
+
+template <class Executor, class Token = asio::default_completion_token_t<Executor>>
+  requires(!std::is_same_v<std::decay_t<Token>, connect_options>)
+auto async_connect(const Executor &executor, const context &ctx, std::string_view host,
+                   std::string_view port, Token &&token = {}) {
+  return async_connect(executor, ctx, host, port, connect_options{}, std::forward<Token>(token));
+}
+
+/// In a coroutine: connects on the coroutine's own executor; throws std::system_error
+/// (with the failure's detail in what()) on failure.
+inline asio::awaitable<stream<>> async_connect(const context &ctx, std::string_view host,
+                                               std::string_view port,
+                                               connect_options options = {}) {
+  auto executor = co_await asio::this_coro::executor;
+  auto [ec, s] = co_await async_connect(executor, ctx, host, port, std::move(options),
+                                        compat::as_tuple(asio::use_awaitable));
+  if (ec) {
+    auto detail = s.failure_detail();
+    throw std::system_error(ec, "connecting to " + std::string(host) + " port " +
+                                    std::string(port) +
+                                    (detail.empty() ? std::string() : ": " + detail));
+  }
+  co_return std::move(s);
+}
+
+/// Blocking: resolve, connect and handshake on the calling thread (the context's
+/// handshake timeout bounds the handshake). For simple programs without an event loop.
+inline stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
+                        std::string_view port, std::error_code &ec) {
+  stream<> s(ctx, io);
+  asio::ip::tcp::resolver resolver(io);
+  auto endpoints = resolver.resolve(detail::unbracket(host), port, ec);
+  if (!ec)
+    asio::connect(s.next_layer(), endpoints, ec);
+  if (!ec) {
+    s.set_server_name(host);
+    s.handshake(ec);
+  }
+  return s;
+}
+
+inline stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
+                        std::string_view port) {
+  std::error_code ec;
+  auto s = connect(io, ctx, host, port, ec);
+  if (ec)
+    throw std::system_error(ec, "connecting to " + std::string(host) + " port " +
+                                    std::string(port) +
+                                    (s.failure_detail().empty() ? "" : ": " + s.failure_detail()));
+  return s;
+}
+
+} // namespace tlsio

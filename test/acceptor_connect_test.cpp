@@ -1,0 +1,201 @@
+// tlsio::async_connect and tlsio::acceptor over loopback.
+#include "loopback.hpp"
+
+#include <tlsio/acceptor.hpp>
+#include <tlsio/connect.hpp>
+
+#include <doctest/doctest.h>
+
+using namespace tlsio_test;
+using asio::awaitable;
+using asio::use_awaitable;
+namespace ti = tlsio::test_identity;
+
+namespace {
+
+template <class F> void run_coroutine(asio::io_context &io, F f) {
+  auto done = asio::co_spawn(io, f(), asio::use_future);
+  REQUIRE(run_until_ready(io, done));
+  done.get();
+}
+
+// Echoes one message per accepted stream until the acceptor closes.
+awaitable<void> echo_once(tlsio::stream<> s) {
+  char buffer[1024];
+  auto [ec, n] = co_await s.async_read_some(asio::buffer(buffer),
+                                            tlsio::compat::as_tuple(use_awaitable));
+  if (!ec)
+    co_await asio::async_write(s, asio::buffer(buffer, n), tlsio::compat::as_tuple(use_awaitable));
+  co_await s.async_shutdown(tlsio::compat::as_tuple(use_awaitable));
+}
+
+awaitable<void> serve(tlsio::acceptor &acceptor) {
+  for (;;) {
+    auto [ec, s] = co_await acceptor.async_accept(tlsio::compat::as_tuple(use_awaitable));
+    if (ec)
+      co_return;
+    asio::co_spawn(acceptor.get_executor(), echo_once(std::move(s)), asio::detached);
+  }
+}
+
+awaitable<std::string> round_trip(const tlsio::context &ctx, std::string host, std::string port) {
+  auto s = co_await tlsio::async_connect(ctx, host, port);
+  co_await asio::async_write(s, asio::buffer(std::string("hello")), use_awaitable);
+  std::string reply(5, '\0');
+  co_await asio::async_read(s, asio::buffer(reply), use_awaitable);
+  co_await s.async_shutdown(use_awaitable);
+  co_return reply;
+}
+
+} // namespace
+
+TEST_CASE("connect by name, IPv4, IPv6 with and without brackets; port 0") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  tlsio::acceptor acceptor(io.get_executor(), pki.server_context(), "", 0);
+  auto port = std::to_string(acceptor.local_endpoint().port());
+  CHECK(port != "0");
+  asio::co_spawn(io, serve(acceptor), asio::detached);
+  auto client = pki.client_context();
+  run_coroutine(io, [&]() -> awaitable<void> {
+    for (std::string host : {"localhost", "127.0.0.1", "::1", "[::1]"}) {
+      CAPTURE(host);
+      CHECK(co_await round_trip(client, host, port) == "hello");
+    }
+  });
+  CHECK(acceptor.failures() == 0);
+  acceptor.close();
+}
+
+TEST_CASE("connect failures carry their reason") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  auto other_ca = ti::authority::create("other CA");
+  auto untrusted = pki.server_context(other_ca.issue({.dns_names = {"localhost"}}));
+  auto dns_only = pki.server_context(pki.ca.issue({.dns_names = {"localhost"}}));
+
+  auto attempt = [&](const tlsio::context &server_ctx, std::string host) {
+    tlsio::acceptor acceptor(io.get_executor(), server_ctx, "127.0.0.1", 0);
+    acceptor.async_accept([](std::error_code, tlsio::stream<>) {});
+    auto f = tlsio::async_connect(io.get_executor(), pki.client_context(), host,
+                                  std::to_string(acceptor.local_endpoint().port()),
+                                  asio::use_future);
+    REQUIRE(run_until_ready(io, f));
+    try {
+      f.get();
+      return std::error_code{};
+    } catch (const std::system_error &e) {
+      return e.code();
+    }
+  };
+  CHECK(attempt(untrusted, "localhost") == tlsio::error::untrusted_issuer);
+  CHECK(attempt(pki.server_context(), "127.0.0.1") == std::error_code{});
+  CHECK(attempt(dns_only, "127.0.0.1") == tlsio::error::host_name_mismatch);
+
+  SUBCASE("the coroutine form names the reason in what()") {
+    tlsio::acceptor acceptor(io.get_executor(), pki.server_context(), "127.0.0.1", 0);
+    acceptor.async_accept([](std::error_code, tlsio::stream<>) {});
+    auto port = std::to_string(acceptor.local_endpoint().port());
+    auto client = pki.client_context();
+    run_coroutine(io, [&]() -> awaitable<void> {
+      tlsio::connect_options options{.server_name = "wrong.example"};
+      CHECK_THROWS_WITH_AS(co_await tlsio::async_connect(client, "127.0.0.1", port, options),
+                           doctest::Contains("host name mismatch: expected wrong.example"),
+                           std::system_error);
+    });
+  }
+  SUBCASE("a service name is a port") {
+    auto f = tlsio::async_connect(io.get_executor(), pki.client_context(), "127.0.0.1", "https",
+                                  asio::use_future);
+    REQUIRE(run_until_ready(io, f));
+    CHECK_THROWS_AS(f.get(), std::system_error); // refused (nothing listens on 443), not unresolved
+  }
+}
+
+TEST_CASE("silent and garbage clients do not delay a good client") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  std::vector<tlsio::handshake_failure> failures;
+  auto server_ctx = pki.server_context();
+  server_ctx.set_handshake_timeout(std::chrono::milliseconds(1500));
+  tlsio::acceptor acceptor(io.get_executor(), server_ctx, "127.0.0.1", 0,
+                           {.on_failure = [&](const auto &f) { failures.push_back(f); }});
+  asio::co_spawn(io, serve(acceptor), asio::detached);
+  auto endpoint = acceptor.local_endpoint();
+
+  std::vector<asio::ip::tcp::socket> silent;
+  for (int i = 0; i < 50; ++i) {
+    silent.emplace_back(io);
+    silent.back().connect(endpoint);
+  }
+  asio::ip::tcp::socket garbage(io);
+  garbage.connect(endpoint);
+  asio::write(garbage, asio::buffer(std::string(100, 'x')));
+  asio::ip::tcp::socket resetting(io);
+  resetting.connect(endpoint);
+  resetting.set_option(asio::socket_base::linger(true, 0));
+  resetting.close(); // RST
+
+  auto client = pki.client_context();
+  auto start = std::chrono::steady_clock::now();
+  run_coroutine(io, [&]() -> awaitable<void> {
+    CHECK(co_await round_trip(client, "localhost", std::to_string(endpoint.port())) == "hello");
+  });
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1400));
+
+  // The silent ones time out; every failure is counted and reported with its reason.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (acceptor.failures() < 52 && std::chrono::steady_clock::now() < deadline)
+    io.run_for(std::chrono::milliseconds(50));
+  CHECK(acceptor.failures() >= 52);
+  CHECK(std::count_if(failures.begin(), failures.end(), [](const auto &f) {
+          return f.error == tlsio::error::handshake_timeout;
+        }) == 50);
+  CHECK(std::any_of(failures.begin(), failures.end(), [](const auto &f) {
+    return f.error.category() == tlsio::engine_category();
+  }));
+  // And the loop still serves.
+  run_coroutine(io, [&]() -> awaitable<void> {
+    CHECK(co_await round_trip(client, "127.0.0.1", std::to_string(endpoint.port())) == "hello");
+  });
+  acceptor.close();
+}
+
+TEST_CASE("blocking connect and accept") {
+  asio::io_context server_io, client_io;
+  const auto &pki = test_pki::shared();
+  tlsio::acceptor acceptor(server_io.get_executor(), pki.server_context(), "127.0.0.1", 0);
+  auto port = std::to_string(acceptor.local_endpoint().port());
+  auto server = std::async(std::launch::async, [&] {
+    auto s = acceptor.accept();
+    std::string got(4, '\0');
+    asio::read(s, asio::buffer(got));
+    asio::write(s, asio::buffer(got));
+    s.shutdown();
+  });
+  auto s = tlsio::connect(client_io, pki.client_context(), "localhost", port);
+  asio::write(s, asio::buffer(std::string("ping")));
+  std::string reply(4, '\0');
+  asio::read(s, asio::buffer(reply));
+  CHECK(reply == "ping");
+  s.shutdown();
+  server.get();
+}
+
+TEST_CASE("a connect deadline covers the handshake") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  asio::ip::tcp::acceptor mute(io, {asio::ip::make_address("127.0.0.1"), 0}); // never answers
+  asio::ip::tcp::socket accepted(io);
+  mute.async_accept(accepted, [](std::error_code) {});
+  auto f = tlsio::async_connect(io.get_executor(), pki.client_context(), "localhost",
+                                std::to_string(mute.local_endpoint().port()),
+                                {.timeout = std::chrono::milliseconds(300)}, asio::use_future);
+  REQUIRE(run_until_ready(io, f));
+  try {
+    f.get();
+    FAIL("connected to a server that never answers");
+  } catch (const std::system_error &e) {
+    CHECK(e.code() == tlsio::error::timed_out);
+  }
+}
