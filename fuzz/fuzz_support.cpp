@@ -1,7 +1,6 @@
 #include "fuzz_support.hpp"
 
 #include <tlsio/error.hpp>
-#include <tlsio/test_identity.hpp>
 
 #include <algorithm>
 #include <array>
@@ -9,7 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
+#include <optional>
 #include <stdexcept>
 
 namespace tlsio_fuzz {
@@ -24,17 +23,6 @@ std::size_t u16(std::byte high, std::byte low) {
 }
 
 // --- The PKI and the contexts -------------------------------------------------------------
-
-// Fixed validity dates keep the certificates (and with repeatable randomness, everything
-// recorded) the same from run to run.
-tlsio::test_identity::certificate_options options_for(std::string name,
-                                                      std::vector<std::string> dns_names = {}) {
-  using namespace std::chrono;
-  return {.common_name = std::move(name),
-          .dns_names = std::move(dns_names),
-          .not_before = sys_days{year{2020} / 1 / 1},
-          .not_after = sys_days{year{2045} / 1 / 1}};
-}
 
 tlsio::context server_context(bool ask_certificate) {
   const auto &p = shared_pki();
@@ -113,6 +101,12 @@ void inspect(const tlsio::engine &e) {
   (void)e.peer_certificate();
 }
 
+// TLSIO_FUZZ_VERBOSE=1 tells how each input ended, to see what a corpus reaches.
+bool verbose() {
+  static const bool on = std::getenv("TLSIO_FUZZ_VERBOSE") != nullptr;
+  return on;
+}
+
 // Takes an engine through the loop a socket would, checking the promises of engine.hpp.
 class driver {
 public:
@@ -148,11 +142,15 @@ public:
   void finish() {
     e_.put_eof();
     turn();
-    if (e_.handshake_done() && !e_.failure()) {
+    bool connected = e_.handshake_done() && !e_.failure();
+    if (connected) {
       check_step(e_.shutdown(), 0);
       discard_output();
     }
     inspect(e_);
+    if (verbose())
+      std::fprintf(stderr, "tlsio fuzz: %s%s\n", connected ? "connected; " : "",
+                   e_.failure() ? e_.failure_detail().c_str() : "no failure");
   }
 
 private:
@@ -196,6 +194,15 @@ private:
 
 } // namespace
 
+tlsio::test_identity::certificate_options fixed_options(std::string common_name,
+                                                        std::vector<std::string> dns_names) {
+  using namespace std::chrono;
+  return {.common_name = std::move(common_name),
+          .dns_names = std::move(dns_names),
+          .not_before = sys_days{year{2020} / 1 / 1},
+          .not_after = sys_days{year{2045} / 1 / 1}};
+}
+
 void require(bool ok, const char *what) {
   if (ok)
     return;
@@ -211,9 +218,9 @@ bytes to_bytes(std::string_view text) {
 const pki &shared_pki() {
   static const pki p = [] {
     namespace ti = tlsio::test_identity;
-    auto ca = ti::authority::create(options_for("tlsio fuzz CA"));
-    auto server = ca.issue(options_for("localhost", {"localhost"}));
-    auto client = ca.issue(options_for("tlsio fuzz client"));
+    auto ca = ti::authority::create(fixed_options("tlsio fuzz CA"));
+    auto server = ca.issue(fixed_options("localhost", {"localhost"}));
+    auto client = ca.issue(fixed_options("tlsio fuzz client"));
     return pki{ca.certificate_pem(), server.chain_pem, server.private_key_pem, client.chain_pem,
                client.private_key_pem};
   }();
@@ -252,6 +259,18 @@ const tlsio::session &saved_session() {
   return saved;
 }
 
+// Sets up what draws random numbers once (the servers' ticket keys, the saved session) before
+// any recording restarts the generators; a first ClientHello of each client gives its
+// generator a fixed place in the order, so that a seed is the same in every process.
+void set_up() {
+  static const bool done = [] {
+    for (int s = 0; s < scenario_count; ++s)
+      make_client(static_cast<scenario>(s)).handshake();
+    return true;
+  }();
+  (void)done;
+}
+
 tlsio::engine make_client(scenario s) {
   tlsio::engine client(contexts_for(s).client);
   client.set_server_name("localhost");
@@ -263,6 +282,7 @@ tlsio::engine make_client(scenario s) {
 tlsio::engine make_server(scenario s) { return tlsio::engine(contexts_for(s).server); }
 
 transcript record(scenario s) {
+  set_up();
   reset_random();
   auto client = make_client(s);
   auto server = make_server(s);
@@ -292,31 +312,27 @@ transcript record(scenario s) {
 }
 
 const transcript &recorded(scenario s) {
-  struct entry {
-    std::time_t second = -1;
-    transcript t;
-  };
-  static std::array<entry, scenario_count> cache;
-  auto &e = cache.at(static_cast<std::size_t>(s));
-  // Mbed TLS reads the clock with time(); record again if it ticked while recording.
-  for (std::time_t now = std::time(nullptr); e.second != now; now = std::time(nullptr)) {
-    e.t = record(s);
-    e.second = now;
-  }
-  return e.t;
+  static std::array<std::optional<transcript>, scenario_count> cache;
+  auto &t = cache.at(static_cast<std::size_t>(s));
+  if (!t)
+    t = record(s);
+  return *t;
 }
 
 void warn_if_not_repeatable() {
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    std::time_t before = std::time(nullptr);
-    bool same = record(scenario::verify).from_client == record(scenario::verify).from_client;
-    if (std::time(nullptr) != before)
-      continue; // the clock ticked in between: try again
-    if (!same)
-      std::fprintf(stderr, "tlsio fuzz: WARNING: randomness is not repeatable, so edited and "
-                           "spliced inputs will not get past the key exchange\n");
-    return;
-  }
+  auto t = record(scenario::verify);
+  // The ClientHello's random begins with the time: record header 5, handshake header 4,
+  // version 2.
+  constexpr std::size_t time_at = 11;
+  auto clock = static_cast<std::uint32_t>(frozen_time);
+  bool frozen = t.from_client.size() >= time_at + 4 &&
+                std::equal(t.from_client.begin() + time_at, t.from_client.begin() + time_at + 4,
+                           bytes{std::byte(clock >> 24), std::byte(clock >> 16 & 0xff),
+                                 std::byte(clock >> 8 & 0xff), std::byte(clock & 0xff)}
+                               .begin());
+  if (!frozen || t.from_client != record(scenario::verify).from_client)
+    std::fprintf(stderr, "tlsio fuzz: WARNING: the clock or the randomness is not repeatable, so "
+                         "edited and spliced inputs will not get past the key exchange\n");
 }
 
 engine_input parse_input(std::span<const std::uint8_t> data) {

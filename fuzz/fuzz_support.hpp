@@ -5,6 +5,7 @@
 
 #include <tlsio/context.hpp>
 #include <tlsio/engine.hpp>
+#include <tlsio/test_identity.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -18,8 +19,15 @@ namespace tlsio_fuzz {
 using bytes = std::vector<std::byte>;
 
 /// Restarts every random generator, so that an engine made after this call draws the same
-/// numbers as one made after any other call (see fuzz_support.cpp for how).
+/// numbers as one made after any other call (see repeatable.cpp for how).
 void reset_random();
+/// What time() tells Mbed TLS in the engine targets: 2025-01-01 00:00:00 UTC.
+inline constexpr std::int64_t frozen_time = 1735689600;
+
+/// Certificate options with fixed validity dates (2020 to 2045), so that certificates made
+/// with repeatable randomness are the same on every run.
+tlsio::test_identity::certificate_options fixed_options(std::string common_name,
+                                                        std::vector<std::string> dns_names = {});
 
 /// The throwaway PKI: a CA, the server's and the client's identities (ECDSA, fixed dates).
 struct pki {
@@ -54,12 +62,12 @@ struct transcript {
   bytes from_client, from_server;
   std::vector<std::size_t> client_flights, server_flights;
 };
-/// Records scenario::verify twice and warns on stderr if the two differ (randomness that is
-/// not repeatable makes edited and spliced inputs fail at the key exchange).
+/// Records scenario::verify twice and warns on stderr unless both are the same and carry the
+/// frozen time (else edited and spliced inputs fail at the key exchange).
 void warn_if_not_repeatable();
 /// A fresh recording of s (throws std::runtime_error if the handshake fails).
 transcript record(scenario s);
-/// The recording of s that matches the current second of the clock (see fuzz_support.cpp).
+/// The recording of s, made once.
 const transcript &recorded(scenario s);
 
 /// The engine targets' input: [mode][chunk][payload...].

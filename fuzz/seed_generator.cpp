@@ -6,8 +6,6 @@
 // encrypted, ECDSA and RSA.
 #include "fuzz_support.hpp"
 
-#include <tlsio/test_identity.hpp>
-
 #include <mbedtls/base64.h>
 
 #include <cstdio>
@@ -115,9 +113,13 @@ void write_load_seeds(const fs::path &root) {
   namespace ti = tlsio::test_identity;
   using tlsio_fuzz::to_bytes;
   const auto &p = tlsio_fuzz::shared_pki();
-  auto ca = ti::authority::create("tlsio fuzz load CA");
-  auto rsa = ca.issue({.common_name = "rsa", .key = ti::key_type::rsa_2048});
-  auto locked = ca.issue({.common_name = "locked", .key_password = "fuzz password"});
+  auto ca = ti::authority::create(tlsio_fuzz::fixed_options("tlsio fuzz load CA"));
+  auto rsa_options = tlsio_fuzz::fixed_options("rsa");
+  rsa_options.key = ti::key_type::rsa_2048;
+  auto rsa = ca.issue(rsa_options);
+  auto locked_options = tlsio_fuzz::fixed_options("locked");
+  locked_options.key_password = "fuzz password";
+  auto locked = ca.issue(locked_options);
   corpus c(root / "load_fuzz");
   c.add("chain", load_input(0, to_bytes(p.server_chain_pem)));
   c.add("chain-der", load_input(0, der_of(p.server_chain_pem)));

@@ -48,6 +48,7 @@ template <class Future> bool run_until_ready(asio::io_context &io, Future &f,
   while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
     if (std::chrono::steady_clock::now() > deadline)
       return false;
+    io.restart(); // run_for() stops the context whenever it runs out of work
     io.run_for(std::chrono::milliseconds(10));
   }
   return true;

@@ -50,6 +50,20 @@ template <class NextLayer> void arm_deadline(const std::shared_ptr<stream_state<
       });
 }
 
+/// Output waits in the engine, or in write_buffer if a cancelled write left part unsent
+/// (which must go first: the peer has the start of that record).
+template <class NextLayer> bool has_output(const stream_state<NextLayer> &s) {
+  return !s.write_buffer.empty() || !s.engine.pending_output().empty();
+}
+
+template <class NextLayer> void consume_written(stream_state<NextLayer> &s, std::size_t n) {
+  if (n >= s.write_buffer.size())
+    s.write_buffer.clear();
+  else
+    s.write_buffer.erase(s.write_buffer.begin(),
+                         s.write_buffer.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 template <class NextLayer, class Operation> class io_op {
 public:
   io_op(std::shared_ptr<stream_state<NextLayer>> state, Operation op)
@@ -61,7 +75,7 @@ public:
     case awaiting::socket_write:
       s.writing = false;
       s.write_done.cancel();
-      s.write_buffer.clear();
+      consume_written(s, n);
       if (ec)
         io_error_ = ec;
       break;
@@ -108,10 +122,11 @@ private:
     }
     // Output first: a handshake flight before waiting for the answer, an alert before
     // reporting the failure it explains.
-    if (!s.engine.pending_output().empty()) {
+    if (has_output(s)) {
       if (s.writing)
         return wait(self, s.write_done);
-      s.engine.swap_output(s.write_buffer);
+      if (s.write_buffer.empty())
+        s.engine.swap_output(s.write_buffer);
       s.writing = true;
       awaiting_ = awaiting::socket_write;
       went_async_ = true;
@@ -195,10 +210,10 @@ std::pair<std::error_code, std::size_t> run_sync(stream_state<NextLayer> &s, Ope
       step_finished = result.status != status::want_input;
     }
     std::error_code ec;
-    if (!s.engine.pending_output().empty()) {
-      s.engine.swap_output(s.write_buffer);
-      asio::write(s.next_layer, asio::buffer(s.write_buffer), ec);
-      s.write_buffer.clear();
+    if (has_output(s)) {
+      if (s.write_buffer.empty())
+        s.engine.swap_output(s.write_buffer);
+      consume_written(s, asio::write(s.next_layer, asio::buffer(s.write_buffer), ec));
     } else if (!step_finished) {
       if (bound && !wait_readable(s.next_layer.lowest_layer(), deadline)) {
         if (bound->close_socket)

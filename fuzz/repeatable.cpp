@@ -1,19 +1,21 @@
-// Repeatable randomness for the engine fuzz targets and the seed generator.
+// Repeatable randomness and a stopped clock, for the engine fuzz targets and the seed
+// generator, so that one input does the same thing on every run.
 //
 // A context seeds its Mbed TLS generator (CTR-DRBG) from real entropy, and src/ offers no
 // way to change that. But every random number of a connection (and of test_identity's keys)
-// is drawn through mbedtls_ctr_drbg_random(p_rng, ...), called from tlsio, which is a static
-// library: defining that function in this executable makes tlsio's references bind here
-// instead of to libmbedcrypto's. Here each generator (each distinct p_rng, in the order they
-// are first used) gets its own splitmix64 stream, and reset_random() restarts all of them.
+// is drawn through mbedtls_ctr_drbg_random(p_rng, ...) named by tlsio, a static library:
+// defining that function in this executable binds tlsio's references here instead of to
+// libmbedcrypto's. Each generator (each distinct p_rng, numbered in the order of first use)
+// gets its own splitmix64 stream, and reset_random() restarts all of them.
 //
-// So one input meets the same random numbers on every run, and an engine replaying a
-// recorded handshake computes the same keys as the engine that was recorded. What still
-// varies is the clock: Mbed TLS puts the current second into each hello's random, so a
-// recording only fits the second it was made in (fuzz_support.cpp re-records when that
-// changes). Results of raw inputs are repeatable; those that edit a recording are repeatable
-// in structure (the same fields change), not byte for byte. Nothing here is fit for anything
-// but fuzzing: the numbers are predictable by design.
+// Mbed TLS also puts the current second into each hello's random (and checks certificate
+// dates and ticket ages against it). Debian's build has no MBEDTLS_PLATFORM_TIME_ALT, so
+// its calls to time() are interposed the same way, to a fixed instant inside the validity of
+// the fixed-date certificates of fuzz_support.cpp. The clock the rest of the process uses
+// (std::chrono, libFuzzer's -max_total_time) is untouched.
+//
+// So a replayed engine computes the same keys as the recorded one, and a seed written by one
+// process means the same in another. Nothing here is fit for anything but fuzzing.
 #include "fuzz_support.hpp"
 
 #include <mbedtls/ctr_drbg.h>
@@ -21,6 +23,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <map>
 
 namespace {
@@ -62,4 +65,10 @@ extern "C" int mbedtls_ctr_drbg_random(void *p_rng, unsigned char *output, std::
     size -= n;
   }
   return 0;
+}
+
+extern "C" time_t time(time_t *out) noexcept {
+  if (out != nullptr)
+    *out = tlsio_fuzz::frozen_time;
+  return tlsio_fuzz::frozen_time;
 }

@@ -1,0 +1,49 @@
+// What one figure is (implementation, mode, threads, concurrency, certificate, group) and
+// what measuring it gave.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+namespace bench {
+
+enum class impl { raw, tlsio, asio_ssl, asio_ssl_tls13 };
+enum class mode { handshake_full, handshake_resumed, bulk, idle };
+enum class cert { ecdsa_p256, rsa_2048 };
+enum class group { x25519, secp256r1 };
+
+const char *name(impl i);
+const char *name(mode m);
+const char *name(cert c);
+const char *name(group g);
+
+struct figure_spec {
+  bench::impl impl = impl::tlsio;
+  bench::mode mode = mode::handshake_full;
+  int threads = 1;
+  int concurrency = 16;
+  bench::cert cert = cert::ecdsa_p256;
+  bench::group group = group::x25519;
+  std::size_t write_bytes = 0; // bulk: the size of each application write
+
+  /// Everything but the implementation: figures with equal keys are compared.
+  std::string key() const;
+};
+
+struct figure_result {
+  figure_spec spec;
+  double value = 0;
+  std::string unit; // "hs/s", "MB/s", "KiB/conn"
+  std::optional<double> p50_ms, p99_ms, cpu_s_per_hs;
+  std::optional<double> establish_s;  // idle: time to open all connections
+  std::optional<double> kib_per_end;  // idle: per TLS endpoint (a connection has two here)
+  std::optional<double> cpu_s_per_mb; // bulk
+  std::uint64_t count = 0;            // handshakes (or connections) in the window
+  std::uint64_t resumed = 0;          // of which were resumed
+  std::uint64_t errors = 0;
+  std::string first_error;
+  std::string negotiated; // "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"
+};
+
+} // namespace bench

@@ -1,0 +1,70 @@
+// Timing, CPU time, resident memory and percentiles: what every figure is made of.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+using clock = std::chrono::steady_clock;
+
+/// User plus system CPU seconds of the whole process, all threads (getrusage).
+double cpu_seconds();
+/// VmRSS of this process in KiB (/proc/self/status).
+long resident_kib();
+/// Gives freed heap pages back to the kernel so a following VmRSS delta counts only new use.
+void release_free_memory();
+/// Raises the soft limit on open files to the hard limit; returns the new soft limit.
+long raise_file_limit();
+
+/// One finished connection: when it ended and how long it took.
+struct latency_sample {
+  clock::time_point end;
+  clock::duration took;
+};
+
+/// The p-th percentile (0..100) of the samples that ended in [from, to], in milliseconds.
+double percentile_ms(const std::vector<latency_sample> &samples, clock::time_point from,
+                     clock::time_point to, double p);
+
+/// What the loops of one figure count, shared between the I/O threads and the controller.
+struct counters {
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> done{0};    // connections (or handshakes) completed
+  std::atomic<std::uint64_t> resumed{0}; // of which resumed an earlier session
+  std::atomic<std::uint64_t> bytes{0};   // application bytes delivered
+  std::atomic<std::uint64_t> errors{0};
+
+  /// Remembers the first error's text; counts every error.
+  void error(const std::string &what);
+  std::string first_error() const;
+
+private:
+  mutable std::mutex mutex_;
+  std::string first_error_;
+};
+
+/// The counters at two instants: the measured window.
+struct window {
+  double seconds = 0, cpu_seconds = 0;
+  std::uint64_t done = 0, resumed = 0, bytes = 0;
+  clock::time_point from, to;
+};
+
+/// How long to warm up and to measure.
+struct timing {
+  std::chrono::milliseconds warmup{500};
+  std::chrono::milliseconds measure{3000};
+};
+
+/// Starts one thread per body, lets them warm up, measures the counters over the window,
+/// then sets stop and joins them.
+window run_measured(counters &c, const timing &t,
+                    const std::vector<std::function<void()>> &thread_bodies);
+
+} // namespace bench
