@@ -32,4 +32,68 @@ std::string figure_spec::key() const {
          std::to_string(write_bytes);
 }
 
+namespace {
+
+/// The figures from the window's sums.
+void derive(figure_result &r) {
+  r.others_cores = r.seconds > 0 ? r.others_cpu_seconds / r.seconds : 0;
+  if (r.spec.mode == mode::bulk) {
+    r.value = r.seconds > 0 ? double(r.bytes) / r.seconds / 1e6 : 0;
+    r.unit = "MB/s";
+    r.cpu_s_per_mb = r.bytes ? r.cpu_seconds / (double(r.bytes) / 1e6) : 0;
+    return;
+  }
+  r.value = r.seconds > 0 ? double(r.count) / r.seconds : 0;
+  r.unit = "hs/s";
+  auto ms = r.latencies_ms;
+  r.p50_ms = percentile(ms, 50);
+  r.p99_ms = percentile(ms, 99);
+  r.cpu_s_per_hs = r.count ? r.cpu_seconds / double(r.count) : 0;
+}
+
+} // namespace
+
+figure_result timed_result(const figure_spec &spec, const window &w, const counters &c,
+                           const std::vector<latency_sample> &latencies) {
+  figure_result r;
+  r.spec = spec;
+  r.count = w.done;
+  r.resumed = w.resumed;
+  r.errors = c.errors.load();
+  r.first_error = c.first_error();
+  r.seconds = w.seconds;
+  r.cpu_seconds = w.cpu_seconds;
+  r.others_cpu_seconds = w.others_cores * w.seconds;
+  r.bytes = w.bytes;
+  if (spec.mode != mode::bulk)
+    r.latencies_ms = durations_ms(latencies, w.from, w.to);
+  r.rounds = 1;
+  derive(r);
+  return r;
+}
+
+figure_result merge(const std::vector<figure_result> &rounds) {
+  if (rounds.size() == 1 || rounds.front().rounds == 0)
+    return rounds.front(); // one round, or not timed (idle)
+  figure_result sum = rounds.front();
+  for (std::size_t i = 1; i < rounds.size(); ++i) {
+    const auto &r = rounds[i];
+    sum.count += r.count;
+    sum.resumed += r.resumed;
+    sum.errors += r.errors;
+    if (sum.first_error.empty())
+      sum.first_error = r.first_error;
+    if (sum.negotiated.empty())
+      sum.negotiated = r.negotiated;
+    sum.seconds += r.seconds;
+    sum.cpu_seconds += r.cpu_seconds;
+    sum.others_cpu_seconds += r.others_cpu_seconds;
+    sum.bytes += r.bytes;
+    sum.latencies_ms.insert(sum.latencies_ms.end(), r.latencies_ms.begin(), r.latencies_ms.end());
+    sum.rounds += r.rounds;
+  }
+  derive(sum);
+  return sum;
+}
+
 } // namespace bench

@@ -2,9 +2,12 @@
 // what measuring it gave.
 #pragma once
 
+#include "measure.hpp"
+
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace bench {
 
@@ -38,12 +41,28 @@ struct figure_result {
   std::optional<double> p50_ms, p99_ms, cpu_s_per_hs;
   std::optional<double> establish_s;  // idle: time to open all connections
   std::optional<double> kib_per_end;  // idle: per TLS endpoint (a connection has two here)
+  std::optional<double> heap_kib_per_end; // idle: heap bytes allocated (resident or not)
   std::optional<double> cpu_s_per_mb; // bulk
   std::uint64_t count = 0;            // handshakes (or connections) in the window
   std::uint64_t resumed = 0;          // of which were resumed
   std::uint64_t errors = 0;
   std::string first_error;
-  std::string negotiated; // "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"
+  std::string negotiated;  // "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"
+  double others_cores = 0; // CPU other processes used during the window (noise)
+
+  // What a timed figure's window measured (several rounds add up).
+  double seconds = 0, cpu_seconds = 0, others_cpu_seconds = 0;
+  std::uint64_t bytes = 0;
+  std::vector<double> latencies_ms;
+  int rounds = 0;
 };
+
+/// A timed figure's result from its window: hs/s with latencies and CPU per handshake, or
+/// MB/s with CPU per MB.
+figure_result timed_result(const figure_spec &spec, const window &w, const counters &c,
+                           const std::vector<latency_sample> &latencies);
+
+/// The rounds of one timed figure as one result: windows, counts and latencies added up.
+figure_result merge(const std::vector<figure_result> &rounds);
 
 } // namespace bench

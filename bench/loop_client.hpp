@@ -65,6 +65,7 @@ asio::awaitable<void> one_handshake(run_context<A> &r, io_thread<A> &t,
   if (A::resumed(s))
     r.c.resumed.fetch_add(1, std::memory_order_relaxed);
   r.c.done.fetch_add(1, std::memory_order_relaxed);
+  r.grow(t);
 }
 
 template <class A> asio::awaitable<void> handshake_client(run_context<A> &r, io_thread<A> &t) {
@@ -79,6 +80,7 @@ template <class A> asio::awaitable<void> bulk_client(run_context<A> &r, io_threa
   co_await open_client(r, s, ec);
   if (!ec)
     co_await asio::async_write(s, asio::buffer("b", 1), into(ec));
+  r.c.loops.fetch_add(1);
   std::vector<char> data(r.spec.write_bytes, 'x');
   while (!ec && !r.c.stop.load(std::memory_order_relaxed)) {
     std::size_t n = co_await asio::async_write(s, asio::buffer(data), into(ec));

@@ -45,17 +45,31 @@ private:
     r_.target = at;
   }
 
-  void start_clients(int loops) {
-    r_.clients_running = loops;
-    for (int k = 0; k < loops; ++k) {
-      auto &t = *threads_[static_cast<std::size_t>(k) % threads_.size()];
-      asio::co_spawn(t.io, client_loop(r_, t), [this](std::exception_ptr e) {
-        if (e)
-          c_.error("client loop threw");
-        if (--r_.clients_running == 0)
-          close_acceptors();
-      });
-    }
+  /// Shares `loops` client loops out among the threads and starts them: all at once, or
+  /// (ramp) one per thread, the rest one per completed connection.
+  void start_clients(int loops, bool ramp) {
+    r_.grow = [this](io_thread<A> &t) { spawn_client(t); };
+    for (int k = 0; k < loops; ++k)
+      threads_[static_cast<std::size_t>(k) % threads_.size()]->loops_target++;
+    for (auto &t : threads_)
+      do
+        spawn_client(*t);
+      while (!ramp && t->loops_started < t->loops_target);
+  }
+
+  void spawn_client(io_thread<A> &t) {
+    if (t.loops_started >= t.loops_target)
+      return;
+    ++t.loops_started;
+    ++r_.clients_running;
+    if (spec_.mode != mode::bulk)
+      c_.loops.fetch_add(1);
+    asio::co_spawn(t.io, client_loop(r_, t), [this](std::exception_ptr e) {
+      if (e)
+        c_.error("client loop threw");
+      if (--r_.clients_running == 0)
+        close_acceptors();
+    });
   }
 
   void close_acceptors() {
@@ -74,23 +88,13 @@ private:
   }
 
   figure_result run_timed() {
-    start_clients(spec_.concurrency);
-    auto w = run_measured(c_, env_.durations, bodies());
-    auto res = result(w.done, w.resumed);
-    if (spec_.mode == mode::bulk) {
-      res.value = double(w.bytes) / w.seconds / 1e6;
-      res.unit = "MB/s";
-      res.cpu_s_per_mb = w.bytes ? w.cpu_seconds / (double(w.bytes) / 1e6) : 0;
-      return res;
-    }
+    start_clients(spec_.concurrency, spec_.mode != mode::bulk);
+    auto w = run_measured(c_, env_.durations, spec_.concurrency, bodies());
     std::vector<latency_sample> all;
     for (auto &t : threads_)
       all.insert(all.end(), t->latencies.begin(), t->latencies.end());
-    res.value = double(w.done) / w.seconds;
-    res.unit = "hs/s";
-    res.p50_ms = percentile_ms(all, w.from, w.to, 50);
-    res.p99_ms = percentile_ms(all, w.from, w.to, 99);
-    res.cpu_s_per_hs = w.done ? w.cpu_seconds / double(w.done) : 0;
+    auto res = timed_result(spec_, w, c_, all);
+    res.negotiated = r_.negotiated;
     return res;
   }
 
@@ -98,9 +102,9 @@ private:
     int n = env_.idle_connections;
     r_.idle_left = n;
     release_free_memory();
-    long before = resident_kib();
+    long before = resident_kib(), heap_before = heap_in_use_kib();
     auto start = clock::now();
-    start_clients(std::min(spec_.concurrency, n));
+    start_clients(std::min(spec_.concurrency, n), false);
     std::vector<std::thread> running;
     for (auto &body : bodies())
       running.emplace_back(body);
@@ -108,8 +112,8 @@ private:
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     double establish = std::chrono::duration<double>(clock::now() - start).count();
     std::this_thread::sleep_for(std::chrono::milliseconds(200)); // let the servers settle
-    long after = resident_kib();
-    auto res = result(c_.done.load(), 0);
+    long after = resident_kib(), heap_after = heap_in_use_kib();
+    auto res = idle_result();
     release_held();
     c_.stop = true;
     for (auto &thread : running)
@@ -117,7 +121,9 @@ private:
     res.value = double(after - before) / double(n);
     res.unit = "KiB/conn";
     res.establish_s = establish;
-    res.kib_per_end = env_.remote ? res.value : res.value / 2; // both ends live here
+    int ends = env_.remote ? n : 2 * n; // both ends live here, unless the server is elsewhere
+    res.kib_per_end = double(after - before) / ends;
+    res.heap_kib_per_end = double(heap_after - heap_before) / ends;
     return res;
   }
 
@@ -132,11 +138,10 @@ private:
       });
   }
 
-  figure_result result(std::uint64_t done, std::uint64_t resumed) {
+  figure_result idle_result() {
     figure_result res;
     res.spec = spec_;
-    res.count = done;
-    res.resumed = resumed;
+    res.count = c_.done.load();
     res.errors = c_.errors.load();
     res.first_error = c_.first_error();
     res.negotiated = r_.negotiated;

@@ -20,6 +20,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <atomic>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -40,6 +41,8 @@ template <class A> asio::awaitable<void> hold(typename A::stream_type &s) {
   co_await s.async_read_some(asio::buffer(&byte, 1), into(ec));
 }
 
+template <class A> struct io_thread;
+
 /// What all threads of one figure share.
 template <class A> struct run_context {
   run_context(const figure_spec &s, typename A::contexts &x, counters &k)
@@ -53,6 +56,9 @@ template <class A> struct run_context {
   std::atomic<int> idle_left{0}; // idle: connections still to open
   std::atomic<int> clients_running{0};
   std::atomic<int> sessions{0}; // server sessions open now
+  /// Starts one more client loop on the thread if it has fewer than its share (the loops
+  /// start one per completed connection; see run_measured).
+  std::function<void(io_thread<A> &)> grow;
 
   void note_negotiated(typename A::stream_type &s) {
     std::call_once(negotiated_once, [&] { negotiated = A::negotiated(s); });
@@ -67,6 +73,7 @@ template <class A> struct io_thread {
   std::optional<tcp::acceptor> acceptor;
   std::vector<latency_sample> latencies;
   std::list<typename A::stream_type> held; // idle: open connections kept open
+  int loops_target = 0, loops_started = 0;
 };
 
 } // namespace bench

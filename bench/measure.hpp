@@ -17,6 +17,8 @@ using clock = std::chrono::steady_clock;
 double cpu_seconds();
 /// VmRSS of this process in KiB (/proc/self/status).
 long resident_kib();
+/// Bytes the C heap has handed out and not had back (mallinfo2, all arenas), in KiB.
+long heap_in_use_kib();
 /// Gives freed heap pages back to the kernel so a following VmRSS delta counts only new use.
 void release_free_memory();
 /// Raises the soft limit on open files to the hard limit; returns the new soft limit.
@@ -28,13 +30,17 @@ struct latency_sample {
   clock::duration took;
 };
 
-/// The p-th percentile (0..100) of the samples that ended in [from, to], in milliseconds.
-double percentile_ms(const std::vector<latency_sample> &samples, clock::time_point from,
-                     clock::time_point to, double p);
+/// The durations in milliseconds of the samples that ended in [from, to].
+std::vector<double> durations_ms(const std::vector<latency_sample> &samples,
+                                 clock::time_point from, clock::time_point to);
+
+/// The p-th percentile (0..100) of values (reordered); 0 if there are none.
+double percentile(std::vector<double> &values, double p);
 
 /// What the loops of one figure count, shared between the I/O threads and the controller.
 struct counters {
   std::atomic<bool> stop{false};
+  std::atomic<int> loops{0};             // loops running (handshake) or connections open (bulk)
   std::atomic<std::uint64_t> done{0};    // connections (or handshakes) completed
   std::atomic<std::uint64_t> resumed{0}; // of which resumed an earlier session
   std::atomic<std::uint64_t> bytes{0};   // application bytes delivered
@@ -52,6 +58,7 @@ private:
 /// The counters at two instants: the measured window.
 struct window {
   double seconds = 0, cpu_seconds = 0;
+  double others_cores = 0; // CPU the rest of the machine used meanwhile (other processes)
   std::uint64_t done = 0, resumed = 0, bytes = 0;
   clock::time_point from, to;
 };
@@ -62,9 +69,14 @@ struct timing {
   std::chrono::milliseconds measure{3000};
 };
 
-/// Starts one thread per body, lets them warm up, measures the counters over the window,
-/// then sets stop and joins them.
-window run_measured(counters &c, const timing &t,
+/// Starts one thread per body; waits until `loops` of them are running (the loops start one
+/// after another, so that their connections do not all start and end together) and then for
+/// the warm-up; measures the counters over the window; then sets stop and joins the threads.
+/// A figure whose loops never all start (errors) is measured all the same after 30 s.
+window run_measured(counters &c, const timing &t, int loops,
                     const std::vector<std::function<void()>> &thread_bodies);
+
+/// Busy CPU seconds of the whole machine so far (/proc/stat), all processes, with steal.
+double machine_busy_seconds();
 
 } // namespace bench

@@ -5,9 +5,9 @@ namespace {
 
 std::vector<tlsio::key_exchange_group> tlsio_groups(std::optional<group> g) {
   using tlsio::key_exchange_group;
-  if (!g)
-    return {key_exchange_group::x25519, key_exchange_group::secp256r1};
-  return {*g == group::x25519 ? key_exchange_group::x25519 : key_exchange_group::secp256r1};
+  if (g == group::secp256r1)
+    return {key_exchange_group::secp256r1};
+  return {key_exchange_group::x25519, key_exchange_group::secp256r1}; // see pki.hpp
 }
 
 } // namespace

@@ -27,9 +27,15 @@ private:
   std::map<cert, identity_set> made_;
 };
 
-/// A client context (trusting only the CA, verifying the host) and a server context
-/// (the certificate, unless id has none), both restricted to one key exchange group (or
-/// offering x25519 and secp256r1 without one).
+/// A client context (trusting only the CA, verifying the host) and a server context (the
+/// certificate, unless id has none), both set to the key exchange group g.
+///
+/// "x25519" offers x25519 first and secp256r1 after it: in TLS 1.2 the client's supported
+/// groups also bound the curve of an ECDSA certificate (RFC 8422 5.1), so a client offering
+/// x25519 alone cannot accept a P-256 certificate (Mbed TLS and OpenSSL both refuse with
+/// "no shared cipher"). Both servers pick their first shared group, so x25519 is what
+/// runs; raw_pair reads it from the ServerKeyExchange to make sure. "secp256r1" offers only
+/// secp256r1. No group (--role server) means the x25519 list.
 struct tlsio_contexts {
   tlsio::context client{tlsio::role::client};
   tlsio::context server{tlsio::role::server};

@@ -3,9 +3,10 @@
 //
 // The input format is tlsio_fuzz::engine_input (fuzz_support.hpp). The scenario bits pick
 // a client that skips verification (so raw bytes reach the parsers past the certificate),
-// one that verifies against a trusted CA for "localhost", one that also has a certificate
-// of its own for a server that asks, or one that resumes a session. Edits of (or bytes after a prefix of) a recorded server
-// get past the signature on the key exchange to the Finished check and application data.
+// one that verifies against a trusted CA for "localhost", one that also has a certificate of
+// its own for a server that asks, or one that resumes a session. Edits of (or bytes after a
+// prefix of) a recorded server get past the signature on the key exchange to the Finished
+// check and application data.
 #include "fuzz_support.hpp"
 
 #include <cstddef>

@@ -78,8 +78,9 @@ void pass(tlsio::engine &from, bytes &log, std::vector<std::size_t> &flights, tl
 std::string read_text(tlsio::engine &e) {
   std::array<std::byte, 64> buffer{};
   auto r = e.read(buffer);
-  return r.status == status::done ? std::string(reinterpret_cast<const char *>(buffer.data()), r.bytes)
-                                   : std::string();
+  return r.status == status::done
+             ? std::string(reinterpret_cast<const char *>(buffer.data()), r.bytes)
+             : std::string();
 }
 
 bool write_text(tlsio::engine &e, std::string_view text) {
@@ -192,6 +193,79 @@ private:
   bytes sink_;
 };
 
+// --- Making the peer's bytes --------------------------------------------------------------
+
+// Each edit is [op][offset high][offset low][value]; the offset wraps around the length.
+bytes apply_edits(std::span<const std::byte> recorded, std::span<const std::byte> edits) {
+  bytes out(recorded.begin(), recorded.end());
+  for (; edits.size() >= 4; edits = edits.subspan(4)) {
+    std::size_t at = u16(edits[1], edits[2]) % (out.size() + 1);
+    auto value = edits[3];
+    auto where = out.begin() + static_cast<std::ptrdiff_t>(at);
+    switch (u8(edits[0]) % 4) {
+    case 0: // flip bits
+      if (at < out.size())
+        *where ^= value;
+      break;
+    case 1: // insert a byte
+      out.insert(where, value);
+      break;
+    case 2: // erase 1 to 16 bytes
+      out.erase(where, where + static_cast<std::ptrdiff_t>(
+                                   std::min<std::size_t>(out.size() - at, u8(value) % 16 + 1)));
+      break;
+    default: // cut the rest
+      out.resize(at);
+    }
+  }
+  return out;
+}
+
+// [length high][length low][bytes...]: a prefix of the recording, then the fuzz bytes.
+bytes splice(std::span<const std::byte> recorded, std::span<const std::byte> payload) {
+  if (payload.size() < 2)
+    return {recorded.begin(), recorded.end()};
+  std::size_t keep = u16(payload[0], payload[1]) % (recorded.size() + 1);
+  bytes out(recorded.begin(), recorded.begin() + static_cast<std::ptrdiff_t>(keep));
+  out.insert(out.end(), payload.begin() + 2, payload.end());
+  return out;
+}
+
+// --- What draws random numbers only once --------------------------------------------------
+
+// The session that scenario::resumption resumes: from a full handshake, made once.
+const tlsio::session &saved_session() {
+  static const tlsio::session saved = [] {
+    reset_random();
+    auto client = make_client(scenario::verify);
+    auto server = make_server(scenario::verify);
+    bytes log; // not needed here
+    std::vector<std::size_t> flights;
+    for (int turn = 0; turn < 8 && !client.handshake_done(); ++turn) {
+      client.handshake();
+      pass(client, log, flights, server);
+      server.handshake();
+      pass(server, log, flights, client);
+    }
+    auto session = client.get_session();
+    expect(session.has_value(), "no session to resume");
+    return *session;
+  }();
+  return saved;
+}
+
+// Sets up what draws random numbers once (the servers' ticket keys, the saved session) before
+// any recording restarts the generators; a first ClientHello of each client gives its
+// generator a fixed place in the order, so that a seed is the same in every process.
+void set_up() {
+  static const bool done = [] {
+    for (int s = 0; s < scenario_count; ++s)
+      make_client(static_cast<scenario>(s)).handshake();
+    return true;
+  }();
+  (void)done;
+}
+
 } // namespace
 
 tlsio::test_identity::certificate_options fixed_options(std::string common_name,
@@ -237,38 +311,6 @@ const endpoints &contexts_for(scenario s) {
         endpoints{client_context(scenario::resumption), server}};
   }();
   return all.at(static_cast<std::size_t>(s));
-}
-
-// The session that scenario::resumption resumes: from a full handshake, made once.
-const tlsio::session &saved_session() {
-  static const tlsio::session saved = [] {
-    reset_random();
-    auto client = make_client(scenario::verify);
-    auto server = make_server(scenario::verify);
-    transcript t;
-    for (int turn = 0; turn < 8 && !client.handshake_done(); ++turn) {
-      client.handshake();
-      pass(client, t.from_client, t.client_flights, server);
-      server.handshake();
-      pass(server, t.from_server, t.server_flights, client);
-    }
-    auto session = client.get_session();
-    expect(session.has_value(), "no session to resume");
-    return *session;
-  }();
-  return saved;
-}
-
-// Sets up what draws random numbers once (the servers' ticket keys, the saved session) before
-// any recording restarts the generators; a first ClientHello of each client gives its
-// generator a fixed place in the order, so that a seed is the same in every process.
-void set_up() {
-  static const bool done = [] {
-    for (int s = 0; s < scenario_count; ++s)
-      make_client(static_cast<scenario>(s)).handshake();
-    return true;
-  }();
-  (void)done;
 }
 
 tlsio::engine make_client(scenario s) {
@@ -321,15 +363,12 @@ const transcript &recorded(scenario s) {
 
 void warn_if_not_repeatable() {
   auto t = record(scenario::verify);
-  // The ClientHello's random begins with the time: record header 5, handshake header 4,
-  // version 2.
-  constexpr std::size_t time_at = 11;
-  auto clock = static_cast<std::uint32_t>(frozen_time);
-  bool frozen = t.from_client.size() >= time_at + 4 &&
-                std::equal(t.from_client.begin() + time_at, t.from_client.begin() + time_at + 4,
-                           bytes{std::byte(clock >> 24), std::byte(clock >> 16 & 0xff),
-                                 std::byte(clock >> 8 & 0xff), std::byte(clock & 0xff)}
-                               .begin());
+  // The ClientHello's random begins with the time, big-endian, after a record header (5
+  // bytes), a handshake header (4) and the version (2).
+  std::uint32_t clock = 0;
+  for (std::size_t i = 11; i < 15 && i < t.from_client.size(); ++i)
+    clock = clock << 8 | u8(t.from_client[i]);
+  bool frozen = clock == static_cast<std::uint32_t>(frozen_time);
   if (!frozen || t.from_client != record(scenario::verify).from_client)
     std::fprintf(stderr, "tlsio fuzz: WARNING: the clock or the randomness is not repeatable, so "
                          "edited and spliced inputs will not get past the key exchange\n");
@@ -355,42 +394,6 @@ engine_input parse_input(std::span<const std::uint8_t> data) {
 bytes make_input(std::uint8_t mode, std::uint8_t chunk, std::span<const std::byte> payload) {
   bytes out{std::byte{mode}, std::byte{chunk}};
   out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
-
-// Each edit is [op][offset high][offset low][value]; the offset wraps around the length.
-bytes apply_edits(std::span<const std::byte> recorded, std::span<const std::byte> edits) {
-  bytes out(recorded.begin(), recorded.end());
-  for (; edits.size() >= 4; edits = edits.subspan(4)) {
-    std::size_t at = u16(edits[1], edits[2]) % (out.size() + 1);
-    auto value = edits[3];
-    auto where = out.begin() + static_cast<std::ptrdiff_t>(at);
-    switch (u8(edits[0]) % 4) {
-    case 0: // flip bits
-      if (at < out.size())
-        *where ^= value;
-      break;
-    case 1: // insert a byte
-      out.insert(where, value);
-      break;
-    case 2: // erase 1 to 16 bytes
-      out.erase(where, where + static_cast<std::ptrdiff_t>(
-                                   std::min<std::size_t>(out.size() - at, u8(value) % 16 + 1)));
-      break;
-    default: // cut the rest
-      out.resize(at);
-    }
-  }
-  return out;
-}
-
-// [length high][length low][bytes...]: a prefix of the recording, then the fuzz bytes.
-bytes splice(std::span<const std::byte> recorded, std::span<const std::byte> payload) {
-  if (payload.size() < 2)
-    return {recorded.begin(), recorded.end()};
-  std::size_t keep = u16(payload[0], payload[1]) % (recorded.size() + 1);
-  bytes out(recorded.begin(), recorded.begin() + static_cast<std::ptrdiff_t>(keep));
-  out.insert(out.end(), payload.begin() + 2, payload.end());
   return out;
 }
 

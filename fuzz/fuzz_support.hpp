@@ -72,8 +72,9 @@ const transcript &recorded(scenario s);
 
 /// The engine targets' input: [mode][chunk][payload...].
 ///   mode bits 0-1: 0 payload is the peer's bytes; 1 payload edits the peer's recorded bytes
-///                  (4-byte edits, see apply_edits); 2 payload follows a prefix of them
-///                  (2-byte length first); 3 as 0
+///                  (edits of 4 bytes: [op][offset high][offset low][value], op % 4 flips
+///                  bits, inserts a byte, erases 1 to 16 bytes or cuts the rest); 2 payload
+///                  follows a prefix of them ([length high][length low] first); 3 as 0
 ///   mode bits 2-3: the scenario (modulo the targets' count)
 ///   mode bit  4:   use prepare_input/commit_input and swap_output instead of
 ///                  put_input/consume_output

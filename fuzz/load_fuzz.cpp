@@ -79,10 +79,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   loader l{data[0] & 0x80 ? tlsio::role::client : tlsio::role::server};
   l.ctx.no_ca(); // the system store is slow to load and not what is fuzzed here
   switch (data[0] % 6) {
-  case 0: l.load_chain(text); break;
-  case 1: l.load_key(text, std::nullopt); break;
-  case 2: l.load_key(second, first); break;
-  case 3: l.add_ca(text); break;
+  case 0:
+    l.load_chain(text);
+    break;
+  case 1:
+    l.load_key(text, std::nullopt);
+    break;
+  case 2:
+    l.load_key(second, first);
+    break;
+  case 3:
+    l.add_ca(text);
+    break;
   case 4:
     l.load_chain(first);
     l.load_key(second, std::nullopt);

@@ -12,7 +12,9 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -40,9 +42,7 @@ std::uint8_t mode(tlsio_fuzz::feed_mode feed, int scenario, bool zero_copy = fal
   return static_cast<std::uint8_t>(static_cast<int>(feed) | scenario << 2 | (zero_copy ? 0x10 : 0));
 }
 
-bytes prefix_length(std::size_t n) {
-  return {std::byte(n >> 8 & 0xff), std::byte(n & 0xff)};
-}
+bytes prefix_length(std::size_t n) { return {std::byte(n >> 8 & 0xff), std::byte(n & 0xff)}; }
 
 // Seeds for a target whose peer sent `sent`, with its flights ending at `flights`.
 void add_engine_seeds(corpus &c, int scenario, const bytes &sent,
@@ -67,7 +67,8 @@ void write_engine_seeds(const fs::path &root) {
   using tlsio_fuzz::scenario;
   corpus server(root / "engine_server_fuzz");
   // engine_server_fuzz's scenario bits: 0 verify, 1 client_certificate, 2 resumption.
-  for (auto [bits, s] : {std::pair{0, scenario::verify}, {1, scenario::client_certificate},
+  for (auto [bits, s] : {std::pair{0, scenario::verify},
+                         {1, scenario::client_certificate},
                          {2, scenario::resumption}}) {
     auto t = tlsio_fuzz::record(s);
     add_engine_seeds(server, bits, t.from_client, t.client_flights);
@@ -130,7 +131,8 @@ void write_load_seeds(const fs::path &root) {
   c.add("ca", load_input(0x83, to_bytes(p.ca_pem + ca.certificate_pem())));
   c.add("identity", load_input(4, to_bytes(p.server_chain_pem), to_bytes(p.server_key_pem)));
   c.add("identity-rsa", load_input(0x84, to_bytes(rsa.chain_pem), to_bytes(rsa.private_key_pem)));
-  c.add("identity-mismatch", load_input(5, to_bytes(p.client_chain_pem), to_bytes(p.server_key_pem)));
+  c.add("identity-mismatch",
+        load_input(5, to_bytes(p.client_chain_pem), to_bytes(p.server_key_pem)));
 }
 
 } // namespace

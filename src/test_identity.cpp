@@ -413,7 +413,9 @@ authority_parts make_authority(const certificate_options &options, role r,
 
 } // namespace
 
-struct authority::state : authority_parts {};
+struct authority::state : authority_parts {
+  explicit state(authority_parts parts) : authority_parts(std::move(parts)) {}
+};
 
 authority authority::create(const std::string &name, key_type key) {
   certificate_options options;

@@ -1,0 +1,97 @@
+#include "plan.hpp"
+
+#include <algorithm>
+
+namespace bench {
+namespace {
+
+struct planner {
+  const options &o;
+  std::vector<figure_spec> plan;
+
+  bool wanted(mode m) const {
+    return std::find(o.modes.begin(), o.modes.end(), m) != o.modes.end();
+  }
+
+  /// Adds the figure for every chosen implementation; `tls13` says whether the
+  /// informational TLS 1.3 row belongs here.
+  void add(figure_spec f, bool tls13) {
+    for (impl i : o.impls) {
+      if (i == impl::asio_ssl_tls13 && !tls13)
+        continue;
+      f.impl = i;
+      plan.push_back(f);
+    }
+  }
+
+  figure_spec base(mode m) const {
+    figure_spec f;
+    f.mode = m;
+    f.concurrency = o.concurrency;
+    f.cert = o.certs.front();
+    f.group = o.groups.front();
+    return f;
+  }
+
+  void full_handshakes() {
+    for (cert c : o.certs)
+      for (group g : o.groups)
+        for (int t : o.threads) {
+          auto f = base(mode::handshake_full);
+          f.cert = c, f.group = g, f.threads = t;
+          add(f, !o.quick || t == 1);
+        }
+  }
+
+  void sweep() {
+    for (int n : o.sweep) {
+      if (n == o.concurrency && std::count(o.threads.begin(), o.threads.end(), 1))
+        continue; // measured above
+      auto f = base(mode::handshake_full);
+      f.concurrency = n;
+      add(f, !o.quick);
+    }
+  }
+
+  void resumed() {
+    for (int t : o.threads) {
+      if (o.quick && t != 1)
+        continue;
+      auto f = base(mode::handshake_resumed);
+      f.threads = t;
+      add(f, true);
+    }
+  }
+
+  void bulk() {
+    for (std::size_t bytes : {std::size_t{16384}, std::size_t{1024}})
+      for (int n : {1, o.concurrency}) {
+        if (o.quick && bytes == 1024 && n != 1)
+          continue;
+        auto f = base(mode::bulk);
+        f.write_bytes = bytes, f.concurrency = n;
+        add(f, !o.quick);
+      }
+  }
+
+  void idle() { add(base(mode::idle), !o.quick); }
+};
+
+} // namespace
+
+std::vector<figure_spec> make_plan(const options &o) {
+  planner p{o, {}};
+  if (p.wanted(mode::handshake_full)) {
+    p.full_handshakes();
+    p.sweep();
+  }
+  if (p.wanted(mode::handshake_resumed))
+    p.resumed();
+  if (p.wanted(mode::bulk))
+    p.bulk();
+  if (p.wanted(mode::idle))
+    p.idle();
+  return p.plan;
+}
+
+} // namespace bench
