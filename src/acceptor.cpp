@@ -1,5 +1,6 @@
 #include <tlsio/acceptor.hpp>
 #include <tlsio/connect.hpp>
+#include <tlsio/poll.hpp>
 
 #include <asio/ip/v6_only.hpp>
 #include <asio/redirect_error.hpp>
@@ -51,6 +52,7 @@ asio::awaitable<void> handshake_one(std::shared_ptr<acceptor_state> state,
   } else {
     co_await state->ready.async_send(std::error_code{}, std::optional<stream<>>(std::move(s)),
                                      asio::redirect_error(asio::use_awaitable, ec));
+    state->arrived.cancel();
   }
   state->release_slot();
 }
@@ -85,6 +87,27 @@ asio::awaitable<void> accept_loop(std::shared_ptr<acceptor_state> state) {
   }
 }
 
+asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr<acceptor_state> s,
+                                                                poll_deadline deadline) {
+  using namespace compat::awaitable_operators;
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  for (;;) {
+    if (!s->listener.is_open())
+      co_return std::tuple(std::error_code{}, wait::none);
+    if (s->ready.ready())
+      co_return std::tuple(std::error_code{}, wait::read);
+    if (deadline && *deadline <= std::chrono::steady_clock::now())
+      co_return std::tuple(std::error_code{}, wait::none);
+    timer.expires_at(deadline.value_or(asio::steady_timer::time_point::max()));
+    co_await (s->arrived.async_wait(compat::as_tuple(asio::use_awaitable)) ||
+              timer.async_wait(compat::as_tuple(asio::use_awaitable)));
+    asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none)
+      co_return std::tuple(make_error_code(asio::error::operation_aborted), wait::none);
+  }
+}
+
 } // namespace detail
 
 acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx,
@@ -112,6 +135,7 @@ void acceptor::close() {
   std::error_code ignored;
   state_->listener.close(ignored);
   state_->slot_free.cancel();
+  state_->arrived.cancel();
   state_->ready.close();
 }
 

@@ -70,13 +70,16 @@ struct acceptor_state {
       asio::experimental::concurrent_channel<void(std::error_code, std::optional<stream<>>)>;
 
   acceptor_state(const asio::any_io_executor &ex, const context &c, acceptor_options o)
-      : ctx(c), options(std::move(o)), listener(ex), ready(ex, 64), slot_free(ex) {}
+      : ctx(c), options(std::move(o)), listener(ex), ready(ex, 64), slot_free(ex), arrived(ex) {
+    arrived.expires_at(asio::steady_timer::time_point::max());
+  }
 
   context ctx;
   acceptor_options options;
   asio::ip::tcp::acceptor listener;
   ready_channel ready;
   asio::steady_timer slot_free; // wakes the accept loop when max_pending is no longer reached
+  asio::steady_timer arrived;   // wakes pollers when a stream joins the queue
   std::atomic<std::size_t> pending{0};
   std::atomic<std::size_t> failures{0};
   bool started = false;
@@ -98,6 +101,8 @@ asio::ip::tcp::endpoint listen_endpoint(const asio::any_io_executor &ex, std::st
 asio::awaitable<void> handshake_one(std::shared_ptr<acceptor_state> state,
                                     asio::ip::tcp::socket socket);
 asio::awaitable<void> accept_loop(std::shared_ptr<acceptor_state> state);
+
+struct acceptor_access; // lets poll.hpp wait for the queue
 
 } // namespace detail
 
@@ -157,8 +162,18 @@ public:
   void close();
 
 private:
+  friend struct detail::acceptor_access;
   void start();
   std::shared_ptr<detail::acceptor_state> state_;
 };
+
+namespace detail {
+struct acceptor_access {
+  static std::shared_ptr<acceptor_state> started_state(acceptor &a) {
+    a.start();
+    return a.state_;
+  }
+};
+} // namespace detail
 
 } // namespace tlsio

@@ -53,6 +53,10 @@
 
 namespace tlsio {
 
+namespace detail {
+struct stream_access; // lets poll.hpp reach the state the I/O loop shares
+} // namespace detail
+
 template <class NextLayer = asio::ip::tcp::socket> class stream {
   using state_type = detail::stream_state<NextLayer>;
 
@@ -191,6 +195,8 @@ public:
   auto remote_endpoint() const { return state_->next_layer.lowest_layer().remote_endpoint(); }
 
 private:
+  friend struct detail::stream_access;
+
   template <class Signature, class Operation, class Token>
   auto start(Operation op, Token &&token) {
     return asio::async_compose<Token, Signature>(

@@ -1,0 +1,253 @@
+// tlsio::async_poll and tlsio::poll: wait until a TLS stream is ready to read or write, with
+// a timeout (the seed's tls-poll).
+//
+// Example:
+//   using namespace std::chrono_literals;
+//   auto ready = co_await tlsio::async_poll(s, tlsio::wait::read, 500ms, asio::use_awaitable);
+//   if (ready == tlsio::wait::none) { /* nothing came within 500 ms */ }
+//
+// Readiness is judged at the TLS level, not on the raw socket:
+//  - read is ready when a read would not wait: decrypted bytes are buffered, a complete
+//    record sits in the engine's input, the peer has closed (close_notify or EOF), or an
+//    error is waiting to be reported. Bytes of an incomplete record are taken in from the
+//    socket while poll waits, but they are not readiness;
+//  - write is ready when a record can be written without waiting: no write is in progress,
+//    nothing is left unsent, and the socket accepts more.
+//
+// The timeout is a duration (relative), a time point of the steady or the system clock
+// (absolute; one in the past gives an immediate answer), or tlsio::forever. When it passes,
+// the result is wait::none: a timeout is not an error. A stream that is not connected
+// (never handshaken, or closed) gives wait::none at once.
+//
+// With other operations pending on the same stream, poll never competes with them for
+// data: while a read is pending, read readiness is whatever that read leaves in the engine
+// after it completes; while a write is pending, write is not ready until it completes.
+//
+// Completion signature: void(std::error_code, tlsio::wait). Terminal cancellation through
+// the handler's slot completes it with asio::error::operation_aborted; its timer and its
+// socket waits are cancelled with it.
+#pragma once
+
+#include <tlsio/acceptor.hpp>
+#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/stream.hpp>
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <poll.h>
+
+#include <chrono>
+#include <optional>
+#include <tuple>
+
+namespace tlsio {
+
+/// A set of readiness conditions.
+enum class wait : unsigned { none = 0, read = 1, write = 2, read_write = 3 };
+
+constexpr wait operator|(wait a, wait b) noexcept {
+  return static_cast<wait>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+constexpr wait operator&(wait a, wait b) noexcept {
+  return static_cast<wait>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
+}
+constexpr bool contains(wait set, wait w) noexcept { return (set & w) == w && w != wait::none; }
+
+/// No timeout: wait until ready or cancelled.
+struct forever_t {};
+inline constexpr forever_t forever{};
+
+namespace detail {
+
+struct stream_access {
+  template <class N> static const auto &state(stream<N> &s) { return s.state_; }
+};
+
+using poll_deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+inline poll_deadline to_deadline(forever_t) { return std::nullopt; }
+template <class Rep, class Period>
+poll_deadline to_deadline(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+}
+template <class Duration>
+poll_deadline to_deadline(std::chrono::time_point<std::chrono::steady_clock, Duration> t) {
+  return std::chrono::time_point_cast<std::chrono::steady_clock::duration>(t);
+}
+template <class Duration>
+poll_deadline to_deadline(std::chrono::time_point<std::chrono::system_clock, Duration> t) {
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+             t - std::chrono::system_clock::now());
+}
+
+/// Whether a file descriptor is readable/writable right now (never blocks).
+inline bool fd_ready(int fd, short events, int timeout_ms = 0) {
+  pollfd p{fd, events, 0};
+  return ::poll(&p, 1, timeout_ms) > 0;
+}
+
+template <class N> bool poll_connected(const stream_state<N> &s) {
+  return s.engine.handshake_done() && !s.closed && !s.destroyed;
+}
+
+template <class N> wait ready_now(stream_state<N> &s, wait what) {
+  wait ready = wait::none;
+  if (contains(what, wait::read) && s.engine.read_ready())
+    ready = ready | wait::read;
+  if (contains(what, wait::write) && !s.writing && s.write_buffer.empty() &&
+      fd_ready(s.next_layer.lowest_layer().native_handle(), POLLOUT))
+    ready = ready | wait::write;
+  return ready;
+}
+
+/// Never completes on its own: stands in for a condition nobody asked for.
+inline asio::awaitable<void> idle(asio::steady_timer &timer) {
+  timer.expires_at(asio::steady_timer::time_point::max());
+  co_await timer.async_wait(compat::as_tuple(asio::use_awaitable));
+}
+
+/// Takes bytes from the socket into the engine, or waits for the read that is doing so.
+template <class N>
+asio::awaitable<void> take_input(std::shared_ptr<stream_state<N>> s, asio::steady_timer &idler) {
+  if (s->reading) {
+    co_await s->read_done.async_wait(compat::as_tuple(asio::use_awaitable));
+    co_return;
+  }
+  if (s->engine.read_ready()) { // input already complete: only the other conditions matter
+    co_await idle(idler);
+    co_return;
+  }
+  s->reading = true;
+  auto space = s->engine.prepare_input();
+  auto [ec, n] = co_await s->next_layer.async_read_some(asio::buffer(space.data(), space.size()),
+                                                        compat::as_tuple(asio::use_awaitable));
+  s->reading = false;
+  s->read_done.cancel();
+  if (ec == asio::error::operation_aborted)
+    co_return;
+  if (ec) // the connection is gone: the next read reports it
+    s->engine.put_eof();
+  else
+    s->engine.commit_input(n);
+}
+
+/// Waits until a write in progress ends or the socket takes more.
+template <class N> asio::awaitable<void> await_writable(std::shared_ptr<stream_state<N>> s) {
+  if (s->writing || !s->write_buffer.empty())
+    co_await s->write_done.async_wait(compat::as_tuple(asio::use_awaitable));
+  else
+    co_await s->next_layer.lowest_layer().async_wait(asio::socket_base::wait_write,
+                                                    compat::as_tuple(asio::use_awaitable));
+}
+
+template <class N>
+asio::awaitable<std::tuple<std::error_code, wait>>
+poll_stream(std::shared_ptr<stream_state<N>> s, wait what, poll_deadline deadline) {
+  using namespace compat::awaitable_operators;
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor), read_idler(executor), write_idler(executor);
+  for (;;) {
+    if (!poll_connected(*s))
+      co_return std::tuple(std::error_code{}, wait::none);
+    if (auto ready = ready_now(*s, what); ready != wait::none)
+      co_return std::tuple(std::error_code{}, ready);
+    if (deadline && *deadline <= std::chrono::steady_clock::now())
+      co_return std::tuple(std::error_code{}, wait::none);
+    timer.expires_at(deadline.value_or(asio::steady_timer::time_point::max()));
+    auto reading = contains(what, wait::read) ? take_input(s, read_idler) : idle(read_idler);
+    auto writing = contains(what, wait::write) ? await_writable(s) : idle(write_idler);
+    co_await (std::move(reading) || std::move(writing) ||
+              timer.async_wait(compat::as_tuple(asio::use_awaitable)));
+    asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none)
+      co_return std::tuple(make_error_code(asio::error::operation_aborted), wait::none);
+  }
+}
+
+/// Runs a poll coroutine and hands its result to any completion token.
+template <class Token, class Executor, class Coroutine>
+auto launch_poll(const Executor &executor, Coroutine coroutine, Token &&token) {
+  return asio::async_initiate<Token, void(std::error_code, wait)>(
+      [](auto handler, const Executor &ex, Coroutine c) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto handler_ex = asio::get_associated_executor(handler, ex);
+        auto complete = [handler = std::move(handler)](
+                            std::exception_ptr e, std::tuple<std::error_code, wait> r) mutable {
+          auto [ec, ready] = r;
+          if (e) // only allocation failures can land here
+            ec = make_error_code(std::errc::not_enough_memory);
+          std::move(handler)(ec, ready);
+        };
+        asio::co_spawn(ex, std::move(c),
+                       asio::bind_cancellation_slot(
+                           slot, asio::bind_executor(handler_ex, std::move(complete))));
+      },
+      token, executor, std::move(coroutine));
+}
+
+asio::awaitable<std::tuple<std::error_code, wait>>
+poll_acceptor(std::shared_ptr<acceptor_state> s, poll_deadline deadline);
+
+} // namespace detail
+
+/// Waits until s is ready for `what` or the timeout passes; see the top of this file.
+template <class NextLayer, class Timeout,
+          class Token = asio::default_completion_token_t<typename stream<NextLayer>::executor_type>>
+auto async_poll(stream<NextLayer> &s, wait what, Timeout timeout, Token &&token = {}) {
+  return detail::launch_poll(
+      s.get_executor(),
+      detail::poll_stream(detail::stream_access::state(s), what, detail::to_deadline(timeout)),
+      std::forward<Token>(token));
+}
+
+/// For an acceptor: wait::read once async_accept() would complete at once (a client's
+/// handshake has completed), else wait::none when the timeout passes.
+template <class Timeout, class Token = asio::default_completion_token_t<asio::any_io_executor>>
+auto async_poll(acceptor &a, Timeout timeout, Token &&token = {}) {
+  return detail::launch_poll(a.get_executor(),
+                             detail::poll_acceptor(detail::acceptor_access::started_state(a),
+                            detail::to_deadline(timeout)),
+                             std::forward<Token>(token));
+}
+
+/// Blocking: waits on the calling thread. For programs without a running event loop (no
+/// asynchronous operation may be pending on s).
+template <class NextLayer, class Timeout>
+wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
+  auto &state = *detail::stream_access::state(s);
+  auto deadline = detail::to_deadline(timeout);
+  int fd = state.next_layer.lowest_layer().native_handle();
+  short events = (contains(what, wait::read) ? POLLIN : 0) |
+                 (contains(what, wait::write) ? POLLOUT : 0);
+  for (;;) {
+    if (!detail::poll_connected(state))
+      return wait::none;
+    if (auto ready = detail::ready_now(state, what); ready != wait::none)
+      return ready;
+    using namespace std::chrono;
+    auto left = deadline ? duration_cast<milliseconds>(*deadline - steady_clock::now()).count()
+                         : -1;
+    if (deadline && left <= 0)
+      return wait::none;
+    if (!detail::fd_ready(fd, events, static_cast<int>(left > 60000 || left < 0 ? 60000 : left)))
+      continue;
+    if (contains(what, wait::read) && detail::fd_ready(fd, POLLIN)) {
+      std::error_code ec;
+      auto space = state.engine.prepare_input();
+      auto n = state.next_layer.read_some(asio::buffer(space.data(), space.size()), ec);
+      if (ec)
+        state.engine.put_eof();
+      else
+        state.engine.commit_input(n);
+    }
+  }
+}
+
+} // namespace tlsio
