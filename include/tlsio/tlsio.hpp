@@ -1,0 +1,12 @@
+// tlsio: asynchronous TLS over standalone Asio, with a sans-I/O Mbed TLS engine.
+// This header brings in the whole public API.
+#pragma once
+
+#include <tlsio/acceptor.hpp>
+#include <tlsio/connect.hpp>
+#include <tlsio/context.hpp>
+#include <tlsio/engine.hpp>
+#include <tlsio/error.hpp>
+#include <tlsio/poll.hpp>
+#include <tlsio/stream.hpp>
+#include <tlsio/version.hpp>
