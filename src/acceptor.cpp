@@ -45,7 +45,7 @@ asio::awaitable<void> handshake_one(std::shared_ptr<acceptor_state> state,
                                     asio::ip::tcp::socket socket) {
   std::error_code ec;
   auto peer = socket.remote_endpoint(ec);
-  stream<> s(state->ctx, std::move(socket));
+  stream<> s(state->current_context(), std::move(socket));
   co_await s.async_handshake(asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     state->report(ec, s.failure_detail(), peer);
@@ -139,6 +139,11 @@ void acceptor::close() {
   state_->ready.close();
 }
 
+void acceptor::set_context(const context &ctx) {
+  std::lock_guard lock(state_->context_mutex);
+  state_->ctx = ctx;
+}
+
 void acceptor::start() {
   if (std::exchange(state_->started, true))
     return;
@@ -158,9 +163,9 @@ stream<> acceptor::accept(std::error_code &ec) {
     asio::ip::tcp::socket socket(state_->listener.get_executor());
     state_->listener.accept(socket, ec);
     if (ec)
-      return stream<>(state_->ctx, state_->listener.get_executor());
+      return stream<>(state_->current_context(), state_->listener.get_executor());
     auto peer = socket.remote_endpoint(ec);
-    stream<> s(state_->ctx, std::move(socket));
+    stream<> s(state_->current_context(), std::move(socket));
     s.handshake(ec);
     if (!ec)
       return s;

@@ -2,12 +2,14 @@
 
 #include "ca_store.hpp"
 #include "engine_error.hpp"
+#include "key_log.hpp"
 
 #include <tlsio/error.hpp>
 
 #include <mbedtls/ecp.h>
 #include <mbedtls/ssl_ciphersuites.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <iterator>
@@ -69,6 +71,37 @@ std::error_code parse_certificates(mbedtls_x509_crt *chain, const std::string &d
   return {};
 }
 
+std::error_code parse_key(mbedtls_pk_context *key, std::string_view pem,
+                          std::optional<std::string_view> password) {
+  std::string data(pem);
+  int ret = mbedtls_pk_parse_key(
+      key, reinterpret_cast<const unsigned char *>(data.c_str()), parse_length(data),
+      password ? reinterpret_cast<const unsigned char *>(password->data()) : nullptr,
+      password ? password->size() : 0);
+  // Mbed TLS spots a wrong password by whether the decrypted bytes look like DER; about
+  // one wrong password in 500 passes that test and then fails as a malformed key.
+  if (ret != 0 && password && data.find("ENCRYPTED") != std::string::npos)
+    ret = MBEDTLS_ERR_PK_PASSWORD_MISMATCH;
+  return detail::engine_error(ret);
+}
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+}
+
+// "*.example.com" matches exactly one label in place of the star.
+bool name_matches(std::string_view pattern, std::string_view name) {
+  if (pattern.size() > 2 && pattern.substr(0, 2) == "*.") {
+    auto dot = name.find('.');
+    return dot != std::string_view::npos && dot > 0 &&
+           same_name(pattern.substr(1), name.substr(dot));
+  }
+  return same_name(pattern, name);
+}
+
 } // namespace
 
 // --- impl ---------------------------------------------------------------------------------
@@ -111,6 +144,10 @@ const std::error_code &context::impl::prepare() {
       authmode = MBEDTLS_SSL_VERIFY_OPTIONAL; // the engine refuses a certificate that fails
     mbedtls_ssl_conf_authmode(config_.get(), authmode);
     mbedtls_ssl_conf_ca_chain(config_.get(), ca_chain_.get(), nullptr);
+    if (!virtual_hosts_.empty())
+      mbedtls_ssl_conf_sni(config_.get(), &impl::select_virtual_host, this);
+    detail::attach_key_log(config_.get());
+    config_without_alpn_ = *config_.get();
     if (!alpn_.empty()) {
       for (const auto &p : alpn_)
         alpn_list_.push_back(p.c_str());
@@ -136,12 +173,28 @@ std::error_code context::impl::load_system_ca() {
 }
 
 std::error_code context::impl::apply_identity() {
-  if (has_own_chain_ != has_own_key_ || (role_ == role::server && !has_own_chain_))
+  if (has_own_chain_ != has_own_key_)
     return error::no_certificate;
-  if (!has_own_chain_)
+  if (has_own_chain_)
+    return detail::engine_error(
+        mbedtls_ssl_conf_own_cert(config_.get(), own_chain_.get(), own_key_.get()));
+  if (role_ == role::client)
     return {};
+  if (virtual_hosts_.empty())
+    return error::no_certificate;
+  auto &first = *virtual_hosts_.front();
   return detail::engine_error(
-      mbedtls_ssl_conf_own_cert(config_.get(), own_chain_.get(), own_key_.get()));
+      mbedtls_ssl_conf_own_cert(config_.get(), first.chain.get(), first.key.get()));
+}
+
+int context::impl::select_virtual_host(void *self, mbedtls_ssl_context *ssl,
+                                       const unsigned char *name, std::size_t length) {
+  std::string_view requested(reinterpret_cast<const char *>(name), length);
+  for (auto &host : static_cast<impl *>(self)->virtual_hosts_)
+    for (const auto &pattern : host->names)
+      if (name_matches(pattern, requested))
+        return mbedtls_ssl_set_hs_own_cert(ssl, host->chain.get(), host->key.get());
+  return 0; // unknown names get the default certificate
 }
 
 // --- context ------------------------------------------------------------------------------
@@ -264,17 +317,8 @@ void context::load_private_key_pem(std::string_view pem, std::optional<std::stri
 void context::load_private_key_pem(std::string_view pem, std::optional<std::string_view> password,
                                    std::error_code &ec) {
   check_mutable();
-  std::string data(pem);
   detail::pk_context key;
-  int ret = mbedtls_pk_parse_key(
-      key.get(), reinterpret_cast<const unsigned char *>(data.c_str()), parse_length(data),
-      password ? reinterpret_cast<const unsigned char *>(password->data()) : nullptr,
-      password ? password->size() : 0);
-  // Mbed TLS spots a wrong password by whether the decrypted bytes look like DER; about
-  // one wrong password in 500 passes that test and then fails as a malformed key.
-  if (ret != 0 && password && data.find("ENCRYPTED") != std::string::npos)
-    ret = MBEDTLS_ERR_PK_PASSWORD_MISMATCH;
-  if ((ec = detail::engine_error(ret)))
+  if ((ec = parse_key(key.get(), pem, password)))
     return;
   if (impl_->has_own_chain_ && mbedtls_pk_check_pair(&impl_->own_chain_->pk, key.get()) != 0) {
     ec = error::private_key_mismatch;
@@ -329,9 +373,45 @@ void context::enable_session_tickets(std::chrono::seconds lifetime) {
                                       mbedtls_ssl_ticket_parse, i.tickets_.get());
 }
 
-void context::set_alpn(std::vector<std::string> protocols) {
+void context::set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch) {
   check_mutable();
   impl_->alpn_ = std::move(protocols);
+  impl_->alpn_mismatch_ = on_mismatch;
+}
+
+void context::add_virtual_host(const std::vector<std::string> &names, std::string_view chain_pem,
+                               std::string_view key_pem,
+                               std::optional<std::string_view> password) {
+  check_mutable();
+  auto host = std::make_unique<impl::virtual_host>();
+  host->names = names;
+  std::error_code ec = parse_certificates(host->chain.get(), std::string(chain_pem));
+  if (!ec)
+    ec = parse_key(host->key.get(), key_pem, password);
+  if (!ec && mbedtls_pk_check_pair(&host->chain->pk, host->key.get()) != 0)
+    ec = error::private_key_mismatch;
+  throw_if(ec, "adding a virtual host");
+  impl_->virtual_hosts_.push_back(std::move(host));
+}
+
+void context::enable_session_cache() {
+  check_mutable();
+  impl_->session_cache_enabled_ = true;
+}
+
+std::optional<session> context::cached_session(std::string_view server) const {
+  std::lock_guard lock(impl_->session_cache_mutex_);
+  auto it = impl_->session_cache_.find(server);
+  if (it == impl_->session_cache_.end())
+    return std::nullopt;
+  return session(it->second);
+}
+
+void context::cache_session(std::string_view server, const session &s) const {
+  if (!impl_->session_cache_enabled_)
+    return;
+  std::lock_guard lock(impl_->session_cache_mutex_);
+  impl_->session_cache_.insert_or_assign(std::string(server), s.shared());
 }
 
 void context::set_handshake_timeout(std::chrono::milliseconds timeout) {

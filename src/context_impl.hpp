@@ -4,13 +4,20 @@
 #include "mbed_object.hpp"
 
 #include <tlsio/context.hpp>
+#include <tlsio/engine.hpp>
 
 #include <atomic>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 namespace tlsio {
+
+struct session::impl {
+  detail::ssl_session value;
+};
 
 struct context::impl {
   explicit impl(role r);
@@ -37,6 +44,24 @@ struct context::impl {
   detail::ssl_ticket tickets_;
   std::vector<std::string> alpn_;
   std::vector<const char *> alpn_list_; // what Mbed TLS reads: alpn_ as C strings + nullptr
+  alpn_mismatch alpn_mismatch_ = alpn_mismatch::fail;
+  // For alpn_mismatch::proceed: the same settings without ALPN, for a connection whose
+  // client offers nothing we speak. A shallow copy of config_: it owns nothing and is
+  // never freed.
+  mbedtls_ssl_config config_without_alpn_{};
+
+  struct virtual_host {
+    std::vector<std::string> names;
+    detail::x509_crt chain;
+    detail::pk_context key;
+  };
+  std::vector<std::unique_ptr<virtual_host>> virtual_hosts_;
+  static int select_virtual_host(void *self, mbedtls_ssl_context *ssl, const unsigned char *name,
+                                 std::size_t length);
+
+  bool session_cache_enabled_ = false;
+  mutable std::mutex session_cache_mutex_;
+  std::map<std::string, std::shared_ptr<const session::impl>, std::less<>> session_cache_;
   std::chrono::milliseconds handshake_timeout_{std::chrono::seconds(10)};
 
   std::once_flag prepared_;

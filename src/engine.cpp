@@ -1,5 +1,6 @@
 #include "engine_impl.hpp"
 
+#include "client_hello.hpp"
 #include "engine_error.hpp"
 
 #include <tlsio/error.hpp>
@@ -155,6 +156,29 @@ step_result engine::impl::fail(int code) {
   return fail(ec);
 }
 
+bool engine::impl::check_offered_alpn() {
+  auto &ctx = *context_;
+  if (ctx.role_ != role::server || ctx.alpn_.empty() ||
+      ctx.alpn_mismatch_ != alpn_mismatch::proceed) {
+    alpn_checked_ = true;
+    return true;
+  }
+  std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
+  auto length = detail::complete_record(input);
+  if (!length && !input_ended_)
+    return false; // wait for the whole ClientHello
+  alpn_checked_ = true;
+  auto offered = length ? detail::offered_alpn(input.first(*length)) : std::nullopt;
+  if (!offered || offered->empty())
+    return true;
+  for (const auto &protocol : *offered)
+    if (std::find(ctx.alpn_.begin(), ctx.alpn_.end(), protocol) != ctx.alpn_.end())
+      return true;
+  // Nothing in common: this connection goes on as if the server spoke no ALPN.
+  ssl_->conf = &ctx.config_without_alpn_;
+  return true;
+}
+
 step_result engine::impl::check_after_handshake() {
   // With an optional client certificate Mbed TLS goes on even if it failed verification.
   const auto &ctx = *context_;
@@ -235,6 +259,8 @@ step_result engine::handshake() {
   const auto &ctx = *e.context_;
   if (ctx.role_ == role::client && ctx.verify_ == verify::peer && e.server_name_.empty())
     return e.fail(error::no_host_name);
+  if (!e.alpn_checked_ && !e.check_offered_alpn())
+    return {status::want_input, 0, {}};
   // Stepping by hand, to see whether the server resumed before Mbed TLS frees that state.
   int ret = 0;
   while (ret == 0 && e.ssl_->state != MBEDTLS_SSL_HANDSHAKE_OVER) {

@@ -15,9 +15,6 @@
 
 namespace tlsio {
 
-struct session::impl {
-  detail::ssl_session value;
-};
 
 struct engine::impl {
   explicit impl(std::shared_ptr<context::impl> ctx);
@@ -25,6 +22,8 @@ struct engine::impl {
   step_result fail(int mbedtls_code);
   step_result fail(std::error_code ec, std::string detail = {});
   step_result check_after_handshake();
+  /// Server with alpn_mismatch::proceed: false while the ClientHello is incomplete.
+  bool check_offered_alpn();
   std::string describe_verification_failure(std::uint32_t flags) const;
 
   // The memory BIO that Mbed TLS reads and writes through.
@@ -57,6 +56,7 @@ struct engine::impl {
 
   bool handshake_done_ = false;
   bool resumed_ = false;
+  bool alpn_checked_ = false;
   bool close_notify_sent_ = false;
   bool peer_closed_ = false;
   std::error_code failure_;

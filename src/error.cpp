@@ -154,6 +154,9 @@ std::error_code engine_error(int code) noexcept {
     return error::private_key_wrong_password;
   case MBEDTLS_ERR_SSL_CONN_EOF:
     return error::stream_truncated;
+  case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE:
+  case MBEDTLS_ERR_SSL_CERTIFICATE_REQUIRED:
+    return error::no_peer_certificate;
   default:
     return {code, engine_category()};
   }

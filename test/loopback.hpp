@@ -10,6 +10,8 @@
 #include <chrono>
 #include <future>
 #include <string>
+#include <tuple>
+#include <vector>
 
 namespace tlsio_test {
 
@@ -60,5 +62,38 @@ inline std::string pattern(std::size_t n) {
     s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
   return s;
 }
+
+} // namespace tlsio_test
+
+namespace tlsio_test {
+
+/// A client socket and a server socket joined by a relay the test drives by hand, so that it
+/// sees (and may hold back) every byte.
+struct relayed_pair {
+  asio::ip::tcp::socket client_end, proxy_in, proxy_out, server_end;
+  std::string to_server, to_client; // everything relayed so far
+
+  explicit relayed_pair(asio::io_context &io)
+      : client_end(io), proxy_in(io), proxy_out(io), server_end(io) {
+    std::tie(client_end, proxy_in) = tcp_pair(io);
+    std::tie(proxy_out, server_end) = tcp_pair(io);
+  }
+  /// Moves whatever is waiting, both ways; true if anything moved.
+  bool pump() {
+    return move(proxy_in, proxy_out, to_server) | move(proxy_out, proxy_in, to_client);
+  }
+
+private:
+  static bool move(asio::ip::tcp::socket &from, asio::ip::tcp::socket &to, std::string &log) {
+    std::error_code ec;
+    if (from.available(ec) == 0 || ec)
+      return false;
+    std::vector<char> buffer(from.available());
+    auto n = from.read_some(asio::buffer(buffer));
+    asio::write(to, asio::buffer(buffer.data(), n));
+    log.append(buffer.data(), n);
+    return true;
+  }
+};
 
 } // namespace tlsio_test

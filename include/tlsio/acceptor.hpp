@@ -37,6 +37,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +75,12 @@ struct acceptor_state {
     arrived.expires_at(asio::steady_timer::time_point::max());
   }
 
+  context current_context() const {
+    std::lock_guard lock(context_mutex);
+    return ctx;
+  }
+
+  mutable std::mutex context_mutex; // set_context may come from another thread
   context ctx;
   acceptor_options options;
   asio::ip::tcp::acceptor listener;
@@ -138,7 +145,7 @@ public:
           auto deliver = [state, handler = std::move(handler)](
                              std::error_code ec, std::optional<stream<>> s) mutable {
             if (!s) // closed or cancelled: an unconnected stream
-              s.emplace(state->ctx, state->listener.get_executor());
+              s.emplace(state->current_context(), state->listener.get_executor());
             std::move(handler)(ec, std::move(*s));
           };
           state->ready.async_receive(
@@ -157,6 +164,10 @@ public:
   bool ready() const noexcept { return state_->ready.ready(); }
   /// Failed handshakes so far.
   std::size_t failures() const noexcept { return state_->failures; }
+
+  /// Uses `ctx` for connections accepted from now on (for example a renewed certificate);
+  /// established connections keep theirs. Safe to call from any thread.
+  void set_context(const context &ctx);
 
   /// Stops listening; a pending async_accept() completes with operation_aborted.
   void close();

@@ -47,6 +47,8 @@ struct connect_options {
   std::optional<std::chrono::steady_clock::duration> timeout{};
   std::optional<std::chrono::steady_clock::time_point> deadline{};
   /// A session to offer for resumption (from an earlier stream's engine().get_session()).
+  /// Without one, a context with enable_session_cache() offers its last session for the
+  /// same host:port.
   std::optional<session> resume{};
 };
 
@@ -69,7 +71,8 @@ connect_deadline(const connect_options &o) {
   return d;
 }
 
-inline asio::awaitable<std::error_code> resolve_connect_handshake(stream<> &s, std::string host,
+inline asio::awaitable<std::error_code> resolve_connect_handshake(const context &ctx, stream<> &s,
+                                                                  std::string host,
                                                                   std::string port,
                                                                   connect_options options) {
   auto token = compat::as_tuple(asio::use_awaitable);
@@ -81,9 +84,15 @@ inline asio::awaitable<std::error_code> resolve_connect_handshake(stream<> &s, s
   if (connect_ec)
     co_return connect_ec;
   s.set_server_name(options.server_name ? *options.server_name : host);
+  auto server = host + ":" + port;
+  if (!options.resume)
+    options.resume = ctx.cached_session(server);
   if (options.resume)
     s.engine().set_session(*options.resume);
   auto [handshake_ec] = co_await s.async_handshake(token);
+  if (!handshake_ec)
+    if (auto session = s.engine().get_session())
+      ctx.cache_session(server, *session);
   co_return handshake_ec;
 }
 
@@ -96,12 +105,13 @@ inline asio::awaitable<connect_result> connect_coroutine(const context ctx, std:
   auto deadline = connect_deadline(options);
   std::error_code ec;
   if (!deadline) {
-    ec = co_await resolve_connect_handshake(s, std::move(host), std::move(port), options);
+    ec = co_await resolve_connect_handshake(ctx, s, std::move(host), std::move(port), options);
   } else {
     using namespace compat::awaitable_operators;
     asio::steady_timer timer(executor, *deadline);
-    auto first = co_await (resolve_connect_handshake(s, std::move(host), std::move(port), options) ||
-                           timer.async_wait(asio::use_awaitable));
+    auto first =
+        co_await (resolve_connect_handshake(ctx, s, std::move(host), std::move(port), options) ||
+                  timer.async_wait(asio::use_awaitable));
     ec = first.index() == 0 ? std::get<0>(first) : make_error_code(error::timed_out);
   }
   if (ec) {

@@ -10,6 +10,11 @@
 // Secure by default: a client verifies the server's certificate chain against the system's
 // CA store and checks the host name. Only set_verify(verify::insecure_skip) turns that off.
 //
+// Debugging aid: when the environment variable SSLKEYLOGFILE names a file, the secrets of
+// every connection are appended to it in the NSS key log format, so that Wireshark or
+// tshark can decrypt a capture. Anyone who can read that file can read the traffic; never
+// set it in production.
+//
 // Every configuring call comes in two forms: one throws std::system_error, the other reports
 // through a std::error_code& and leaves the context unchanged on failure. Calling one after
 // the context has been used throws std::logic_error.
@@ -36,6 +41,13 @@
 namespace tlsio {
 
 class engine;
+class session;
+
+/// What a server does when a client offers ALPN protocols and none is in its list.
+enum class alpn_mismatch {
+  fail,    ///< refuse with the no_application_protocol alert (RFC 7301's advice; default)
+  proceed, ///< go on without ALPN; the stream's alpn_protocol() is empty
+};
 
 /// Which end of the connection a context configures.
 enum class role { client, server };
@@ -132,7 +144,25 @@ public:
   void enable_session_tickets(std::chrono::seconds lifetime = std::chrono::hours(1));
 
   /// Application protocols to offer (client) or accept (server), most preferred first.
-  void set_alpn(std::vector<std::string> protocols);
+  /// A server chooses by its own order among what the client offers.
+  void set_alpn(std::vector<std::string> protocols,
+                alpn_mismatch on_mismatch = alpn_mismatch::fail);
+
+  /// Server: another certificate chain and key, chosen when a client's SNI server name
+  /// matches one of `names` (exact, or "*.example.com" for one label, case-insensitive).
+  /// Clients sending another name or none get the chain from load_certificate_chain(), or
+  /// else the first virtual host's.
+  void add_virtual_host(const std::vector<std::string> &names, std::string_view chain_pem,
+                        std::string_view key_pem,
+                        std::optional<std::string_view> password = std::nullopt);
+
+  /// Client: remember the last session per server ("host:port") so that the next
+  /// tlsio::async_connect to it resumes instead of doing a full handshake.
+  void enable_session_cache();
+  /// The remembered session for `server`, if the cache is on and has one.
+  std::optional<session> cached_session(std::string_view server) const;
+  /// Remembers `s` for `server` (async_connect does this after each handshake).
+  void cache_session(std::string_view server, const session &s) const;
 
   /// How long a handshake may take before it fails with error::handshake_timeout.
   /// Applied by streams and acceptors; default 10 s.

@@ -65,6 +65,7 @@ public:
   struct impl;
   explicit session(std::shared_ptr<const impl> i) : impl_(std::move(i)) {}
   const impl &get() const noexcept { return *impl_; }
+  const std::shared_ptr<const impl> &shared() const noexcept { return impl_; }
 
 private:
   std::shared_ptr<const impl> impl_;

@@ -39,6 +39,7 @@
 
 #include <tlsio/context.hpp>
 #include <tlsio/detail/stream_operations.hpp>
+#include <tlsio/detail/with_timeout.hpp>
 #include <tlsio/engine.hpp>
 #include <tlsio/error.hpp>
 
@@ -158,6 +159,26 @@ public:
     return run_sync(write_op(buffers), ec);
   }
 
+  /// async_read_some / async_write_some with a time limit: if nothing completes the
+  /// operation within `timeout`, it is cancelled and completes with error::timed_out (the
+  /// stream stays usable, as after any cancellation).
+  template <class MutableBuffers, class Token = asio::default_completion_token_t<executor_type>>
+  auto async_read_some_for(const MutableBuffers &buffers,
+                           std::chrono::steady_clock::duration timeout, Token &&token = {}) {
+    return detail::with_timeout<void(std::error_code, std::size_t)>(
+        get_executor(), timeout,
+        [this, buffers](auto handler) { async_read_some(buffers, std::move(handler)); },
+        std::forward<Token>(token));
+  }
+  template <class ConstBuffers, class Token = asio::default_completion_token_t<executor_type>>
+  auto async_write_some_for(const ConstBuffers &buffers,
+                            std::chrono::steady_clock::duration timeout, Token &&token = {}) {
+    return detail::with_timeout<void(std::error_code, std::size_t)>(
+        get_executor(), timeout,
+        [this, buffers](auto handler) { async_write_some(buffers, std::move(handler)); },
+        std::forward<Token>(token));
+  }
+
   // --- Shutdown ---------------------------------------------------------------------------
 
   /// Sends close_notify and waits for the peer's (data arriving meanwhile is discarded).
@@ -168,6 +189,13 @@ public:
   auto async_shutdown(Token &&token = {}) {
     return start<void(std::error_code)>(detail::shutdown_operation{},
                                         std::forward<Token>(token));
+  }
+  /// async_shutdown with this call's own bound (it also becomes the stream's shutdown
+  /// timeout).
+  template <class Token = asio::default_completion_token_t<executor_type>>
+  auto async_shutdown_for(std::chrono::milliseconds timeout, Token &&token = {}) {
+    set_shutdown_timeout(timeout);
+    return async_shutdown(std::forward<Token>(token));
   }
   void shutdown() { throw_if(shutdown_ec(), "TLS shutdown"); }
   void shutdown(std::error_code &ec) { ec = shutdown_ec(); }
@@ -180,6 +208,8 @@ public:
   std::string protocol_version() const { return state_->engine.protocol_version(); }
   std::string cipher_suite() const { return state_->engine.cipher_suite(); }
   std::string alpn_protocol() const { return state_->engine.alpn_protocol(); }
+  /// Whether the handshake resumed an earlier session.
+  bool resumed() const noexcept { return state_->engine.resumed(); }
   std::optional<certificate_info> peer_certificate() const {
     return state_->engine.peer_certificate();
   }
