@@ -6,6 +6,12 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <optional>
+
 using namespace tlsio_test;
 using asio::awaitable;
 using asio::use_awaitable;
@@ -198,4 +204,52 @@ TEST_CASE("a connect deadline covers the handshake") {
   } catch (const std::system_error &e) {
     CHECK(e.code() == tlsio::error::timed_out);
   }
+}
+
+TEST_CASE("running out of file descriptors pauses accepting instead of ending it") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  std::vector<tlsio::handshake_failure> failures;
+  tlsio::acceptor acceptor(io.get_executor(), pki.server_context(), "127.0.0.1", 0,
+                           {.on_failure = [&](const auto &f) { failures.push_back(f); }});
+  std::optional<std::error_code> accepted;
+  acceptor.async_accept([&](std::error_code ec, tlsio::stream<>) { accepted = ec; });
+
+  tlsio::stream<> client(pki.client_context(), io);
+  client.next_layer().open(asio::ip::tcp::v4()); // its descriptor exists before the limit
+  client.set_server_name("localhost");
+
+  rlimit original{};
+  ::getrlimit(RLIMIT_NOFILE, &original);
+  int lowest_free = ::dup(0); // the descriptor the next accept would get
+  ::close(lowest_free);
+  rlimit tight = original;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free); // no room for the accepted socket
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &tight) == 0);
+
+  std::optional<std::error_code> connected;
+  client.next_layer().async_connect(acceptor.local_endpoint(), [&](std::error_code ec) {
+    connected = ec;
+    client.async_handshake([](std::error_code) {});
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto out_of_descriptors = [&] {
+    return std::any_of(failures.begin(), failures.end(), [](const auto &f) {
+      return f.error == asio::error::no_descriptors;
+    });
+  };
+  while (!out_of_descriptors() && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(10));
+  }
+  ::setrlimit(RLIMIT_NOFILE, &original);
+  CHECK(out_of_descriptors());
+
+  // With descriptors back, the waiting client is accepted and its handshake completes.
+  while (!accepted && std::chrono::steady_clock::now() < deadline) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE(accepted);
+  CHECK(!*accepted);
 }
