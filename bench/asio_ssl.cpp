@@ -61,8 +61,8 @@ void configure_server(asio::ssl::context &server, const identity_set &id, bool t
   }
 }
 
-std::unique_ptr<ssl_contexts> make_contexts(const identity_set &id, cert c,
-                                            std::optional<group> g, bool tickets, bool tls13) {
+std::unique_ptr<ssl_contexts> make_contexts(const identity_set &id, cert c, std::optional<group> g,
+                                            bool tickets, bool tls13) {
   auto x = std::make_unique<ssl_contexts>();
   restrict_protocol(x->client.native_handle(), c, g, tls13);
   x->client.set_verify_mode(asio::ssl::verify_peer);

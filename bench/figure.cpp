@@ -4,20 +4,28 @@ namespace bench {
 
 const char *name(impl i) {
   switch (i) {
-  case impl::raw: return "raw";
-  case impl::tlsio: return "tlsio";
-  case impl::asio_ssl: return "asio-ssl";
-  case impl::asio_ssl_tls13: return "asio-ssl-tls13";
+  case impl::raw:
+    return "raw";
+  case impl::tlsio:
+    return "tlsio";
+  case impl::asio_ssl:
+    return "asio-ssl";
+  case impl::asio_ssl_tls13:
+    return "asio-ssl-tls13";
   }
   return "?";
 }
 
 const char *name(mode m) {
   switch (m) {
-  case mode::handshake_full: return "handshake-full";
-  case mode::handshake_resumed: return "handshake-resumed";
-  case mode::bulk: return "bulk";
-  case mode::idle: return "idle";
+  case mode::handshake_full:
+    return "handshake-full";
+  case mode::handshake_resumed:
+    return "handshake-resumed";
+  case mode::bulk:
+    return "bulk";
+  case mode::idle:
+    return "idle";
   }
   return "?";
 }

@@ -39,12 +39,12 @@ struct figure_result {
   double value = 0;
   std::string unit; // "hs/s", "MB/s", "KiB/conn"
   std::optional<double> p50_ms, p99_ms, cpu_s_per_hs;
-  std::optional<double> establish_s;  // idle: time to open all connections
-  std::optional<double> kib_per_end;  // idle: per TLS endpoint (a connection has two here)
+  std::optional<double> establish_s;      // idle: time to open all connections
+  std::optional<double> kib_per_end;      // idle: per TLS endpoint (a connection has two here)
   std::optional<double> heap_kib_per_end; // idle: heap bytes allocated (resident or not)
-  std::optional<double> cpu_s_per_mb; // bulk
-  std::uint64_t count = 0;            // handshakes (or connections) in the window
-  std::uint64_t resumed = 0;          // of which were resumed
+  std::optional<double> cpu_s_per_mb;     // bulk
+  std::uint64_t count = 0;                // handshakes (or connections) in the window
+  std::uint64_t resumed = 0;              // of which were resumed
   std::uint64_t errors = 0;
   std::string first_error;
   std::string negotiated;  // "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"

@@ -53,10 +53,14 @@ std::string to_json(const figure_result &r) {
   o.add("kib_per_end", r.kib_per_end);
   o.add("heap_kib_per_end", r.heap_kib_per_end);
   o.add("establish_s", r.establish_s);
-  o.add("count", double(r.count));
+  if (s.mode != mode::bulk)
+    o.add("count", double(r.count));
   if (s.mode == mode::handshake_resumed)
     o.add("resumed", double(r.resumed));
   o.add("errors", double(r.errors));
+  o.add("others_cores", r.others_cores);
+  if (r.rounds > 0)
+    o.add("rounds", double(r.rounds));
   o.add("negotiated", quoted(r.negotiated));
   return o.text + "}";
 }

@@ -12,6 +12,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
 namespace bench {
@@ -30,8 +31,8 @@ asio::awaitable<void> open_client(run_context<A> &r, typename A::stream_type &s,
 
 /// One byte each way, the session kept if wanted, then close_notify both ways.
 template <class A>
-asio::awaitable<void> exchange_and_close(typename A::stream_type &s,
-                                         typename A::session_type *keep, std::error_code &ec) {
+asio::awaitable<void> exchange_and_close(typename A::stream_type &s, typename A::session_type *keep,
+                                         std::error_code &ec) {
   char byte = 'h';
   co_await asio::async_write(s, asio::buffer(&byte, 1), into(ec));
   if (!ec)
@@ -42,8 +43,9 @@ asio::awaitable<void> exchange_and_close(typename A::stream_type &s,
     co_await s.async_shutdown(into(ec));
 }
 
+/// One connection's life; false if it failed.
 template <class A>
-asio::awaitable<void> one_handshake(run_context<A> &r, io_thread<A> &t,
+asio::awaitable<bool> one_handshake(run_context<A> &r, io_thread<A> &t,
                                     typename A::session_type &session) {
   bool resume = r.spec.mode == mode::handshake_resumed;
   auto start = clock::now();
@@ -58,7 +60,7 @@ asio::awaitable<void> one_handshake(run_context<A> &r, io_thread<A> &t,
   s.lowest_layer().close(ignored);
   if (ec) {
     r.c.error("client: " + A::describe(s, ec));
-    co_return;
+    co_return false;
   }
   auto end = clock::now();
   t.latencies.push_back({end, end - start});
@@ -66,12 +68,19 @@ asio::awaitable<void> one_handshake(run_context<A> &r, io_thread<A> &t,
     r.c.resumed.fetch_add(1, std::memory_order_relaxed);
   r.c.done.fetch_add(1, std::memory_order_relaxed);
   r.grow(t);
+  co_return true;
 }
 
 template <class A> asio::awaitable<void> handshake_client(run_context<A> &r, io_thread<A> &t) {
   typename A::session_type session{};
-  while (!r.c.stop.load(std::memory_order_relaxed))
-    co_await one_handshake(r, t, session);
+  asio::steady_timer pause(t.io);
+  while (!r.c.stop.load(std::memory_order_relaxed)) {
+    if (co_await one_handshake(r, t, session))
+      continue;
+    pause.expires_after(std::chrono::milliseconds(10)); // a failing peer is not hammered
+    std::error_code ignored;
+    co_await pause.async_wait(into(ignored));
+  }
 }
 
 template <class A> asio::awaitable<void> bulk_client(run_context<A> &r, io_thread<A> &t) {

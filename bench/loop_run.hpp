@@ -19,7 +19,7 @@ namespace bench {
 template <class A> class loopback_run {
 public:
   loopback_run(const environment &env, const figure_spec &spec, typename A::contexts &ctx)
-      : env_(env), spec_(spec), r_(spec, ctx, c_) {
+      : env_(env), spec_(spec), r_(spec_, ctx, c_) {
     for (int i = 0; i < spec.threads; ++i)
       threads_.push_back(std::make_unique<io_thread<A>>());
     r_.count_at_receiver = !env.remote;
@@ -118,10 +118,11 @@ private:
     c_.stop = true;
     for (auto &thread : running)
       thread.join();
-    res.value = double(after - before) / double(n);
+    double open = double(std::max<std::uint64_t>(1, res.count));
+    res.value = double(after - before) / open;
     res.unit = "KiB/conn";
     res.establish_s = establish;
-    int ends = env_.remote ? n : 2 * n; // both ends live here, unless the server is elsewhere
+    double ends = env_.remote ? open : 2 * open; // both ends live here, unless remote
     res.kib_per_end = double(after - before) / ends;
     res.heap_kib_per_end = double(heap_after - heap_before) / ends;
     return res;

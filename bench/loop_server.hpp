@@ -34,8 +34,7 @@ asio::awaitable<void> sink(run_context<A> &r, typename A::stream_type &s, std::e
     co_await s.async_shutdown(into(ec));
 }
 
-template <class A>
-asio::awaitable<void> serve(run_context<A> &r, typename A::stream_type s) {
+template <class A> asio::awaitable<void> serve(run_context<A> &r, typename A::stream_type s) {
   r.sessions.fetch_add(1, std::memory_order_relaxed);
   std::error_code ec;
   co_await A::handshake(s, true, into(ec));

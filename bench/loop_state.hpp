@@ -45,8 +45,7 @@ template <class A> struct io_thread;
 
 /// What all threads of one figure share.
 template <class A> struct run_context {
-  run_context(const figure_spec &s, typename A::contexts &x, counters &k)
-      : spec(s), ctx(x), c(k) {}
+  run_context(const figure_spec &s, typename A::contexts &x, counters &k) : spec(s), ctx(x), c(k) {}
 
   const figure_spec &spec;
   typename A::contexts &ctx;

@@ -34,10 +34,17 @@ void print_header(const options &o, long file_limit) {
   std::printf("tlsio-bench: %s vs %s, %u CPUs, open files limit %ld\n",
               tlsio::engine_name().c_str(), OpenSSL_version(OPENSSL_VERSION),
               std::thread::hardware_concurrency(), file_limit);
-  std::printf("Loopback figures: server and clients in one process%s; T threads = one "
-              "io_context per thread, each with its own acceptor on the shared port "
-              "(SO_REUSEPORT); raw = two engines in memory per thread.\n\n",
-              o.role == "client" ? " (no: the server is another process)" : "");
+  if (o.role == "client")
+    std::printf("Stream figures: clients here, the server in another process (--role server) "
+                "at %s:%u; CPU figures count this process only. raw: both engines here.\n",
+                o.host.c_str(), unsigned(o.port));
+  else
+    std::printf("Stream figures: server and clients in one process over loopback; T threads = "
+                "one io_context per thread, each with its own acceptor on the shared port "
+                "(SO_REUSEPORT). raw: two engines in memory, N connections per thread.\n");
+  std::printf("Each figure: the loops start one per completed connection up to N, warm up, "
+              "then count over a fixed time; with --rounds R the time is split into R slices "
+              "taken in turn with the baselines'.\n\n");
   std::fflush(stdout);
 }
 
@@ -53,13 +60,12 @@ std::string read_text(const std::string &path) {
 int serve(const options &o, environment &env) {
   impl which = o.impls.size() == 1 ? o.impls.front() : impl::tlsio;
   std::ofstream(o.ca_file) << env.pki.get(o.certs.front()).ca_pem;
-  std::printf("server: %s, %s; CA certificate written to %s\n", name(which),
-              name(o.certs.front()), o.ca_file.c_str());
+  std::printf("server: %s, %s; CA certificate written to %s\n", name(which), name(o.certs.front()),
+              o.ca_file.c_str());
   if (which == impl::tlsio)
     serve_tlsio(env, o.certs.front(), o.threads.front(), o.port);
   else
-    serve_asio_ssl(env, o.certs.front(), which == impl::asio_ssl_tls13, o.threads.front(),
-                   o.port);
+    serve_asio_ssl(env, o.certs.front(), which == impl::asio_ssl_tls13, o.threads.front(), o.port);
   return 0;
 }
 
@@ -67,8 +73,8 @@ void set_up(const options &o, environment &env) {
   // Each round measures its share of the figure's time.
   env.durations.measure = std::chrono::milliseconds(
       static_cast<long>(1000 * o.measure_s.value_or(o.quick ? 1.0 : 3.0) / o.rounds));
-  env.durations.warmup = std::chrono::milliseconds(
-      static_cast<long>(1000 * o.warmup_s.value_or(o.quick ? 0.2 : 0.5)));
+  env.durations.warmup =
+      std::chrono::milliseconds(static_cast<long>(1000 * o.warmup_s.value_or(o.quick ? 0.2 : 0.5)));
   env.idle_connections = o.idle_connections;
   if (o.role == "client") {
     env.remote.emplace(asio::ip::make_address(o.host), o.port);
@@ -85,8 +91,8 @@ void measure_group(const options &o, environment &env, const std::vector<figure_
   for (int round = 1; round <= rounds; ++round)
     for (std::size_t i = 0; i < group.size(); ++i) {
       parts[i].push_back(run_figure(env, group[i]));
-      std::fprintf(stderr, "[%2zu/%zu r%d/%d] %s\n", results.size() + i + 1, total, round,
-                   rounds, one_line(parts[i].back()).c_str());
+      std::fprintf(stderr, "[%2zu/%zu r%d/%d] %s\n", results.size() + i + 1, total, round, rounds,
+                   one_line(parts[i].back()).c_str());
     }
   for (const auto &p : parts)
     results.push_back(merge(p));
@@ -119,7 +125,8 @@ void report(const options &o, const std::vector<figure_result> &results) {
   std::string message;
   if (!o.chart_file.empty())
     std::printf("Chart: %s%s\n", o.chart_file.c_str(),
-                write_chart(o.chart_file, results, message) ? "" : (" NOT drawn: " + message).c_str());
+                write_chart(o.chart_file, results, message) ? ""
+                                                            : (" NOT drawn: " + message).c_str());
 }
 
 int run(const options &o) {
@@ -132,8 +139,7 @@ int run(const options &o) {
   auto start = clock::now();
   auto results = measure_all(o, env);
   report(o, results);
-  std::printf("Measured in %.1f s.\n",
-              std::chrono::duration<double>(clock::now() - start).count());
+  std::printf("Measured in %.1f s.\n", std::chrono::duration<double>(clock::now() - start).count());
   return 0;
 }
 

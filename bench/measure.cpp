@@ -57,8 +57,8 @@ double machine_busy_seconds() {
   return (user + nice + system + irq + softirq + steal) / ticks;
 }
 
-std::vector<double> durations_ms(const std::vector<latency_sample> &samples,
-                                 clock::time_point from, clock::time_point to) {
+std::vector<double> durations_ms(const std::vector<latency_sample> &samples, clock::time_point from,
+                                 clock::time_point to) {
   std::vector<double> ms;
   for (const auto &s : samples)
     if (s.end >= from && s.end <= to)

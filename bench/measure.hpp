@@ -31,8 +31,8 @@ struct latency_sample {
 };
 
 /// The durations in milliseconds of the samples that ended in [from, to].
-std::vector<double> durations_ms(const std::vector<latency_sample> &samples,
-                                 clock::time_point from, clock::time_point to);
+std::vector<double> durations_ms(const std::vector<latency_sample> &samples, clock::time_point from,
+                                 clock::time_point to);
 
 /// The p-th percentile (0..100) of values (reordered); 0 if there are none.
 double percentile(std::vector<double> &values, double p);

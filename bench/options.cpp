@@ -10,7 +10,8 @@
 namespace bench {
 namespace {
 
-constexpr const char *usage = R"(tlsio-bench: tlsio beside raw Mbed TLS engines and asio::ssl (OpenSSL 3)
+constexpr const char *usage =
+    R"(tlsio-bench: tlsio beside raw Mbed TLS engines and asio::ssl (OpenSSL 3)
 
   --quick               short run (about 1 s per figure, fewer combinations), < 60 s
   --json FILE           one JSON object per figure
@@ -31,8 +32,9 @@ constexpr const char *usage = R"(tlsio-bench: tlsio beside raw Mbed TLS engines 
 Two processes:
   --role server --port P [--impl I] [--cert C] [--threads T] [--ca FILE]
                         serve (until Ctrl-C); writes the CA certificate to FILE
-  --role client --port P [--host H] --ca FILE --impl I --cert C ...
-                        measure I (and the in-memory raw baseline) against that server
+  --role client --port P [--host H] --ca FILE --impl raw,I --cert C ...
+                        measure I (and the in-memory raw baseline) against that server;
+                        --cert must name the server's certificate (default ecdsa-p256)
 )";
 
 std::vector<std::string> split(const std::string &list) {
@@ -77,7 +79,8 @@ const std::map<std::string, setter> &setters() {
       {"--duration", [](options &o, const std::string &v) { o.measure_s = std::stod(v); }},
       {"--warmup", [](options &o, const std::string &v) { o.warmup_s = std::stod(v); }},
       {"--rounds", [](options &o, const std::string &v) { o.rounds = int_list(v).at(0); }},
-      {"--concurrency", [](options &o, const std::string &v) { o.concurrency = int_list(v).at(0); }},
+      {"--concurrency",
+       [](options &o, const std::string &v) { o.concurrency = int_list(v).at(0); }},
       {"--threads", [](options &o, const std::string &v) { o.threads = int_list(v); }},
       {"--sweep", [](options &o, const std::string &v) { o.sweep = int_list(v); }},
       {"--idle", [](options &o, const std::string &v) { o.idle_connections = int_list(v).at(0); }},
@@ -87,8 +90,8 @@ const std::map<std::string, setter> &setters() {
        }},
       {"--mode",
        [](options &o, const std::string &v) {
-         o.modes = enum_list(v, {mode::handshake_full, mode::handshake_resumed, mode::bulk,
-                                 mode::idle});
+         o.modes =
+             enum_list(v, {mode::handshake_full, mode::handshake_resumed, mode::bulk, mode::idle});
        }},
       {"--cert",
        [](options &o, const std::string &v) {
@@ -139,8 +142,10 @@ options parse_options(int argc, char **argv) {
       throw std::invalid_argument(arg + " needs a value");
     it->second(o, argv[++i]);
   }
+  bool one_cert = o.quick || !o.role.empty(); // a server has one certificate
   if (o.certs.empty())
-    o.certs = o.quick ? std::vector{cert::ecdsa_p256} : std::vector{cert::ecdsa_p256, cert::rsa_2048};
+    o.certs =
+        one_cert ? std::vector{cert::ecdsa_p256} : std::vector{cert::ecdsa_p256, cert::rsa_2048};
   if (o.idle_connections == 0)
     o.idle_connections = o.quick ? 250 : 2000;
   if (o.rounds == 0)

@@ -19,11 +19,10 @@ const identity_set &pki::get(cert c) {
   using namespace tlsio::test_identity;
   auto key = c == cert::ecdsa_p256 ? key_type::ecdsa_p256 : key_type::rsa_2048;
   auto ca = authority::create("tlsio bench CA", key);
-  identity_set set{ca.certificate_pem(),
-                   ca.issue({.common_name = server_name,
-                             .dns_names = {server_name},
-                             .ip_addresses = {"127.0.0.1"},
-                             .key = key})};
+  identity_set set{ca.certificate_pem(), ca.issue({.common_name = server_name,
+                                                   .dns_names = {server_name},
+                                                   .ip_addresses = {"127.0.0.1"},
+                                                   .key = key})};
   return made_.emplace(c, std::move(set)).first->second;
 }
 

@@ -65,6 +65,8 @@ struct handshake_loop {
   /// `concurrency`, so that the connections are spread out in their life as the stream
   /// loops' are.
   void run(int concurrency) {
+    if (concurrency == 0)
+      return; // more threads than connections: this one has none
     std::vector<slot> slots(static_cast<std::size_t>(concurrency));
     std::size_t active = 0;
     auto grow = [&] {
@@ -88,6 +90,8 @@ struct bulk_loop {
   std::string negotiated;
 
   void run(int concurrency) {
+    if (concurrency == 0)
+      return;
     std::vector<std::unique_ptr<raw_pair>> pairs;
     for (int i = 0; i < concurrency; ++i) {
       auto &p = pairs.emplace_back(std::make_unique<raw_pair>(ctx));
@@ -163,8 +167,8 @@ figure_result idle(environment &env, const figure_spec &spec, tlsio_contexts &ct
 
 figure_result run_raw(environment &env, const figure_spec &spec) {
   // Both engines live here, also when the streams talk to a server in another process.
-  auto ctx = make_tlsio_contexts(env.pki.get(spec.cert), spec.group,
-                                 spec.mode == mode::handshake_resumed);
+  auto ctx =
+      make_tlsio_contexts(env.pki.get(spec.cert), spec.group, spec.mode == mode::handshake_resumed);
   return spec.mode == mode::idle ? idle(env, spec, ctx) : timed(env, spec, ctx);
 }
 

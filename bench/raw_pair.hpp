@@ -28,8 +28,8 @@ public:
   /// The handshake and one byte each way, all at once. false if it failed.
   bool open();
 
-  /// Writes data repeatedly (about 64 KiB in all) on the client, hands the records over,
-  /// and reads them all on the server into sink, adding the bytes read to `bytes`.
+  /// Writes data on the client, hands the record(s) over, and reads them all on the server
+  /// into sink, adding the bytes read to `bytes`.
   bool transfer(std::span<const std::byte> data, std::span<std::byte> sink,
                 std::atomic<std::uint64_t> &bytes);
 

@@ -39,6 +39,8 @@ std::string notes(const figure_result &r) {
     n += format("(heap %.1f) ", *r.heap_kib_per_end);
   if (r.establish_s)
     n += format("opened in %.2fs ", *r.establish_s);
+  if (r.seconds > 0)
+    n += format("used %.2f CPUs ", r.cpu_seconds / r.seconds);
   if (r.others_cores >= 0.1)
     n += format("others %.1f cores ", r.others_cores);
   if (r.errors)
@@ -46,9 +48,7 @@ std::string notes(const figure_result &r) {
   return n;
 }
 
-std::string optional_ms(const std::optional<double> &v) {
-  return v ? format("%.2f", *v) : "";
-}
+std::string optional_ms(const std::optional<double> &v) { return v ? format("%.2f", *v) : ""; }
 
 } // namespace
 

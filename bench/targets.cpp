@@ -16,10 +16,27 @@ std::string where(const figure_spec &s) {
 }
 
 void line(std::FILE *out, const char *what, double measured, bool at_least, double target,
-          const std::string &at) {
+          const std::string &at, const std::string &extra = {}) {
   bool met = at_least ? measured >= target : measured <= target;
-  std::fprintf(out, "  %-7s %-40s %7.2f (target %s %.2f)  %s\n", met ? "met" : "MISSED", what,
-               measured, at_least ? ">=" : "<=", target, at.c_str());
+  std::fprintf(out, "  %-7s %-36s %7.2f (target %s %.2f)  %-40s %s\n", met ? "met" : "MISSED", what,
+               measured, at_least ? ">=" : "<=", target, at.c_str(), extra.c_str());
+}
+
+double cpu_per_unit(const figure_result &r) {
+  return r.cpu_s_per_hs.value_or(r.cpu_s_per_mb.value_or(0));
+}
+
+double cpus_used(const figure_result &r) { return r.seconds > 0 ? r.cpu_seconds / r.seconds : 0; }
+
+/// The same ratio per CPU second: what it would be if both had had the same CPU (other
+/// processes take a varying share of this machine).
+std::string per_cpu(const figure_result &r, const figure_result &base) {
+  if (cpu_per_unit(r) <= 0 || cpu_per_unit(base) <= 0)
+    return "";
+  char text[96];
+  std::snprintf(text, sizeof text, "per CPU-second %.2f (CPUs used %.2f vs %.2f)",
+                cpu_per_unit(base) / cpu_per_unit(r), cpus_used(r), cpus_used(base));
+  return text;
 }
 
 /// tlsio / baseline for every figure of mode m that has both.
@@ -29,7 +46,7 @@ void ratio_targets(std::FILE *out, const std::vector<figure_result> &all, mode m
     if (r.spec.impl != impl::tlsio || r.spec.mode != m)
       continue;
     if (const auto *b = counterpart(all, r.spec, base); b && b->value > 0)
-      line(out, what, r.value / b->value, true, target, where(r.spec));
+      line(out, what, r.value / b->value, true, target, where(r.spec), per_cpu(r, *b));
   }
 }
 
@@ -42,27 +59,39 @@ void scaling_targets(std::FILE *out, const std::vector<figure_result> &all) {
     const auto *one = counterpart(all, one_spec, two.spec.impl);
     if (!one || one->value <= 0)
       continue;
-    auto what = std::string("full hs ") + name(two.spec.impl) + " 2 threads / 1 thread";
+    auto what = std::string("full hs ") + name(two.spec.impl) + " 2 threads/1 thread";
+    char cpus[64];
+    std::snprintf(cpus, sizeof cpus, "CPUs used %.2f vs %.2f", cpus_used(two), cpus_used(*one));
     if (two.spec.impl == impl::tlsio)
-      line(out, what.c_str(), two.value / one->value, true, 1.8, where(two.spec));
+      line(out, what.c_str(), two.value / one->value, true, 1.8, where(two.spec), cpus);
     else
-      std::fprintf(out, "  %-7s %-40s %7.2f  (for comparison)  %s\n", "", what.c_str(),
-                   two.value / one->value, where(two.spec).c_str());
+      std::fprintf(out, "  %-7s %-36s %7.2f %-17s  %-40s %s\n", "", what.c_str(),
+                   two.value / one->value, "(for comparison)", where(two.spec).c_str(), cpus);
   }
 }
 
 } // namespace
 
 void print_targets(std::FILE *out, const std::vector<figure_result> &all) {
-  std::fprintf(out, "Targets (reported, not asserted):\n");
+  double others = 0, timed = 0;
+  for (const auto &r : all)
+    if (r.seconds > 0)
+      others += r.others_cores, timed += 1;
+  std::fprintf(out,
+               "Targets (reported, not asserted). Other processes used %.1f of this "
+               "machine's CPUs on average meanwhile:\nthroughput ratios move with the CPU "
+               "share each figure got; the per-CPU-second ratios do not.\n",
+               timed > 0 ? others / timed : 0.0);
   ratio_targets(out, all, mode::handshake_full, impl::raw, "full handshakes tlsio/raw", 0.95);
   ratio_targets(out, all, mode::handshake_resumed, impl::asio_ssl,
                 "resumed handshakes tlsio/asio-ssl", 1.3);
   ratio_targets(out, all, mode::bulk, impl::raw, "bulk tlsio/raw", 0.90);
   for (const auto &r : all)
     if (r.spec.impl == impl::tlsio && r.spec.mode == mode::idle) {
-      line(out, "idle KiB per connection (both ends)", r.value, false, 40, where(r.spec));
-      line(out, "idle KiB per connection end", r.kib_per_end.value_or(0), false, 40,
+      line(out, "idle KiB/conn (VmRSS delta / N)", r.value, false, 40, where(r.spec));
+      line(out, "idle KiB per TLS end (VmRSS)", r.kib_per_end.value_or(0), false, 40,
+           where(r.spec));
+      line(out, "idle KiB per TLS end (heap in use)", r.heap_kib_per_end.value_or(0), false, 40,
            where(r.spec));
     }
   scaling_targets(out, all);
