@@ -43,7 +43,12 @@ void throw_if(const std::error_code &ec, const std::string &what) {
     throw std::system_error(ec, what);
 }
 
-std::string quoted(const std::filesystem::path &path) { return "'" + path.string() + "'"; }
+std::string quoted(const std::filesystem::path &path) {
+  std::string text = "'";
+  text += path.string(); // not a chain of operator+: GCC 12 warns falsely (-Wrestrict) on it
+  text += "'";
+  return text;
+}
 
 std::optional<std::string> read_file(const std::filesystem::path &path, std::error_code &ec) {
   std::ifstream in(path, std::ios::binary);

@@ -364,6 +364,14 @@ std::span<std::byte> engine::prepare_input(std::size_t min_size) {
 
 void engine::commit_input(std::size_t n) { impl_->input_end_ += n; }
 
+void engine::release_input() noexcept {
+  auto &e = *impl_;
+  if (e.input_begin_ != e.input_end_)
+    return;
+  e.input_begin_ = e.input_end_ = 0;
+  decltype(e.input_)().swap(e.input_);
+}
+
 void engine::put_input(std::span<const std::byte> data) {
   auto space = prepare_input(data.size());
   std::memcpy(space.data(), data.data(), data.size());

@@ -14,6 +14,21 @@
 #include <vector>
 
 namespace tlsio {
+namespace detail {
+
+template <class T> struct uninitialized_allocator : std::allocator<T> {
+  template <class U> struct rebind {
+    using other = uninitialized_allocator<U>;
+  };
+  uninitialized_allocator() = default;
+  template <class U> uninitialized_allocator(const uninitialized_allocator<U> &) noexcept {}
+  template <class U> void construct(U *p) noexcept { ::new (static_cast<void *>(p)) U; }
+  template <class U, class... Args> void construct(U *p, Args &&...args) {
+    ::new (static_cast<void *>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+} // namespace detail
 
 
 struct engine::impl {
@@ -35,7 +50,8 @@ struct engine::impl {
   std::shared_ptr<context::impl> context_;
   detail::ssl_context ssl_;
 
-  std::vector<std::byte> input_;
+  // Not zero-filled on growth: every byte is written by a socket read before it is read.
+  std::vector<std::byte, detail::uninitialized_allocator<std::byte>> input_;
   std::size_t input_begin_ = 0;
   std::size_t input_end_ = 0;
   bool input_ended_ = false;

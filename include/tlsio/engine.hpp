@@ -121,6 +121,8 @@ public:
   std::span<std::byte> prepare_input(std::size_t min_size = 17 * 1024);
   /// Mark n bytes of the space from prepare_input() as received.
   void commit_input(std::size_t n);
+  /// Frees the input storage if no input is pending (an idle connection needs none).
+  void release_input() noexcept;
   /// Copy bytes received from the peer into the input.
   void put_input(std::span<const std::byte> data);
   /// The peer's byte stream has ended (TCP FIN).
