@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(cmake g++ make pkg-config libmbedtls-dev libasio-dev doctest-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(openssl libssl-dev gnutls-bin curl python3 procps)
+  packages+=(openssl libssl-dev gnutls-bin curl python3 procps nginx-light)
 fi
 
 missing=()

@@ -144,9 +144,34 @@ step_result engine::impl::fail(std::error_code ec, std::string detail) {
 }
 
 step_result engine::impl::fail(int code) {
-  if (code == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-    auto flags = mbedtls_ssl_get_verify_result(ssl_.get());
+  auto flags = mbedtls_ssl_get_verify_result(ssl_.get());
+  constexpr std::uint32_t usage_flags = MBEDTLS_X509_BADCERT_KEY_USAGE |
+                                        MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
+                                        MBEDTLS_X509_BADCERT_NS_CERT_TYPE;
+  // Mbed TLS checks a certificate's usage after its chain and reports it as a bad
+  // certificate message; the flags still say which check failed.
+  bool wrong_usage = code == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE &&
+                     flags != static_cast<std::uint32_t>(-1) && (flags & usage_flags);
+  if (code == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED || wrong_usage)
     return fail(detail::verification_error(flags), describe_verification_failure(flags));
+  switch (code) {
+  case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
+    if (!handshake_done_)
+      return fail(detail::engine_error(code),
+                  "the peer split a handshake message across records, which Mbed TLS 2.28 "
+                  "cannot reassemble");
+    break;
+  case MBEDTLS_ERR_SSL_BAD_INPUT_DATA: // Mbed TLS's answer to a record longer than TLS allows
+    mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                   MBEDTLS_SSL_ALERT_MSG_RECORD_OVERFLOW);
+    return fail(detail::engine_error(MBEDTLS_ERR_SSL_INVALID_RECORD),
+                "the peer sent a record longer than TLS allows");
+  case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: // Mbed TLS refuses silently; say why
+    mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL,
+                                   MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
+    break;
+  default:
+    break;
   }
   auto ec = detail::engine_error(code);
   if (code == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl_->in_msg != nullptr)

@@ -80,8 +80,10 @@ std::string_view friendly_message(int code) {
   case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
     return "the peer aborted the handshake with a fatal alert";
   case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
-    return "the peer sent an unexpected TLS message (it may have split a handshake "
-           "message across records, which Mbed TLS 2.28 cannot reassemble)";
+    return "the peer sent an unexpected TLS message";
+  case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
+    return "the peer used a TLS feature Mbed TLS 2.28 lacks (such as a handshake message "
+           "split across records)";
   case MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO:
     return "malformed or unacceptable ClientHello (not TLS, or no TLS 1.2)";
   case MBEDTLS_ERR_SSL_BAD_HS_SERVER_HELLO:
