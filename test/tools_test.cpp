@@ -1,0 +1,386 @@
+// The command-line tools against real peers over loopback: tlsio-client against
+// `openssl s_server`, and `openssl s_client` and curl against tlsio-server. Certificates are
+// made by the test and kept in a temporary directory. openssl and curl come from
+// scripts/setup.sh --test; without them the test fails rather than skips.
+#include "tools/child_process.hpp"
+
+#include <tlsio/acceptor.hpp>
+#include <tlsio/test_identity.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/write.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+using namespace std::chrono_literals;
+using tools_test::child_process;
+using tools_test::run;
+using tools_test::run_result;
+namespace fs = std::filesystem;
+namespace ti = tlsio::test_identity;
+
+namespace {
+
+/// A built tool: they sit next to this test (build/bin).
+std::string tool(const std::string &name) {
+  auto path = fs::read_symlink("/proc/self/exe").parent_path() / name;
+  REQUIRE_MESSAGE(fs::exists(path), path.string() << " is missing: build the tools too");
+  return path.string();
+}
+
+/// A peer from the system.
+std::string program(const std::string &name) {
+  auto path = tools_test::find_program(name);
+  REQUIRE_MESSAGE(path.has_value(),
+                  name << " is not installed: run scripts/setup.sh --test, which installs it");
+  return path->string();
+}
+
+std::size_t count(std::string_view text, std::string_view what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+bool contains(std::string_view text, std::string_view what) {
+  return text.find(what) != std::string_view::npos;
+}
+
+/// A failed run: a non-zero exit and one line on standard error naming `reason`.
+void check_failure(const run_result &r, std::string_view reason) {
+  INFO("stderr: " << r.err);
+  REQUIRE(r.status.has_value());
+  CHECK(*r.status != 0);
+  CHECK(contains(r.err, reason));
+  CHECK(count(r.err, "\n") == 1);
+}
+
+/// The test's PKI, written to a temporary directory as NAME.pem (chain) and NAME.key.
+struct certificates {
+  tools_test::temp_dir dir;
+  fs::path ca;
+
+  certificates() {
+    auto authority = ti::authority::create("tlsio tools test CA");
+    ca = write("ca.pem", authority.certificate_pem());
+    auto now = std::chrono::system_clock::now();
+    ti::certificate_options localhost{.dns_names = {"localhost"},
+                                      .ip_addresses = {"127.0.0.1", "::1"}};
+    save("server", authority.issue(localhost));
+    save("elsewhere",
+         authority.issue({.common_name = "other.example", .dns_names = {"other.example"}}));
+    auto expired = localhost;
+    expired.not_before = now - std::chrono::hours(24 * 30);
+    expired.not_after = now - std::chrono::hours(24);
+    save("expired", authority.issue(expired));
+    save("stranger", ti::authority::create("some other CA").issue(localhost));
+    save("client", authority.issue({.common_name = "tools test client",
+                                    .extended_usage = ti::usage::client_only,
+                                    .key_password = "secret"}));
+  }
+
+  std::string pem(const std::string &name) const { return (dir.path() / (name + ".pem")).string(); }
+  std::string key(const std::string &name) const { return (dir.path() / (name + ".key")).string(); }
+  const fs::path &path() const { return dir.path(); }
+
+private:
+  fs::path write(const std::string &name, const std::string &text) {
+    auto file = dir.path() / name;
+    std::ofstream(file) << text;
+    return file;
+  }
+  void save(const std::string &name, const ti::identity &id) {
+    write(name + ".pem", id.chain_pem);
+    write(name + ".key", id.private_key_pem);
+  }
+};
+
+/// The port from a line like "ACCEPT 127.0.0.1:4433" or "listening on 127.0.0.1:4433".
+std::string port_after(const std::string &output, std::string_view marker) {
+  auto line_start = output.find(marker);
+  auto line_end = output.find('\n', line_start);
+  auto colon = output.rfind(':', line_end);
+  return output.substr(colon + 1, line_end - colon - 1);
+}
+
+/// `openssl s_server -rev`: answers each line reversed.
+struct openssl_server {
+  child_process process;
+  std::string port;
+
+  openssl_server(const certificates &c, const std::string &identity,
+                 std::vector<std::string> extra = {})
+      : process(arguments(c, identity, std::move(extra)), c.path(), "s_server-" + identity) {
+    REQUIRE_MESSAGE(process.wait_for_output("ACCEPT", 10s), "s_server: " << process.err());
+    port = port_after(process.out(), "ACCEPT");
+  }
+
+  static std::vector<std::string> arguments(const certificates &c, const std::string &identity,
+                                            std::vector<std::string> extra) {
+    std::vector<std::string> args{program("openssl"), "s_server", "-accept", "127.0.0.1:0"};
+    args.insert(args.end(), {"-cert", c.pem(identity), "-key", c.key(identity), "-rev"});
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+};
+
+/// tlsio-server on 127.0.0.1, on a port of its choosing.
+struct tlsio_server {
+  child_process process;
+  std::string port;
+
+  tlsio_server(const fs::path &dir, std::vector<std::string> options)
+      : process(arguments(std::move(options)), dir, "tlsio-server") {
+    REQUIRE_MESSAGE(process.wait_for_output("listening on ", 10s),
+                    "tlsio-server: " << process.err());
+    port = port_after(process.out(), "listening on ");
+  }
+
+  /// SIGTERM; the exit status.
+  std::optional<int> stop() {
+    process.send_signal(SIGTERM);
+    return process.wait(10s);
+  }
+
+  static std::vector<std::string> arguments(std::vector<std::string> options) {
+    std::vector<std::string> args{tool("tlsio-server"), "--host", "127.0.0.1", "--port", "0"};
+    args.insert(args.end(), options.begin(), options.end());
+    return args;
+  }
+};
+
+} // namespace
+
+TEST_CASE("tlsio-client against openssl s_server") {
+  certificates c;
+  auto client = tool("tlsio-client");
+  openssl_server server(c, "server");
+
+  SUBCASE("data goes both ways, from a pipe") {
+    auto r = run({client, "localhost", server.port, "--ca", c.ca}, "hello tlsio\nsecond line\n",
+                 c.path(), "pipe");
+    INFO("stderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out == "oislt olleh\nenil dnoces\n");
+    CHECK(r.err.empty());
+  }
+  SUBCASE("from a regular file, to an IP address") {
+    std::ofstream(c.path() / "input.txt") << "from a file\n";
+    child_process p({client, "127.0.0.1", server.port, "--ca", c.ca}, c.path(), "file",
+                    c.path() / "input.txt");
+    CHECK(p.wait(20s) == 0);
+    CHECK(p.out() == "elif a morf\n");
+    CHECK(p.err().empty());
+  }
+  SUBCASE("a name the certificate does not have") {
+    check_failure(
+        run({client, "127.0.0.1", server.port, "--ca", c.ca, "--servername", "wrong.example"}, "",
+            c.path(), "servername"),
+        "host name mismatch: expected wrong.example");
+  }
+  SUBCASE("trusting the system's store, which does not know the test CA") {
+    auto r = run({client, "localhost", server.port}, "", c.path(), "system");
+    REQUIRE(r.status.has_value());
+    CHECK(*r.status != 0);
+    CHECK(count(r.err, "\n") == 1);
+  }
+  SUBCASE("nothing listening") {
+    asio::io_context io;
+    asio::ip::tcp::acceptor closed(io, {asio::ip::make_address("127.0.0.1"), 0});
+    auto port = std::to_string(closed.local_endpoint().port());
+    closed.close();
+    check_failure(run({client, "127.0.0.1", port, "--ca", c.ca}, "", c.path(), "refused"),
+                  "cannot connect to 127.0.0.1 port " + port);
+  }
+}
+
+TEST_CASE("tlsio-client names what is wrong with a server's certificate") {
+  certificates c;
+  auto client = tool("tlsio-client");
+  auto attempt = [&](const std::string &identity, std::vector<std::string> extra = {}) {
+    openssl_server server(c, identity);
+    std::vector<std::string> args{client, "localhost", server.port, "--ca", c.ca};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run(args, "ping\n", c.path(), "client-" + identity);
+  };
+  check_failure(attempt("elsewhere"),
+                "tlsio-client: host name mismatch: expected localhost, certificate is for "
+                "other.example");
+  check_failure(attempt("stranger"), "tlsio-client: certificate not trusted");
+  check_failure(attempt("expired"), "tlsio-client: certificate expired");
+
+  auto insecure = attempt("stranger", {"--insecure"});
+  CHECK(insecure.status == 0);
+  CHECK(insecure.out == "gnip\n");
+  CHECK(contains(insecure.err, "WARNING"));
+}
+
+TEST_CASE("tlsio-client: a server that closes without close_notify is a failure") {
+  certificates c;
+  auto client = tool("tlsio-client");
+  tlsio::context ctx{tlsio::role::server};
+  ctx.load_certificate_chain(c.pem("server"));
+  ctx.load_private_key(c.key("server"));
+  asio::io_context io;
+  tlsio::acceptor acceptor(io.get_executor(), ctx, "127.0.0.1", 0);
+  acceptor.async_accept([&](std::error_code ec, tlsio::stream<> s) {
+    if (!ec) {
+      asio::write(s, asio::buffer(std::string("partial\n")));
+      s.lowest_layer().close(ec); // no close_notify
+    }
+    acceptor.close();
+  });
+  std::thread server([&] { io.run(); });
+  auto r =
+      run({client, "localhost", std::to_string(acceptor.local_endpoint().port()), "--ca", c.ca}, "",
+          c.path(), "truncated");
+  server.join();
+  CHECK(r.out == "partial\n");
+  check_failure(r, "without close_notify");
+}
+
+TEST_CASE("tlsio-client with a client certificate, against openssl s_server -Verify") {
+  certificates c;
+  auto client = tool("tlsio-client");
+  openssl_server server(c, "server", {"-Verify", "1", "-CAfile", c.ca.string()});
+
+  auto r = run({client, "localhost", server.port, "--ca", c.ca, "--cert", c.pem("client"), "--key",
+                c.key("client"), "--pass", "secret"},
+               "with a certificate\n", c.path(), "with-cert");
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out == "etacifitrec a htiw\n");
+
+  auto without = run({client, "localhost", server.port, "--ca", c.ca}, "no certificate\n", c.path(),
+                     "without-cert");
+  REQUIRE(without.status.has_value());
+  CHECK(*without.status != 0);
+  CHECK(count(without.err, "\n") == 1);
+
+  auto wrong_password = run({client, "localhost", server.port, "--ca", c.ca, "--cert",
+                             c.pem("client"), "--key", c.key("client"), "--pass", "wrong"},
+                            "", c.path(), "wrong-password");
+  check_failure(wrong_password, "wrong password");
+}
+
+TEST_CASE("openssl s_client against tlsio-server --echo") {
+  certificates c;
+  auto openssl = program("openssl");
+  tlsio_server server(c.path(), {"--cert", c.pem("server"), "--key", c.key("server")});
+
+  child_process s_client({openssl, "s_client", "-connect", "127.0.0.1:" + server.port, "-CAfile",
+                          c.ca, "-verify_return_error", "-quiet", "-no_ign_eof"},
+                         c.path(), "s_client");
+  s_client.write_stdin("ping from openssl\n");
+  CHECK(s_client.wait_for_output("ping from openssl\n", 10s));
+  s_client.close_stdin(); // s_client sends close_notify; the server answers it
+  CHECK(s_client.wait(10s) == 0);
+  CHECK(server.stop() == 0);
+  CHECK(contains(server.process.err(), "TLSv1.2"));
+  CHECK(!contains(server.process.err(), "failed"));
+}
+
+TEST_CASE("tlsio-server --ca requires a client certificate") {
+  certificates c;
+  auto openssl = program("openssl");
+  tlsio_server server(c.path(),
+                      {"--cert", c.pem("server"), "--key", c.key("server"), "--ca", c.ca});
+
+  SUBCASE("openssl s_client with one") {
+    child_process s_client({openssl, "s_client", "-connect", "127.0.0.1:" + server.port, "-CAfile",
+                            c.ca, "-verify_return_error", "-quiet", "-no_ign_eof", "-cert",
+                            c.pem("client"), "-key", c.key("client"), "-pass", "pass:secret"},
+                           c.path(), "s_client");
+    s_client.write_stdin("with a certificate\n");
+    CHECK(s_client.wait_for_output("with a certificate\n", 10s));
+    s_client.close_stdin();
+    CHECK(s_client.wait(10s) == 0);
+  }
+  SUBCASE("tlsio-client with one") {
+    auto r = run({tool("tlsio-client"), "localhost", server.port, "--ca", c.ca, "--cert",
+                  c.pem("client"), "--key", c.key("client"), "--pass", "secret"},
+                 "echo me\n", c.path(), "tlsio-client");
+    INFO("stderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out == "echo me\n");
+  }
+  SUBCASE("openssl s_client without one") {
+    auto r = run({openssl, "s_client", "-connect", "127.0.0.1:" + server.port, "-CAfile", c.ca,
+                  "-quiet", "-no_ign_eof"},
+                 "", c.path(), "s_client-without");
+    CHECK(r.status.value_or(0) != 0);
+    CHECK(server.process.wait_for_error("failed", 10s));
+    CHECK(contains(server.process.err(), "handshake with 127.0.0.1:"));
+  }
+  CHECK(server.stop() == 0);
+}
+
+TEST_CASE("curl against tlsio-server --http") {
+  certificates c;
+  auto curl = program("curl");
+  tlsio_server server(c.path(), {"--cert", c.pem("server"), "--key", c.key("server"), "--http",
+                                 "--alpn", "http/1.1,http/1.0"});
+  auto url = "https://localhost:" + server.port + "/";
+  auto resolve = "localhost:" + server.port + ":127.0.0.1";
+  std::vector<std::string> base{curl, "-sS", "--cacert", c.ca.string(), "--resolve", resolve};
+  auto curl_run = [&](std::vector<std::string> extra, const std::string &name) {
+    auto args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto r = run(args, "", c.path(), name);
+    INFO("curl stderr: " << r.err);
+    CHECK(r.status == 0);
+    return r;
+  };
+
+  SUBCASE("two requests on one connection") {
+    auto r = curl_run({"-v", url, url + "again"}, "keep-alive");
+    CHECK(count(r.out, "hello") == 2);
+    CHECK(contains(r.err, "Re-using existing connection"));
+    CHECK(contains(r.err, "ALPN: server accepted http/1.1"));
+  }
+  SUBCASE("HTTP/1.0 closes after the response") {
+    auto r = curl_run({"-i", "--http1.0", url}, "http1.0");
+    CHECK(contains(r.out, "HTTP/1.1 200 OK\r\n"));
+    CHECK(contains(r.out, "Content-Type: text/plain\r\n"));
+    CHECK(contains(r.out, "Connection: close\r\n"));
+    CHECK(contains(r.out, "hello"));
+  }
+  SUBCASE("HEAD, and a POST body is skipped") {
+    auto head = curl_run({"-I", url}, "head");
+    CHECK(contains(head.out, "Content-Length: "));
+    CHECK(!contains(head.out, "hello"));
+    auto post = curl_run({"-d", "some=body", url, url}, "post");
+    CHECK(count(post.out, "hello") == 2);
+  }
+  CHECK(server.stop() == 0);
+}
+
+TEST_CASE("tlsio-server --generate writes a CA that curl trusts") {
+  tools_test::temp_dir dir;
+  auto curl = program("curl");
+  auto ca = (dir.path() / "generated-ca.pem").string();
+  tlsio_server server(dir.path(), {"--generate", ca, "--http"});
+  auto r = run({curl, "-sS", "--cacert", ca, "--resolve", "localhost:" + server.port + ":127.0.0.1",
+                "https://localhost:" + server.port + "/"},
+               "", dir.path(), "curl");
+  INFO("curl stderr: " << r.err);
+  CHECK(r.status == 0);
+  CHECK(contains(r.out, "hello"));
+  CHECK(server.stop() == 0);
+}
+
+TEST_CASE("the tools refuse a command line they cannot read") {
+  tools_test::temp_dir dir;
+  auto client = run({tool("tlsio-client"), "localhost"}, "", dir.path(), "client");
+  CHECK(client.status == 2);
+  CHECK(contains(client.err, "usage: tlsio-client"));
+  auto server = run({tool("tlsio-server"), "--echo"}, "", dir.path(), "server");
+  CHECK(server.status == 2);
+  CHECK(contains(server.err, "usage: tlsio-server"));
+}
