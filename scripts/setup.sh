@@ -3,7 +3,7 @@
 # Usage: scripts/setup.sh [--test]   (--test adds the real TLS peers the tests talk to)
 set -euo pipefail
 
-packages=(cmake g++ make pkg-config libmbedtls-dev libasio-dev doctest-dev)
+packages=(cmake g++ make pkg-config libmbedtls-dev libasio-dev doctest-dev libssl-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(openssl libssl-dev gnutls-bin curl python3 procps nginx-light)
 fi
