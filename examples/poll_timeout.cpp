@@ -15,10 +15,14 @@ namespace {
 
 const char *describe(tlsio::wait w) {
   switch (w) {
-  case tlsio::wait::none: return "nothing (timed out)";
-  case tlsio::wait::read: return "read";
-  case tlsio::wait::write: return "write";
-  case tlsio::wait::read_write: return "read and write";
+  case tlsio::wait::none:
+    return "nothing (timed out)";
+  case tlsio::wait::read:
+    return "read";
+  case tlsio::wait::write:
+    return "write";
+  case tlsio::wait::read_write:
+    return "read and write";
   }
   return "?";
 }
@@ -30,8 +34,8 @@ asio::awaitable<void> client(tlsio::context ctx, std::string host, std::string p
     auto ready = co_await tlsio::async_poll(s, tlsio::wait::read, timeout, asio::use_awaitable);
     std::cout << "poll(read, " << timeout.count() << " ms): " << describe(ready) << "\n";
   }
-  auto ready = co_await tlsio::async_poll(s, tlsio::wait::write, tlsio::forever,
-                                          asio::use_awaitable);
+  auto ready =
+      co_await tlsio::async_poll(s, tlsio::wait::write, tlsio::forever, asio::use_awaitable);
   std::cout << "poll(write, forever): " << describe(ready) << "\n";
   co_await s.async_shutdown(asio::use_awaitable);
 }

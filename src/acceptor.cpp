@@ -68,8 +68,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<acceptor_state> state) {
         co_return;
       continue;
     }
-    auto socket = co_await state->listener.async_accept(
-        asio::redirect_error(asio::use_awaitable, ec));
+    auto socket =
+        co_await state->listener.async_accept(asio::redirect_error(asio::use_awaitable, ec));
     if (!state->listener.is_open())
       co_return;
     if (out_of_resources(ec)) {
@@ -88,7 +88,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<acceptor_state> state) {
 }
 
 asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr<acceptor_state> s,
-                                                                poll_deadline deadline) {
+                                                                 poll_deadline deadline) {
   using namespace compat::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
@@ -110,8 +110,8 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr
 
 } // namespace detail
 
-acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx,
-                   std::string_view host, std::string_view port, acceptor_options options)
+acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
+                   std::string_view port, acceptor_options options)
     : state_(std::make_shared<detail::acceptor_state>(executor, ctx, std::move(options))) {
   auto endpoint = detail::listen_endpoint(executor, host, port);
   try {

@@ -55,8 +55,8 @@ std::vector<std::string> protocol_names(reader list) {
 std::optional<std::size_t> complete_record(std::span<const std::byte> input) {
   if (input.size() < 5)
     return std::nullopt;
-  std::size_t length = (std::to_integer<std::size_t>(input[3]) << 8) |
-                       std::to_integer<std::size_t>(input[4]);
+  std::size_t length =
+      (std::to_integer<std::size_t>(input[3]) << 8) | std::to_integer<std::size_t>(input[4]);
   if (input.size() < 5 + length)
     return std::nullopt;
   return 5 + length;

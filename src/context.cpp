@@ -93,8 +93,8 @@ std::error_code parse_key(mbedtls_pk_context *key, std::string_view pem,
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 // "*.example.com" matches exactly one label in place of the star.
@@ -117,10 +117,9 @@ context::impl::impl(role r) : role_(r) {
                                   personalization, sizeof personalization);
   if (ret != 0)
     throw std::system_error(detail::engine_error(ret), "seeding the random generator");
-  ret = mbedtls_ssl_config_defaults(config_.get(),
-                                    r == role::client ? MBEDTLS_SSL_IS_CLIENT
-                                                      : MBEDTLS_SSL_IS_SERVER,
-                                    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+  ret = mbedtls_ssl_config_defaults(
+      config_.get(), r == role::client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER,
+      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (ret != 0)
     throw std::system_error(detail::engine_error(ret), "configuring TLS");
   mbedtls_ssl_conf_rng(config_.get(), mbedtls_ctr_drbg_random, drbg_.get());
@@ -385,8 +384,7 @@ void context::set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mism
 }
 
 void context::add_virtual_host(const std::vector<std::string> &names, std::string_view chain_pem,
-                               std::string_view key_pem,
-                               std::optional<std::string_view> password) {
+                               std::string_view key_pem, std::optional<std::string_view> password) {
   check_mutable();
   auto host = std::make_unique<impl::virtual_host>();
   host->names = names;

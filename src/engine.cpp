@@ -44,30 +44,54 @@ std::string join(const std::vector<std::string> &items) {
 
 const char *alert_name(unsigned char description) {
   switch (description) {
-  case 10: return "unexpected_message";
-  case 20: return "bad_record_mac";
-  case 22: return "record_overflow";
-  case 40: return "handshake_failure";
-  case 42: return "bad_certificate";
-  case 43: return "unsupported_certificate";
-  case 44: return "certificate_revoked";
-  case 45: return "certificate_expired";
-  case 46: return "certificate_unknown";
-  case 47: return "illegal_parameter";
-  case 48: return "unknown_ca";
-  case 49: return "access_denied";
-  case 50: return "decode_error";
-  case 51: return "decrypt_error";
-  case 70: return "protocol_version";
-  case 71: return "insufficient_security";
-  case 80: return "internal_error";
-  case 86: return "inappropriate_fallback";
-  case 90: return "user_canceled";
-  case 109: return "missing_extension";
-  case 112: return "unrecognized_name";
-  case 116: return "certificate_required";
-  case 120: return "no_application_protocol";
-  default: return "unknown alert";
+  case 10:
+    return "unexpected_message";
+  case 20:
+    return "bad_record_mac";
+  case 22:
+    return "record_overflow";
+  case 40:
+    return "handshake_failure";
+  case 42:
+    return "bad_certificate";
+  case 43:
+    return "unsupported_certificate";
+  case 44:
+    return "certificate_revoked";
+  case 45:
+    return "certificate_expired";
+  case 46:
+    return "certificate_unknown";
+  case 47:
+    return "illegal_parameter";
+  case 48:
+    return "unknown_ca";
+  case 49:
+    return "access_denied";
+  case 50:
+    return "decode_error";
+  case 51:
+    return "decrypt_error";
+  case 70:
+    return "protocol_version";
+  case 71:
+    return "insufficient_security";
+  case 80:
+    return "internal_error";
+  case 86:
+    return "inappropriate_fallback";
+  case 90:
+    return "user_canceled";
+  case 109:
+    return "missing_extension";
+  case 112:
+    return "unrecognized_name";
+  case 116:
+    return "certificate_required";
+  case 120:
+    return "no_application_protocol";
+  default:
+    return "unknown alert";
   }
 }
 
@@ -234,8 +258,7 @@ engine::engine(const context &ctx) : impl_(std::make_unique<impl>(ctx.impl_)) {
     e.fail(ret);
     return;
   }
-  mbedtls_ssl_set_bio(e.ssl_.get(), &e, &impl::send_to_output, &impl::receive_from_input,
-                      nullptr);
+  mbedtls_ssl_set_bio(e.ssl_.get(), &e, &impl::send_to_output, &impl::receive_from_input, nullptr);
   mbedtls_ssl_set_verify(e.ssl_.get(), &impl::verify_certificate, &e);
 }
 
@@ -267,8 +290,7 @@ void engine::set_session(const session &s) {
 
 std::optional<session> engine::get_session() const {
   auto copy = std::make_shared<session::impl>();
-  if (!impl_->handshake_done_ ||
-      mbedtls_ssl_get_session(impl_->ssl_.get(), copy->value.get()) != 0)
+  if (!impl_->handshake_done_ || mbedtls_ssl_get_session(impl_->ssl_.get(), copy->value.get()) != 0)
     return std::nullopt;
   return session(std::move(copy));
 }
@@ -311,8 +333,8 @@ step_result engine::read(std::span<std::byte> out) {
                                 : step_result{status::closed, 0, {}};
   if (out.empty())
     return {status::done, 0, {}};
-  int ret = mbedtls_ssl_read(e.ssl_.get(), reinterpret_cast<unsigned char *>(out.data()),
-                             out.size());
+  int ret =
+      mbedtls_ssl_read(e.ssl_.get(), reinterpret_cast<unsigned char *>(out.data()), out.size());
   if (ret > 0)
     return {status::done, static_cast<std::size_t>(ret), {}};
   switch (ret) {
@@ -442,8 +464,8 @@ bool engine::read_ready() const noexcept {
   if (available < 5)
     return false;
   auto header = e.input_.data() + e.input_begin_;
-  std::size_t length = (std::to_integer<std::size_t>(header[3]) << 8) |
-                       std::to_integer<std::size_t>(header[4]);
+  std::size_t length =
+      (std::to_integer<std::size_t>(header[3]) << 8) | std::to_integer<std::size_t>(header[4]);
   return available >= 5 + length;
 }
 
@@ -482,10 +504,9 @@ std::optional<certificate_info> engine::peer_certificate() const {
     info.serial.assign(serial, static_cast<std::size_t>(n));
   std::string pem(crt->raw.len * 2 + 128, '\0');
   std::size_t length = 0;
-  if (mbedtls_pem_write_buffer("-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n",
-                               crt->raw.p, crt->raw.len,
-                               reinterpret_cast<unsigned char *>(pem.data()), pem.size(),
-                               &length) == 0)
+  if (mbedtls_pem_write_buffer(
+          "-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n", crt->raw.p, crt->raw.len,
+          reinterpret_cast<unsigned char *>(pem.data()), pem.size(), &length) == 0)
     info.pem = pem.substr(0, length > 0 ? length - 1 : 0); // length counts the NUL
   return info;
 }

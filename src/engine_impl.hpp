@@ -17,9 +17,7 @@ namespace tlsio {
 namespace detail {
 
 template <class T> struct uninitialized_allocator : std::allocator<T> {
-  template <class U> struct rebind {
-    using other = uninitialized_allocator<U>;
-  };
+  template <class U> struct rebind { using other = uninitialized_allocator<U>; };
   uninitialized_allocator() = default;
   template <class U> uninitialized_allocator(const uninitialized_allocator<U> &) noexcept {}
   template <class U> void construct(U *p) noexcept { ::new (static_cast<void *>(p)) U; }
@@ -29,7 +27,6 @@ template <class T> struct uninitialized_allocator : std::allocator<T> {
 };
 
 } // namespace detail
-
 
 struct engine::impl {
   explicit impl(std::shared_ptr<context::impl> ctx);
@@ -44,8 +41,7 @@ struct engine::impl {
   // The memory BIO that Mbed TLS reads and writes through.
   static int send_to_output(void *self, const unsigned char *data, std::size_t size);
   static int receive_from_input(void *self, unsigned char *data, std::size_t size);
-  static int verify_certificate(void *self, mbedtls_x509_crt *crt, int depth,
-                                std::uint32_t *flags);
+  static int verify_certificate(void *self, mbedtls_x509_crt *crt, int depth, std::uint32_t *flags);
 
   std::shared_ptr<context::impl> context_;
   detail::ssl_context ssl_;

@@ -17,8 +17,8 @@ public:
   }
 
   void write(const unsigned char client_random[32], const unsigned char *master_secret) {
-    std::string line = "CLIENT_RANDOM " + hex(client_random, 32) + " " + hex(master_secret, 48) +
-                       "\n";
+    std::string line =
+        "CLIENT_RANDOM " + hex(client_random, 32) + " " + hex(master_secret, 48) + "\n";
     std::lock_guard lock(mutex_);
     std::fputs(line.c_str(), file_);
     std::fflush(file_); // a capture tool may read it while the program runs

@@ -27,7 +27,8 @@ private:
   T value_;
 };
 
-using ssl_config = mbed_object<mbedtls_ssl_config, mbedtls_ssl_config_init, mbedtls_ssl_config_free>;
+using ssl_config =
+    mbed_object<mbedtls_ssl_config, mbedtls_ssl_config_init, mbedtls_ssl_config_free>;
 using ssl_context = mbed_object<mbedtls_ssl_context, mbedtls_ssl_init, mbedtls_ssl_free>;
 using x509_crt = mbed_object<mbedtls_x509_crt, mbedtls_x509_crt_init, mbedtls_x509_crt_free>;
 using pk_context = mbed_object<mbedtls_pk_context, mbedtls_pk_init, mbedtls_pk_free>;

@@ -28,8 +28,8 @@ template <class F> void run_coroutine(asio::io_context &io, F f) {
 // Echoes one message per accepted stream until the acceptor closes.
 awaitable<void> echo_once(tlsio::stream<> s) {
   char buffer[1024];
-  auto [ec, n] = co_await s.async_read_some(asio::buffer(buffer),
-                                            tlsio::compat::as_tuple(use_awaitable));
+  auto [ec, n] =
+      co_await s.async_read_some(asio::buffer(buffer), tlsio::compat::as_tuple(use_awaitable));
   if (!ec)
     co_await asio::async_write(s, asio::buffer(buffer, n), tlsio::compat::as_tuple(use_awaitable));
   co_await s.async_shutdown(tlsio::compat::as_tuple(use_awaitable));
@@ -83,9 +83,9 @@ TEST_CASE("connect failures carry their reason") {
   auto attempt = [&](const tlsio::context &server_ctx, std::string host) {
     tlsio::acceptor acceptor(io.get_executor(), server_ctx, "127.0.0.1", 0);
     acceptor.async_accept([](std::error_code, tlsio::stream<>) {});
-    auto f = tlsio::async_connect(io.get_executor(), pki.client_context(), host,
-                                  std::to_string(acceptor.local_endpoint().port()),
-                                  asio::use_future);
+    auto f =
+        tlsio::async_connect(io.get_executor(), pki.client_context(), host,
+                             std::to_string(acceptor.local_endpoint().port()), asio::use_future);
     REQUIRE(run_until_ready(io, f));
     try {
       f.get();
@@ -157,9 +157,8 @@ TEST_CASE("silent and garbage clients do not delay a good client") {
   CHECK(std::count_if(failures.begin(), failures.end(), [](const auto &f) {
           return f.error == tlsio::error::handshake_timeout;
         }) == 50);
-  CHECK(std::any_of(failures.begin(), failures.end(), [](const auto &f) {
-    return f.error.category() == tlsio::engine_category();
-  }));
+  CHECK(std::any_of(failures.begin(), failures.end(),
+                    [](const auto &f) { return f.error.category() == tlsio::engine_category(); }));
   // And the loop still serves.
   run_coroutine(io, [&]() -> awaitable<void> {
     CHECK(co_await round_trip(client, "127.0.0.1", std::to_string(endpoint.port())) == "hello");
@@ -234,9 +233,8 @@ TEST_CASE("running out of file descriptors pauses accepting instead of ending it
   });
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto out_of_descriptors = [&] {
-    return std::any_of(failures.begin(), failures.end(), [](const auto &f) {
-      return f.error == asio::error::no_descriptors;
-    });
+    return std::any_of(failures.begin(), failures.end(),
+                       [](const auto &f) { return f.error == asio::error::no_descriptors; });
   };
   while (!out_of_descriptors() && std::chrono::steady_clock::now() < deadline) {
     io.restart();

@@ -43,8 +43,8 @@ TEST_CASE("a password-protected key loads with its password only") {
   CHECK(ec.message() == "wrong password for the private key");
   ctx.load_private_key(key.path, std::nullopt, ec);
   CHECK(ec == tlsio::error::private_key_password_required);
-  CHECK_THROWS_WITH_AS(ctx.load_private_key(key.path, "wrong"),
-                       doctest::Contains("wrong password"), std::system_error);
+  CHECK_THROWS_WITH_AS(ctx.load_private_key(key.path, "wrong"), doctest::Contains("wrong password"),
+                       std::system_error);
   ctx.load_private_key(key.path, "s3cret", ec);
   CHECK(!ec);
 }

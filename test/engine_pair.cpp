@@ -16,8 +16,8 @@ engine_pair::handshake_outcome engine_pair::handshake() {
     to_server.take_from(client);
     r.server = server.handshake();
     to_client.take_from(server);
-    bool failed = r.client.status == tlsio::status::failed ||
-                  r.server.status == tlsio::status::failed;
+    bool failed =
+        r.client.status == tlsio::status::failed || r.server.status == tlsio::status::failed;
     if (failed) {
       // Let the side that did not fail read the alert that explains why.
       to_server.deliver_to(server, to_server.bytes.size());

@@ -72,9 +72,9 @@ struct engine_pair {
 /// A throwaway CA with contexts that trust it, shared by the tests of one executable.
 struct test_pki {
   tlsio::test_identity::authority ca = tlsio::test_identity::authority::create("tlsio test CA");
-  tlsio::test_identity::identity server_identity =
-      ca.issue({.common_name = "localhost", .dns_names = {"localhost"},
-                .ip_addresses = {"127.0.0.1", "::1"}});
+  tlsio::test_identity::identity server_identity = ca.issue({.common_name = "localhost",
+                                                             .dns_names = {"localhost"},
+                                                             .ip_addresses = {"127.0.0.1", "::1"}});
 
   tlsio::context client_context() const;
   tlsio::context server_context(const tlsio::test_identity::identity &id) const;

@@ -226,16 +226,16 @@ TEST_CASE("verification failures carry their reason") {
     CHECK(r.error == tlsio::error::untrusted_issuer);
   }
   SUBCASE("expired") {
-    auto r = client_result(pki.ca.issue(
-        {.dns_names = {"localhost"}, .not_before = days_from_now(-10),
-         .not_after = days_from_now(-1)}));
+    auto r = client_result(pki.ca.issue({.dns_names = {"localhost"},
+                                         .not_before = days_from_now(-10),
+                                         .not_after = days_from_now(-1)}));
     CHECK(r.error == tlsio::error::certificate_expired);
     CHECK(r.error.message() == "certificate expired");
   }
   SUBCASE("not yet valid") {
-    auto r = client_result(pki.ca.issue(
-        {.dns_names = {"localhost"}, .not_before = days_from_now(1),
-         .not_after = days_from_now(10)}));
+    auto r = client_result(pki.ca.issue({.dns_names = {"localhost"},
+                                         .not_before = days_from_now(1),
+                                         .not_after = days_from_now(10)}));
     CHECK(r.error == tlsio::error::certificate_not_yet_valid);
   }
   SUBCASE("wrong host name, with the expected name in the detail") {
@@ -274,7 +274,8 @@ TEST_CASE("verification failures carry their reason") {
   }
   SUBCASE("skipping verification is the only way through") {
     auto other = ti::authority::create("some other CA");
-    auto expired = other.issue({.dns_names = {"elsewhere"}, .not_before = days_from_now(-10),
+    auto expired = other.issue({.dns_names = {"elsewhere"},
+                                .not_before = days_from_now(-10),
                                 .not_after = days_from_now(-1)});
     tlsio::context insecure{tlsio::role::client};
     insecure.set_verify(tlsio::verify::insecure_skip);

@@ -21,9 +21,8 @@ namespace ti = tlsio::test_identity;
 namespace {
 
 // The key log is opened when a context is first used, so the variable is set before main.
-const std::filesystem::path key_log_path =
-    std::filesystem::temp_directory_path() /
-    ("tlsio-keylog-" + std::to_string(::getpid()) + ".txt");
+const std::filesystem::path key_log_path = std::filesystem::temp_directory_path() /
+                                           ("tlsio-keylog-" + std::to_string(::getpid()) + ".txt");
 const bool key_log_set = ::setenv("SSLKEYLOGFILE", key_log_path.c_str(), 1) == 0;
 
 // Both handshakes on one loopback pair; returns (client error, server error).
@@ -36,11 +35,9 @@ std::pair<std::error_code, std::error_code> handshake(stream_pair &p) {
   return {a, b};
 }
 
-std::pair<std::error_code, std::error_code> handshake(asio::io_context &io,
-                                                      const tlsio::context &client_ctx,
-                                                      const tlsio::context &server_ctx,
-                                                      std::optional<stream_pair> &p,
-                                                      const std::string &name = "localhost") {
+std::pair<std::error_code, std::error_code>
+handshake(asio::io_context &io, const tlsio::context &client_ctx, const tlsio::context &server_ctx,
+          std::optional<stream_pair> &p, const std::string &name = "localhost") {
   p.emplace(io, client_ctx, server_ctx, tcp_pair(io));
   p->client.set_server_name(name);
   return handshake(*p);
@@ -185,8 +182,7 @@ TEST_CASE("SNI virtual hosts") {
   }
   SUBCASE("a key that does not match its chain is refused at once") {
     tlsio::context bad{tlsio::role::server};
-    CHECK_THROWS_AS(bad.add_virtual_host({"x"}, a.chain_pem, b.private_key_pem),
-                    std::system_error);
+    CHECK_THROWS_AS(bad.add_virtual_host({"x"}, a.chain_pem, b.private_key_pem), std::system_error);
   }
 }
 
@@ -370,8 +366,8 @@ TEST_CASE("SSLKEYLOGFILE: the logged secret decrypts captured traffic") {
   // The first application data record from the client (sequence number 1).
   std::string record = wire.to_server.substr(handshake_bytes);
   REQUIRE(static_cast<unsigned char>(record[0]) == 23);
-  std::size_t length = (static_cast<unsigned char>(record[3]) << 8) |
-                       static_cast<unsigned char>(record[4]);
+  std::size_t length =
+      (static_cast<unsigned char>(record[3]) << 8) | static_cast<unsigned char>(record[4]);
   std::size_t plain_length = length - 8 - 16;
   std::string nonce = client_iv + record.substr(5, 8);
   std::string aad = std::string("\0\0\0\0\0\0\0\1", 8) + record.substr(0, 3) +

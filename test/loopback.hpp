@@ -16,8 +16,7 @@
 namespace tlsio_test {
 
 /// A connected pair of TCP sockets on 127.0.0.1.
-inline std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket>
-tcp_pair(asio::io_context &io) {
+inline std::pair<asio::ip::tcp::socket, asio::ip::tcp::socket> tcp_pair(asio::io_context &io) {
   asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
   asio::ip::tcp::socket a(io), b(io);
   a.connect(acceptor.local_endpoint());
@@ -44,8 +43,9 @@ struct stream_pair {
 };
 
 /// Runs io until fn's future is ready or a generous bound passes (never for timing).
-template <class Future> bool run_until_ready(asio::io_context &io, Future &f,
-                                             std::chrono::seconds bound = std::chrono::seconds(30)) {
+template <class Future>
+bool run_until_ready(asio::io_context &io, Future &f,
+                     std::chrono::seconds bound = std::chrono::seconds(30)) {
   auto deadline = std::chrono::steady_clock::now() + bound;
   while (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
     if (std::chrono::steady_clock::now() > deadline)

@@ -70,8 +70,8 @@ TEST_CASE("terminal cancellation at each wait") {
     stream_pair p(io); // the server never starts its handshake
     asio::cancellation_signal signal;
     outcome o;
-    p.client.async_handshake(asio::bind_cancellation_slot(
-        signal.slot(), [&](std::error_code ec) { o.ec = ec; }));
+    p.client.async_handshake(
+        asio::bind_cancellation_slot(signal.slot(), [&](std::error_code ec) { o.ec = ec; }));
     io.run_for(50ms);
     signal.emit(asio::cancellation_type::terminal);
     settle(io, o);

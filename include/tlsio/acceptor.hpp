@@ -142,8 +142,8 @@ public:
         [](auto handler, std::shared_ptr<detail::acceptor_state> state) {
           auto ex = asio::get_associated_executor(handler, state->listener.get_executor());
           auto slot = asio::get_associated_cancellation_slot(handler);
-          auto deliver = [state, handler = std::move(handler)](
-                             std::error_code ec, std::optional<stream<>> s) mutable {
+          auto deliver = [state, handler = std::move(handler)](std::error_code ec,
+                                                               std::optional<stream<>> s) mutable {
             if (!s) // closed or cancelled: an unconnected stream
               s.emplace(state->current_context(), state->listener.get_executor());
             std::move(handler)(ec, std::move(*s));

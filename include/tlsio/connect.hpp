@@ -99,7 +99,8 @@ inline asio::awaitable<std::error_code> resolve_connect_handshake(const context 
 // optional<>: co_spawn default-constructs the result, and a stream needs a context.
 using connect_result = std::tuple<std::error_code, std::optional<stream<>>>;
 
-inline asio::awaitable<connect_result> connect_coroutine(const context ctx, std::string host, std::string port, connect_options options) {
+inline asio::awaitable<connect_result>
+connect_coroutine(const context ctx, std::string host, std::string port, connect_options options) {
   auto executor = co_await asio::this_coro::executor;
   stream<> s(ctx, executor);
   auto deadline = connect_deadline(options);
@@ -152,9 +153,9 @@ auto async_connect(const Executor &executor, const context &ctx, std::string_vie
 }
 
 template <class Executor, class Token = asio::default_completion_token_t<Executor>>
-  requires(!std::is_same_v<std::decay_t<Token>, connect_options>)
-auto async_connect(const Executor &executor, const context &ctx, std::string_view host,
-                   std::string_view port, Token &&token = {}) {
+requires(!std::is_same_v<std::decay_t<Token>, connect_options>) auto async_connect(
+    const Executor &executor, const context &ctx, std::string_view host, std::string_view port,
+    Token &&token = {}) {
   return async_connect(executor, ctx, host, port, connect_options{}, std::forward<Token>(token));
 }
 

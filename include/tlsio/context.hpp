@@ -63,9 +63,9 @@ enum class verify {
 
 /// Whether a server asks its clients for a certificate.
 enum class client_certificate {
-  none,      ///< Do not ask (the default).
-  optional,  ///< Ask; a client may send none, but one it sends must verify.
-  required,  ///< Ask, and refuse clients without a valid certificate.
+  none,     ///< Do not ask (the default).
+  optional, ///< Ask; a client may send none, but one it sends must verify.
+  required, ///< Ask, and refuse clients without a valid certificate.
 };
 
 /// Where the trusted CA certificates come from.
@@ -119,8 +119,8 @@ public:
   /// not match the leaf certificate is reported here.
   void load_private_key(const std::filesystem::path &path,
                         std::optional<std::string_view> password = std::nullopt);
-  void load_private_key(const std::filesystem::path &path,
-                        std::optional<std::string_view> password, std::error_code &ec);
+  void load_private_key(const std::filesystem::path &path, std::optional<std::string_view> password,
+                        std::error_code &ec);
   void load_private_key_pem(std::string_view pem,
                             std::optional<std::string_view> password = std::nullopt);
   void load_private_key_pem(std::string_view pem, std::optional<std::string_view> password,

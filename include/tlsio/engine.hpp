@@ -54,8 +54,8 @@ struct certificate_info {
   std::string issuer;
   std::chrono::system_clock::time_point not_before;
   std::chrono::system_clock::time_point not_after;
-  std::string serial;  ///< hex
-  std::string pem;     ///< the certificate itself
+  std::string serial; ///< hex
+  std::string pem;    ///< the certificate itself
 };
 
 /// A TLS session a client can resume (its ticket or session id, and master secret).
@@ -153,8 +153,9 @@ public:
   // --- After the handshake ------------------------------------------------------------------
 
   std::string protocol_version() const; ///< "TLSv1.2"
-  std::string cipher_suite() const;     ///< IANA-style name, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"
-  std::string alpn_protocol() const;    ///< empty if none was negotiated
+  std::string
+  cipher_suite() const; ///< IANA-style name, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"
+  std::string alpn_protocol() const; ///< empty if none was negotiated
   std::optional<certificate_info> peer_certificate() const;
   /// The verification result of the peer's certificate: empty if it verified (or was not
   /// checked), else the reason.

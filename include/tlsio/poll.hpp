@@ -71,8 +71,7 @@ struct stream_access {
 using poll_deadline = std::optional<std::chrono::steady_clock::time_point>;
 
 inline poll_deadline to_deadline(forever_t) { return std::nullopt; }
-template <class Rep, class Period>
-poll_deadline to_deadline(std::chrono::duration<Rep, Period> d) {
+template <class Rep, class Period> poll_deadline to_deadline(std::chrono::duration<Rep, Period> d) {
   return std::chrono::steady_clock::now() +
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
 }
@@ -144,12 +143,12 @@ template <class N> asio::awaitable<void> await_writable(std::shared_ptr<stream_s
     co_await s->write_done.async_wait(compat::as_tuple(asio::use_awaitable));
   else
     co_await s->next_layer.lowest_layer().async_wait(asio::socket_base::wait_write,
-                                                    compat::as_tuple(asio::use_awaitable));
+                                                     compat::as_tuple(asio::use_awaitable));
 }
 
 template <class N>
-asio::awaitable<std::tuple<std::error_code, wait>>
-poll_stream(std::shared_ptr<stream_state<N>> s, wait what, poll_deadline deadline) {
+asio::awaitable<std::tuple<std::error_code, wait>> poll_stream(std::shared_ptr<stream_state<N>> s,
+                                                               wait what, poll_deadline deadline) {
   using namespace compat::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor), read_idler(executor), write_idler(executor);
@@ -192,8 +191,8 @@ auto launch_poll(const Executor &executor, Coroutine coroutine, Token &&token) {
       token, executor, std::move(coroutine));
 }
 
-asio::awaitable<std::tuple<std::error_code, wait>>
-poll_acceptor(std::shared_ptr<acceptor_state> s, poll_deadline deadline);
+asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr<acceptor_state> s,
+                                                                 poll_deadline deadline);
 
 } // namespace detail
 
@@ -213,7 +212,7 @@ template <class Timeout, class Token = asio::default_completion_token_t<asio::an
 auto async_poll(acceptor &a, Timeout timeout, Token &&token = {}) {
   return detail::launch_poll(a.get_executor(),
                              detail::poll_acceptor(detail::acceptor_access::started_state(a),
-                            detail::to_deadline(timeout)),
+                                                   detail::to_deadline(timeout)),
                              std::forward<Token>(token));
 }
 
@@ -224,16 +223,16 @@ wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
   auto &state = *detail::stream_access::state(s);
   auto deadline = detail::to_deadline(timeout);
   int fd = state.next_layer.lowest_layer().native_handle();
-  short events = (contains(what, wait::read) ? POLLIN : 0) |
-                 (contains(what, wait::write) ? POLLOUT : 0);
+  short events =
+      (contains(what, wait::read) ? POLLIN : 0) | (contains(what, wait::write) ? POLLOUT : 0);
   for (;;) {
     if (!detail::poll_connected(state))
       return wait::none;
     if (auto ready = detail::ready_now(state, what); ready != wait::none)
       return ready;
     using namespace std::chrono;
-    auto left = deadline ? duration_cast<milliseconds>(*deadline - steady_clock::now()).count()
-                         : -1;
+    auto left =
+        deadline ? duration_cast<milliseconds>(*deadline - steady_clock::now()).count() : -1;
     if (deadline && left <= 0)
       return wait::none;
     if (!detail::fd_ready(fd, events, static_cast<int>(left > 60000 || left < 0 ? 60000 : left)))

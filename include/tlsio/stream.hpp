@@ -110,8 +110,7 @@ public:
   /// with a verification reason (error::host_name_mismatch, ...) if the peer is refused.
   template <class Token = asio::default_completion_token_t<executor_type>>
   auto async_handshake(Token &&token = {}) {
-    return start<void(std::error_code)>(detail::handshake_operation{},
-                                        std::forward<Token>(token));
+    return start<void(std::error_code)>(detail::handshake_operation{}, std::forward<Token>(token));
   }
   void handshake() { throw_if(handshake_ec(), "TLS handshake"); }
   void handshake(std::error_code &ec) { ec = handshake_ec(); }
@@ -145,8 +144,7 @@ public:
   /// out ahead of the next write or the shutdown, so the record stream stays intact.
   template <class ConstBuffers, class Token = asio::default_completion_token_t<executor_type>>
   auto async_write_some(const ConstBuffers &buffers, Token &&token = {}) {
-    return start<void(std::error_code, std::size_t)>(write_op(buffers),
-                                                     std::forward<Token>(token));
+    return start<void(std::error_code, std::size_t)>(write_op(buffers), std::forward<Token>(token));
   }
   template <class ConstBuffers> std::size_t write_some(const ConstBuffers &buffers) {
     std::error_code ec;
@@ -187,8 +185,7 @@ public:
   /// Completion signature: void(std::error_code).
   template <class Token = asio::default_completion_token_t<executor_type>>
   auto async_shutdown(Token &&token = {}) {
-    return start<void(std::error_code)>(detail::shutdown_operation{},
-                                        std::forward<Token>(token));
+    return start<void(std::error_code)>(detail::shutdown_operation{}, std::forward<Token>(token));
   }
   /// async_shutdown with this call's own bound (it also becomes the stream's shutdown
   /// timeout).
@@ -227,8 +224,7 @@ public:
 private:
   friend struct detail::stream_access;
 
-  template <class Signature, class Operation, class Token>
-  auto start(Operation op, Token &&token) {
+  template <class Signature, class Operation, class Token> auto start(Operation op, Token &&token) {
     return asio::async_compose<Token, Signature>(
         detail::io_op<NextLayer, Operation>(state_, std::move(op)), token, state_->next_layer);
   }

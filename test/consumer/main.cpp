@@ -30,8 +30,8 @@ asio::awaitable<void> serve_one(tlsio::acceptor &acceptor) {
   co_await asio::async_read_until(s, asio::dynamic_buffer(line), '\n', use_awaitable);
   co_await asio::async_write(s, asio::buffer(line), use_awaitable);
   char rest[64];
-  auto [ec, n] = co_await s.async_read_some(asio::buffer(rest),
-                                            tlsio::compat::as_tuple(use_awaitable));
+  auto [ec, n] =
+      co_await s.async_read_some(asio::buffer(rest), tlsio::compat::as_tuple(use_awaitable));
   if (ec != asio::error::eof)
     throw std::runtime_error("server: expected close_notify, got " +
                              (ec ? ec.message() : std::to_string(n) + " more bytes"));

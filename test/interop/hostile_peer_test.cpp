@@ -294,7 +294,8 @@ TEST_CASE_FIXTURE(hostile_fixture, "oversized records") {
   }
   SUBCASE("after the handshake, just past 2^14 + 2048") {
     auto s = oversized_record_after_handshake();
-    CHECK(s.read_end.category() == tlsio::engine_category()); // which code: see the error_reasons suite below
+    CHECK(s.read_end.category() ==
+          tlsio::engine_category()); // which code: see the error_reasons suite below
   }
   check_still_serves_and_nothing_leaked();
 }

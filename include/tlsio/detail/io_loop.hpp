@@ -36,22 +36,21 @@ struct op_deadline {
   bool close_socket; // shutdown gives up on the peer; a handshake leaves that to its owner
 };
 
-template <class NextLayer> void arm_deadline(const std::shared_ptr<stream_state<NextLayer>> &s,
-                                             const op_deadline &d) {
+template <class NextLayer>
+void arm_deadline(const std::shared_ptr<stream_state<NextLayer>> &s, const op_deadline &d) {
   s->deadline_expired = false;
   s->deadline.expires_after(d.timeout);
-  s->deadline.async_wait(
-      [weak = std::weak_ptr(s), close = d.close_socket](std::error_code ec) {
-        auto state = weak.lock();
-        if (ec || !state || state->destroyed)
-          return;
-        state->deadline_expired = true;
-        std::error_code ignored;
-        if (close)
-          state->next_layer.lowest_layer().close(ignored);
-        else
-          state->next_layer.lowest_layer().cancel(ignored);
-      });
+  s->deadline.async_wait([weak = std::weak_ptr(s), close = d.close_socket](std::error_code ec) {
+    auto state = weak.lock();
+    if (ec || !state || state->destroyed)
+      return;
+    state->deadline_expired = true;
+    std::error_code ignored;
+    if (close)
+      state->next_layer.lowest_layer().close(ignored);
+    else
+      state->next_layer.lowest_layer().cancel(ignored);
+  });
 }
 
 /// Output waits in the engine, or in write_buffer if a cancelled write left part unsent
@@ -257,7 +256,8 @@ std::pair<std::error_code, std::size_t> run_sync(stream_state<NextLayer> &s, Ope
   step_result result;
   bool step_finished = false;
   auto bound = op.deadline(s);
-  auto deadline = std::chrono::steady_clock::now() + (bound ? bound->timeout : decltype(bound->timeout){});
+  auto deadline =
+      std::chrono::steady_clock::now() + (bound ? bound->timeout : decltype(bound->timeout){});
   for (;;) {
     if (!step_finished) {
       result = op.step(s);

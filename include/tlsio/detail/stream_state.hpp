@@ -37,7 +37,7 @@ template <class NextLayer> struct stream_state {
   bool writing = false;
   asio::steady_timer read_done;
   asio::steady_timer write_done;
-  std::vector<std::byte> write_buffer; // records on their way to the socket
+  std::vector<std::byte> write_buffer;  // records on their way to the socket
   std::vector<std::byte> gather_buffer; // small gather writes, joined into one record
 
   // Bounds a handshake or a shutdown; when it fires, the socket's operations are cancelled.

@@ -45,7 +45,7 @@ auto with_timeout(const Executor &executor, std::chrono::steady_clock::duration 
         });
         auto handler_ex = asio::get_associated_executor(handler, ex);
         auto complete = [st, caller_slot, handler = std::move(handler)](std::error_code ec,
-                                                                         auto... results) mutable {
+                                                                        auto... results) mutable {
           st->timer.cancel();
           if (caller_slot.is_connected())
             caller_slot.clear();
