@@ -46,7 +46,14 @@ asio::awaitable<void> handshake_one(std::shared_ptr<acceptor_state> state,
   std::error_code ec;
   auto peer = socket.remote_endpoint(ec);
   stream<> s(state->current_context(), std::move(socket));
-  co_await s.async_handshake(asio::redirect_error(asio::use_awaitable, ec));
+  using namespace compat::awaitable_operators;
+  auto first = co_await (s.async_handshake(compat::as_tuple(asio::use_awaitable)) ||
+                         state->closed.async_wait(compat::as_tuple(asio::use_awaitable)));
+  if (first.index() == 1) { // the acceptor closed
+    state->release_slot();
+    co_return;
+  }
+  ec = std::get<0>(std::get<0>(first));
   if (ec) {
     state->report(ec, s.failure_detail(), peer);
   } else {
@@ -136,6 +143,8 @@ void acceptor::close() {
   state_->listener.close(ignored);
   state_->slot_free.cancel();
   state_->arrived.cancel();
+  // In the past rather than cancelled: a handshake that starts waiting later ends at once.
+  state_->closed.expires_at(asio::steady_timer::time_point::min());
   state_->ready.close();
 }
 

@@ -71,8 +71,10 @@ struct acceptor_state {
       asio::experimental::concurrent_channel<void(std::error_code, std::optional<stream<>>)>;
 
   acceptor_state(const asio::any_io_executor &ex, const context &c, acceptor_options o)
-      : ctx(c), options(std::move(o)), listener(ex), ready(ex, 64), slot_free(ex), arrived(ex) {
+      : ctx(c), options(std::move(o)), listener(ex), ready(ex, 64), slot_free(ex), arrived(ex),
+        closed(ex) {
     arrived.expires_at(asio::steady_timer::time_point::max());
+    closed.expires_at(asio::steady_timer::time_point::max());
   }
 
   context current_context() const {
@@ -87,6 +89,7 @@ struct acceptor_state {
   ready_channel ready;
   asio::steady_timer slot_free; // wakes the accept loop when max_pending is no longer reached
   asio::steady_timer arrived;   // wakes pollers when a stream joins the queue
+  asio::steady_timer closed;    // ends the handshakes in progress when the acceptor closes
   std::atomic<std::size_t> pending{0};
   std::atomic<std::size_t> failures{0};
   bool started = false;
@@ -125,7 +128,7 @@ public:
       : acceptor(executor, ctx, host, std::to_string(port), std::move(options)) {}
   acceptor(acceptor &&) noexcept = default;
   acceptor &operator=(acceptor &&) noexcept = default;
-  /// Closes the listening socket; handshakes in progress are abandoned.
+  /// Closes the listening socket and ends the handshakes in progress.
   ~acceptor();
 
   asio::any_io_executor get_executor() { return state_->listener.get_executor(); }
@@ -169,7 +172,8 @@ public:
   /// established connections keep theirs. Safe to call from any thread.
   void set_context(const context &ctx);
 
-  /// Stops listening; a pending async_accept() completes with operation_aborted.
+  /// Stops listening and ends the handshakes in progress; a pending async_accept()
+  /// completes with operation_aborted.
   void close();
 
 private:

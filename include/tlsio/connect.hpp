@@ -159,21 +159,36 @@ requires(!std::is_same_v<std::decay_t<Token>, connect_options>) auto async_conne
   return async_connect(executor, ctx, host, port, connect_options{}, std::forward<Token>(token));
 }
 
-/// In a coroutine: connects on the coroutine's own executor; throws std::system_error
-/// (with the failure's detail in what()) on failure.
+namespace detail {
+inline tls_error connect_error(const std::error_code &ec, const stream<> &s, std::string_view host,
+                               std::string_view port) {
+  auto detail = s.failure_detail();
+  return tls_error(ec, "connecting to " + std::string(host) + " port " + std::string(port) + ": " +
+                           (detail.empty() ? ec.message() : detail));
+}
+} // namespace detail
+
+/// In a coroutine: connects on the coroutine's own executor; throws tlsio::tls_error (a
+/// std::system_error whose what() names the reason) on failure.
+///
+/// GCC 12 destroys a braced temporary twice when it stands in an expression with co_await
+/// (co_await async_connect(ctx, h, p, {.resume = s}) frees the session early). With GCC 12,
+/// pass options as a named variable.
 inline asio::awaitable<stream<>> async_connect(const context &ctx, std::string_view host,
-                                               std::string_view port,
-                                               connect_options options = {}) {
+                                               std::string_view port, connect_options options) {
   auto executor = co_await asio::this_coro::executor;
   auto [ec, s] = co_await async_connect(executor, ctx, host, port, std::move(options),
                                         compat::as_tuple(asio::use_awaitable));
-  if (ec) {
-    auto detail = s.failure_detail();
-    throw std::system_error(ec, "connecting to " + std::string(host) + " port " +
-                                    std::string(port) +
-                                    (detail.empty() ? std::string() : ": " + detail));
-  }
+  if (ec)
+    throw detail::connect_error(ec, s, host, port);
   co_return std::move(s);
+}
+
+/// The same without options (an overload, not a default argument, for the reason above).
+inline asio::awaitable<stream<>> async_connect(const context &ctx, std::string_view host,
+                                               std::string_view port) {
+  connect_options options;
+  co_return co_await async_connect(ctx, host, port, options);
 }
 
 /// Blocking: resolve, connect and handshake on the calling thread (the context's
@@ -197,9 +212,7 @@ inline stream<> connect(asio::io_context &io, const context &ctx, std::string_vi
   std::error_code ec;
   auto s = connect(io, ctx, host, port, ec);
   if (ec)
-    throw std::system_error(ec, "connecting to " + std::string(host) + " port " +
-                                    std::string(port) +
-                                    (s.failure_detail().empty() ? "" : ": " + s.failure_detail()));
+    throw detail::connect_error(ec, s, host, port);
   return s;
 }
 

@@ -58,6 +58,19 @@ inline std::error_code make_error_code(error e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
 
+/// What the throwing forms throw: a std::system_error whose what() is one sentence with the
+/// details the code cannot carry ("connecting to example.com port 443: host name mismatch:
+/// expected example.com, certificate is for localhost"), not repeated.
+class tls_error : public std::system_error {
+public:
+  tls_error(std::error_code ec, std::string message)
+      : std::system_error(ec), message_(std::move(message)) {}
+  const char *what() const noexcept override { return message_.c_str(); }
+
+private:
+  std::string message_;
+};
+
 } // namespace tlsio
 
 template <> struct std::is_error_code_enum<tlsio::error> : std::true_type {};

@@ -254,9 +254,7 @@ private:
     if (!ec)
       return;
     auto detail = state_->engine.failure_detail();
-    throw std::system_error(ec, detail.empty() || detail == ec.message()
-                                    ? std::string(what)
-                                    : std::string(what) + ": " + detail);
+    throw tls_error(ec, std::string(what) + ": " + (detail.empty() ? ec.message() : detail));
   }
 
   // Wakes pending operations so they complete with operation_aborted and let go.
