@@ -1,0 +1,16 @@
+# The README's first C++ block must be examples/echo_client.cpp word for word: the build
+# compiles that file, so the README's quick start compiles as written.
+file(READ "${README}" readme)
+file(READ "${EXAMPLE}" example)
+string(FIND "${readme}" "```cpp\n" begin)
+if(begin EQUAL -1)
+  message(FATAL_ERROR "README.md has no C++ block")
+endif()
+math(EXPR begin "${begin} + 7")
+string(SUBSTRING "${readme}" ${begin} -1 rest)
+string(FIND "${rest}" "```\n" end)
+string(SUBSTRING "${rest}" 0 ${end} snippet)
+if(NOT snippet STREQUAL example)
+  message(FATAL_ERROR "README.md's quick start differs from examples/echo_client.cpp")
+endif()
+message(STATUS "README quick start matches examples/echo_client.cpp")
