@@ -25,22 +25,13 @@ const std::filesystem::path key_log_path = std::filesystem::temp_directory_path(
                                            ("tlsio-keylog-" + std::to_string(::getpid()) + ".txt");
 const bool key_log_set = ::setenv("SSLKEYLOGFILE", key_log_path.c_str(), 1) == 0;
 
-// Both handshakes on one loopback pair; returns (client error, server error).
-std::pair<std::error_code, std::error_code> handshake(stream_pair &p) {
-  std::error_code a = asio::error::would_block, b = asio::error::would_block;
-  p.client.async_handshake([&](std::error_code ec) { a = ec; });
-  p.server.async_handshake([&](std::error_code ec) { b = ec; });
-  p.io.restart();
-  p.io.run();
-  return {a, b};
-}
-
+// Both handshakes on a fresh loopback pair; returns (client error, server error).
 std::pair<std::error_code, std::error_code>
 handshake(asio::io_context &io, const tlsio::context &client_ctx, const tlsio::context &server_ctx,
           std::optional<stream_pair> &p, const std::string &name = "localhost") {
   p.emplace(io, client_ctx, server_ctx, tcp_pair(io));
   p->client.set_server_name(name);
-  return handshake(*p);
+  return handshake_both(*p);
 }
 
 const ti::authority &client_ca() {
@@ -194,15 +185,7 @@ TEST_CASE("session resumption through the context's cache") {
   tlsio::acceptor acceptor(io.get_executor(), server_ctx, "127.0.0.1", 0);
   auto port = std::to_string(acceptor.local_endpoint().port());
   std::vector<tlsio::stream<>> accepted;
-  std::function<void()> accept_next = [&] {
-    acceptor.async_accept([&](std::error_code ec, tlsio::stream<> s) {
-      if (!ec) {
-        accepted.push_back(std::move(s));
-        accept_next();
-      }
-    });
-  };
-  accept_next();
+  accept_all(acceptor, accepted);
   auto client_ctx = pki.client_context();
   client_ctx.enable_session_cache();
   auto connect = [&](const std::string &host) {
@@ -231,15 +214,7 @@ TEST_CASE("certificate reload: new connections get the new certificate") {
   tlsio::acceptor acceptor(io.get_executor(), pki.server_context(old_id), "127.0.0.1", 0);
   auto port = std::to_string(acceptor.local_endpoint().port());
   std::vector<tlsio::stream<>> accepted;
-  std::function<void()> accept_next = [&] {
-    acceptor.async_accept([&](std::error_code ec, tlsio::stream<> s) {
-      if (!ec) {
-        accepted.push_back(std::move(s));
-        accept_next();
-      }
-    });
-  };
-  accept_next();
+  accept_all(acceptor, accepted);
   auto connect = [&] {
     auto f = tlsio::async_connect(io.get_executor(), pki.client_context(), "localhost", port,
                                   asio::use_future);
@@ -268,7 +243,7 @@ TEST_CASE("certificate reload: new connections get the new certificate") {
 TEST_CASE("reads, writes and shutdowns with a deadline") {
   asio::io_context io;
   stream_pair p(io);
-  REQUIRE(!handshake(p).first);
+  REQUIRE(!handshake_both(p).first);
   char buffer[16];
 
   auto read = p.server.async_read_some_for(asio::buffer(buffer), 200ms, asio::use_future);

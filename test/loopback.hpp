@@ -3,6 +3,7 @@
 
 #include "engine_pair.hpp"
 
+#include <tlsio/acceptor.hpp>
 #include <tlsio/stream.hpp>
 
 #include <asio.hpp>
@@ -41,6 +42,26 @@ struct stream_pair {
       : stream_pair(io, test_pki::shared().client_context(), test_pki::shared().server_context(),
                     tcp_pair(io)) {}
 };
+
+/// Runs both handshakes to the end; returns (client error, server error).
+inline std::pair<std::error_code, std::error_code> handshake_both(stream_pair &p) {
+  std::error_code a = asio::error::would_block, b = asio::error::would_block;
+  p.client.async_handshake([&](std::error_code ec) { a = ec; });
+  p.server.async_handshake([&](std::error_code ec) { b = ec; });
+  p.io.restart();
+  p.io.run();
+  return {a, b};
+}
+
+/// Accepts every client into `accepted` until the acceptor closes.
+inline void accept_all(tlsio::acceptor &acceptor, std::vector<tlsio::stream<>> &accepted) {
+  acceptor.async_accept([&](std::error_code ec, tlsio::stream<> s) {
+    if (ec)
+      return;
+    accepted.push_back(std::move(s));
+    accept_all(acceptor, accepted);
+  });
+}
 
 /// Runs io until fn's future is ready or a generous bound passes (never for timing).
 template <class Future>

@@ -18,7 +18,7 @@ template <class F> void run_coroutine(asio::io_context &io, F f) {
   done.get();
 }
 
-awaitable<void> handshake_both(stream_pair &p) {
+awaitable<void> co_handshake_both(stream_pair &p) {
   using namespace tlsio::compat::awaitable_operators;
   co_await (p.client.async_handshake(use_awaitable) && p.server.async_handshake(use_awaitable));
 }
@@ -29,7 +29,7 @@ TEST_CASE("co_await: handshake, echo, shutdown") {
   asio::io_context io;
   stream_pair p(io);
   run_coroutine(io, [&]() -> awaitable<void> {
-    co_await handshake_both(p);
+    co_await co_handshake_both(p);
     CHECK(p.client.protocol_version() == "TLSv1.2");
     CHECK(p.client.is_connected());
     CHECK(p.server.remote_endpoint() == p.client.local_endpoint());
