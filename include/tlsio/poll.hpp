@@ -96,12 +96,24 @@ template <class N> bool poll_connected(const stream_state<N> &s) {
   return s.engine.handshake_done() && !s.closed && !s.destroyed;
 }
 
+/// Read readiness, exact: read_ready() processes records that carry no application data
+/// (an empty record, a warning alert, a HelloRequest) and may queue an answer to send.
+template <class N> bool read_ready_now(stream_state<N> &s) { return s.engine.read_ready(); }
+
+/// Write readiness: nothing of ours waits to be sent and the socket takes more, or the
+/// socket has failed (a write would report it at once).
+template <class N> bool write_ready_now(stream_state<N> &s) {
+  if (flush_failed(s))
+    return true;
+  return !s.writing && !has_output(s) &&
+         fd_ready(s.next_layer.lowest_layer().native_handle(), POLLOUT);
+}
+
 template <class N> wait ready_now(stream_state<N> &s, wait what) {
   wait ready = wait::none;
-  if (contains(what, wait::read) && s.engine.read_ready())
+  if (contains(what, wait::read) && read_ready_now(s))
     ready = ready | wait::read;
-  if (contains(what, wait::write) && !s.writing && s.write_buffer.empty() &&
-      fd_ready(s.next_layer.lowest_layer().native_handle(), POLLOUT))
+  if (contains(what, wait::write) && write_ready_now(s))
     ready = ready | wait::write;
   return ready;
 }
@@ -113,14 +125,9 @@ inline asio::awaitable<void> idle(asio::steady_timer &timer) {
 }
 
 /// Takes bytes from the socket into the engine, or waits for the read that is doing so.
-template <class N>
-asio::awaitable<void> take_input(std::shared_ptr<stream_state<N>> s, asio::steady_timer &idler) {
+template <class N> asio::awaitable<void> take_input(std::shared_ptr<stream_state<N>> s) {
   if (s->reading) {
     co_await s->read_done.async_wait(compat::as_tuple(asio::use_awaitable));
-    co_return;
-  }
-  if (s->engine.read_ready()) { // input already complete: only the other conditions matter
-    co_await idle(idler);
     co_return;
   }
   s->reading = true;
@@ -137,9 +144,11 @@ asio::awaitable<void> take_input(std::shared_ptr<stream_state<N>> s, asio::stead
     s->engine.commit_input(n);
 }
 
-/// Waits until a write in progress ends or the socket takes more.
+/// Waits until the flusher has sent what is queued (starting it: the unsent tail of a
+/// cancelled write goes out once the socket takes it) or the socket takes more.
 template <class N> asio::awaitable<void> await_writable(std::shared_ptr<stream_state<N>> s) {
-  if (s->writing || !s->write_buffer.empty())
+  start_flush(s, co_await asio::this_coro::executor);
+  if (s->writing)
     co_await s->write_done.async_wait(compat::as_tuple(asio::use_awaitable));
   else
     co_await s->next_layer.lowest_layer().async_wait(asio::socket_base::wait_write,
@@ -155,12 +164,14 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_stream(std::shared_ptr<s
   for (;;) {
     if (!poll_connected(*s))
       co_return std::tuple(std::error_code{}, wait::none);
-    if (auto ready = ready_now(*s, what); ready != wait::none)
+    auto ready = ready_now(*s, what);
+    start_flush(s, executor); // an answer that read_ready() queued
+    if (ready != wait::none)
       co_return std::tuple(std::error_code{}, ready);
     if (deadline && *deadline <= std::chrono::steady_clock::now())
       co_return std::tuple(std::error_code{}, wait::none);
     timer.expires_at(deadline.value_or(asio::steady_timer::time_point::max()));
-    auto reading = contains(what, wait::read) ? take_input(s, read_idler) : idle(read_idler);
+    auto reading = contains(what, wait::read) ? take_input(s) : idle(read_idler);
     auto writing = contains(what, wait::write) ? await_writable(s) : idle(write_idler);
     co_await (std::move(reading) || std::move(writing) ||
               timer.async_wait(compat::as_tuple(asio::use_awaitable)));
@@ -223,18 +234,20 @@ wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
   auto &state = *detail::stream_access::state(s);
   auto deadline = detail::to_deadline(timeout);
   int fd = state.next_layer.lowest_layer().native_handle();
-  short events =
-      (contains(what, wait::read) ? POLLIN : 0) | (contains(what, wait::write) ? POLLOUT : 0);
   for (;;) {
     if (!detail::poll_connected(state))
       return wait::none;
-    if (auto ready = detail::ready_now(state, what); ready != wait::none)
+    auto ready = detail::ready_now(state, what);
+    detail::send_at_once(state); // an answer read_ready() queued, or a cancelled write's tail
+    if (ready != wait::none)
       return ready;
     using namespace std::chrono;
     auto left =
         deadline ? duration_cast<milliseconds>(*deadline - steady_clock::now()).count() : -1;
     if (deadline && left <= 0)
       return wait::none;
+    short events = (contains(what, wait::read) ? POLLIN : 0) |
+                   (contains(what, wait::write) || detail::has_output(state) ? POLLOUT : 0);
     if (!detail::fd_ready(fd, events, static_cast<int>(left > 60000 || left < 0 ? 60000 : left)))
       continue;
     if (contains(what, wait::read) && detail::fd_ready(fd, POLLIN)) {

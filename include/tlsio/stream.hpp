@@ -165,7 +165,11 @@ public:
                            std::chrono::steady_clock::duration timeout, Token &&token = {}) {
     return detail::with_timeout<void(std::error_code, std::size_t)>(
         get_executor(), timeout,
-        [this, buffers](auto handler) { async_read_some(buffers, std::move(handler)); },
+        // The state, not `this`: the stream may move before a deferred operation starts.
+        [state = state_, buffers](auto handler) {
+          start<void(std::error_code, std::size_t)>(
+              state, detail::read_operation{{}, detail::first_buffer(buffers)}, std::move(handler));
+        },
         std::forward<Token>(token));
   }
   template <class ConstBuffers, class Token = asio::default_completion_token_t<executor_type>>
@@ -173,7 +177,10 @@ public:
                             std::chrono::steady_clock::duration timeout, Token &&token = {}) {
     return detail::with_timeout<void(std::error_code, std::size_t)>(
         get_executor(), timeout,
-        [this, buffers](auto handler) { async_write_some(buffers, std::move(handler)); },
+        [state = state_, buffers](auto handler) {
+          start<void(std::error_code, std::size_t)>(state, write_op(*state, buffers),
+                                                    std::move(handler));
+        },
         std::forward<Token>(token));
   }
 
@@ -225,8 +232,12 @@ private:
   friend struct detail::stream_access;
 
   template <class Signature, class Operation, class Token> auto start(Operation op, Token &&token) {
+    return start<Signature>(state_, std::move(op), std::forward<Token>(token));
+  }
+  template <class Signature, class Operation, class Token>
+  static auto start(const std::shared_ptr<state_type> &state, Operation op, Token &&token) {
     return asio::async_compose<Token, Signature>(
-        detail::io_op<NextLayer, Operation>(state_, std::move(op)), token, state_->next_layer);
+        detail::io_op<NextLayer, Operation>(state, std::move(op)), token, state->next_layer);
   }
 
   template <class Operation> std::size_t run_sync(Operation op, std::error_code &ec) {
@@ -236,7 +247,11 @@ private:
   }
 
   template <class ConstBuffers> detail::write_operation write_op(const ConstBuffers &buffers) {
-    return {{}, detail::gather(buffers, state_->gather_buffer, 4 * engine::max_record_payload)};
+    return write_op(*state_, buffers);
+  }
+  template <class ConstBuffers>
+  static detail::write_operation write_op(state_type &state, const ConstBuffers &buffers) {
+    return {{}, detail::gather(buffers, state.gather_buffer, 4 * engine::max_record_payload)};
   }
 
   std::error_code handshake_ec() {

@@ -1,14 +1,21 @@
 // The one I/O loop that drives the engine over the next layer (internal).
 //
-// Every stream operation is this loop with its own engine step: run the step; if the engine
-// has output, write it to the next layer; if the step wants input, read from the next layer
-// into the engine; repeat until the step is done, then complete. The asynchronous loop is a
-// composed operation; the synchronous one is the same loop with blocking calls.
+// Every stream operation is this loop with its own engine step: run the step; hand what it
+// queued to the flusher; if the step wants input, read from the next layer into the
+// engine; repeat until the step is done, then complete. The asynchronous loop is a composed
+// operation; the synchronous one is the same loop with blocking calls.
+//
+// Full duplex: records leave through a flusher that belongs to no operation, so a read
+// never waits for a write's records, nor a write for a read. An operation waits for the
+// flusher only for records its own step queued, and only when its completion promises they
+// were sent: a write, a handshake flight, a close_notify, the alert before a failure.
 #pragma once
 
 #include <tlsio/detail/stream_state.hpp>
 #include <tlsio/error.hpp>
 
+#include <asio/associated_executor.hpp>
+#include <asio/cancellation_type.hpp>
 #include <asio/compose.hpp>
 #include <asio/error.hpp>
 #include <asio/post.hpp>
@@ -36,30 +43,37 @@ struct op_deadline {
   bool close_socket; // shutdown gives up on the peer; a handshake leaves that to its owner
 };
 
+/// Starts the deadline; returns its generation, which disarm() retires so that an expiry
+/// already queued when the operation finished does nothing.
 template <class NextLayer>
-void arm_deadline(const std::shared_ptr<stream_state<NextLayer>> &s, const op_deadline &d) {
+std::uint64_t arm_deadline(const std::shared_ptr<stream_state<NextLayer>> &s,
+                           const op_deadline &d) {
+  auto generation = ++s->deadline_generation;
   s->deadline_expired = false;
   s->deadline.expires_after(d.timeout);
-  s->deadline.async_wait([weak = std::weak_ptr(s), close = d.close_socket](std::error_code ec) {
-    auto state = weak.lock();
-    if (ec || !state || state->destroyed)
-      return;
-    state->deadline_expired = true;
-    std::error_code ignored;
-    if (close)
-      state->next_layer.lowest_layer().close(ignored);
-    else
-      state->next_layer.lowest_layer().cancel(ignored);
-  });
+  s->deadline.async_wait(
+      [weak = std::weak_ptr(s), close = d.close_socket, generation](std::error_code ec) {
+        auto state = weak.lock();
+        if (ec || !state || state->destroyed || state->deadline_generation != generation)
+          return;
+        state->deadline_expired = true;
+        std::error_code ignored;
+        if (close)
+          state->next_layer.lowest_layer().close(ignored);
+        else
+          state->next_layer.lowest_layer().cancel(ignored);
+      });
+  return generation;
 }
 
-/// Output waits in the engine, or in write_buffer if a cancelled write left part unsent
-/// (which must go first: the peer has the start of that record).
-template <class NextLayer> bool has_output(const stream_state<NextLayer> &s) {
-  return !s.write_buffer.empty() || !s.engine.pending_output().empty();
+template <class NextLayer> void disarm_deadline(stream_state<NextLayer> &s) {
+  ++s.deadline_generation;
+  s.deadline_expired = false;
+  s.deadline.cancel();
 }
 
 template <class NextLayer> void consume_written(stream_state<NextLayer> &s, std::size_t n) {
+  s.sent += n;
   if (n >= s.write_buffer.size())
     s.write_buffer.clear();
   else
@@ -67,11 +81,111 @@ template <class NextLayer> void consume_written(stream_state<NextLayer> &s, std:
                          s.write_buffer.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
+/// Output waits in the engine or in write_buffer (the unsent tail of an interrupted
+/// socket write, which must go first: the peer has the start of that record).
+template <class NextLayer> bool has_output(const stream_state<NextLayer> &s) {
+  return !s.write_buffer.empty() || !s.engine.pending_output().empty();
+}
+
+/// A socket error the flusher cannot go on after (cancellation only pauses it).
+template <class NextLayer> bool flush_failed(const stream_state<NextLayer> &s) {
+  return s.flush_error && s.flush_error != asio::error::operation_aborted;
+}
+
+template <class NextLayer, class Executor>
+void start_flush(const std::shared_ptr<stream_state<NextLayer>> &s, const Executor &ex);
+
+// Completes one socket write of the flusher and starts the next if more was queued.
+template <class NextLayer, class Executor> struct flush_handler {
+  std::shared_ptr<stream_state<NextLayer>> state;
+  Executor executor;
+
+  using executor_type = Executor;
+  executor_type get_executor() const noexcept { return executor; }
+
+  void operator()(std::error_code ec, std::size_t n) {
+    auto &s = *state;
+    s.writing = false;
+    consume_written(s, n);
+    s.flush_error = ec;
+    if (!ec)
+      start_flush(state, executor);
+    s.write_done.cancel();
+  }
+};
+
+/// Sends everything queued, unless a socket write is already doing so (it goes on with what
+/// was queued meanwhile). `ex` runs the completions: the caller's executor, so that a stream
+/// used on a strand is only ever touched on it.
+template <class NextLayer, class Executor>
+void start_flush(const std::shared_ptr<stream_state<NextLayer>> &s, const Executor &ex) {
+  if (s->writing || s->destroyed || flush_failed(*s))
+    return;
+  if (s->write_buffer.empty()) {
+    if (s->engine.pending_output().empty())
+      return;
+    s->engine.swap_output(s->write_buffer);
+    s->taken += s->write_buffer.size();
+  }
+  s->flush_error.clear();
+  s->writing = true;
+  asio::async_write(s->next_layer, asio::buffer(s->write_buffer),
+                    flush_handler<NextLayer, Executor>{s, ex});
+}
+
 /// A TCP socket used directly as the next layer: it can be waited on and read without
 /// blocking, so reads need no buffer while they wait.
 template <class NextLayer>
 constexpr bool is_plain_socket =
     std::is_same_v<NextLayer, asio::basic_stream_socket<asio::ip::tcp, asio::any_io_executor>>;
+
+/// For a plain socket: takes what the kernel already holds without waiting. False if there
+/// was nothing yet (or the next layer is not a plain socket); an error goes to `error`.
+template <class NextLayer> bool read_at_once(stream_state<NextLayer> &s, std::error_code &error) {
+  if constexpr (is_plain_socket<NextLayer>) {
+    auto space = s.engine.prepare_input();
+    auto n = ::recv(s.next_layer.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+    if (n > 0)
+      s.engine.commit_input(static_cast<std::size_t>(n));
+    else if (n == 0)
+      s.engine.put_eof();
+    else if (errno == EAGAIN || errno == EWOULDBLOCK)
+      return false;
+    else if (errno != EINTR)
+      error = std::error_code(errno, asio::error::get_system_category());
+    return true;
+  } else {
+    (void)s;
+    (void)error;
+    return false;
+  }
+}
+
+/// For a plain socket with no socket write in flight: sends what is queued as far as the
+/// socket takes it without waiting (blocking poll's way to send an answer or a tail).
+template <class NextLayer> void send_at_once(stream_state<NextLayer> &s) {
+  if constexpr (is_plain_socket<NextLayer>) {
+    while (!s.writing && has_output(s)) {
+      if (s.write_buffer.empty()) {
+        s.engine.swap_output(s.write_buffer);
+        s.taken += s.write_buffer.size();
+      }
+      auto n = ::send(s.next_layer.native_handle(), s.write_buffer.data(), s.write_buffer.size(),
+                      MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n > 0)
+        consume_written(s, static_cast<std::size_t>(n));
+      else if (n < 0 && errno == EINTR)
+        continue;
+      else {
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+          s.flush_error = std::error_code(errno, asio::error::get_system_category());
+        return;
+      }
+    }
+  } else {
+    (void)s;
+  }
+}
 
 template <class NextLayer, class Operation> class io_op {
 public:
@@ -81,12 +195,12 @@ public:
   template <class Self> void operator()(Self &self, std::error_code ec = {}, std::size_t n = 0) {
     auto &s = *state_;
     switch (std::exchange(awaiting_, awaiting::nothing)) {
-    case awaiting::socket_write:
-      s.writing = false;
-      s.write_done.cancel();
-      consume_written(s, n);
-      if (ec)
-        io_error_ = ec;
+    case awaiting::nothing: // the first call
+      self.reset_cancellation_state(Operation::cancellation_filter());
+      if (auto d = op_.deadline(s)) {
+        deadline_generation_ = arm_deadline(state_, *d);
+        deadline_error_ = d->error;
+      }
       break;
     case awaiting::socket_readable: // read_at_once() takes the bytes
       s.reading = false;
@@ -104,13 +218,8 @@ public:
       else
         s.engine.commit_input(n);
       break;
-    case awaiting::nothing: // the first call
-      if (auto d = op_.deadline(s)) {
-        arm_deadline(state_, *d);
-        deadline_error_ = d->error;
-      }
-      break;
-    case awaiting::other_io: // woken by the operation that owned the socket direction
+    case awaiting::other_read: // woken by whoever was reading, or by cancellation
+    case awaiting::flush:
     case awaiting::post:
       break;
     }
@@ -118,47 +227,48 @@ public:
   }
 
 private:
-  enum class awaiting { nothing, socket_write, socket_read, socket_readable, other_io, post };
+  enum class awaiting { nothing, socket_read, socket_readable, other_read, flush, post };
 
   template <class Self> void run(Self &self) {
     auto &s = *state_;
     for (;;) {
       if (s.destroyed)
         return finish(self, asio::error::operation_aborted);
-      if (deadline_error_ && s.deadline_expired)
-        return finish(self, deadline_error_);
-      if (io_error_)
-        return finish(self, io_error_);
-      if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
-        return finish(self, asio::error::operation_aborted);
+      if (auto ec = interruption(self))
+        return finish(self, ec);
 
-      if (!step_finished_) {
+      if (result_.status == status::want_input) {
+        auto before = s.produced();
         result_ = op_.step(s);
-        step_finished_ = result_.status != status::want_input;
+        if (s.produced() != before)
+          target_ = s.produced();
       }
-      // Output first: a handshake flight before waiting for the answer, an alert before
-      // reporting the failure it explains.
-      if (has_output(s))
-        return start_write(self);
-      if (step_finished_)
+      bool finished = result_.status != status::want_input;
+      if (s.sent < target_) {
+        start_flush(state_, asio::get_associated_executor(self, s.next_layer.get_executor()));
+        if (finished && op_.waits_for_flush(result_)) {
+          if (flush_failed(s) || (!s.writing && s.flush_error))
+            return finish(self, s.flush_error);
+          return wait(self, s.write_done, awaiting::flush);
+        }
+      }
+      if (finished)
         return finish(self, {});
       if (s.reading)
-        return wait(self, s.read_done);
-      if (!read_at_once(s))
+        return wait(self, s.read_done, awaiting::other_read);
+      if (!read_at_once(s, io_error_))
         return start_read(self);
     }
   }
 
-  template <class Self> void start_write(Self &self) {
-    auto &s = *state_;
-    if (s.writing)
-      return wait(self, s.write_done);
-    if (s.write_buffer.empty())
-      s.engine.swap_output(s.write_buffer);
-    s.writing = true;
-    awaiting_ = awaiting::socket_write;
-    went_async_ = true;
-    asio::async_write(s.next_layer, asio::buffer(s.write_buffer), std::move(self));
+  // Why the operation must stop waiting, if it must.
+  template <class Self> std::error_code interruption(Self &self) const {
+    const auto &s = *state_;
+    if (deadline_error_ && s.deadline_expired && s.deadline_generation == deadline_generation_)
+      return deadline_error_;
+    if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
+      return asio::error::operation_aborted;
+    return io_error_;
   }
 
   // A socket is read only once it is readable, so an idle connection holds no input
@@ -178,28 +288,8 @@ private:
     }
   }
 
-  // For a plain socket: takes what the kernel already holds without waiting. False if
-  // there was nothing yet.
-  bool read_at_once(stream_state<NextLayer> &s) {
-    if constexpr (is_plain_socket<NextLayer>) {
-      auto space = s.engine.prepare_input();
-      auto n = ::recv(s.next_layer.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
-      if (n > 0)
-        s.engine.commit_input(static_cast<std::size_t>(n));
-      else if (n == 0)
-        s.engine.put_eof();
-      else if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return false;
-      else if (errno != EINTR)
-        io_error_ = std::error_code(errno, asio::error::get_system_category());
-      return true;
-    } else {
-      return false;
-    }
-  }
-
-  template <class Self> void wait(Self &self, asio::steady_timer &timer) {
-    awaiting_ = awaiting::other_io;
+  template <class Self> void wait(Self &self, asio::steady_timer &timer, awaiting why) {
+    awaiting_ = why;
     went_async_ = true;
     timer.async_wait(std::move(self));
   }
@@ -212,23 +302,25 @@ private:
       awaiting_ = awaiting::post;
       return asio::post(state_->next_layer.get_executor(), std::move(self));
     }
-    if (deadline_error_) {
-      state_->deadline.cancel();
-      if (io_error == asio::error::operation_aborted && state_->deadline_expired)
+    auto &s = *state_;
+    if (deadline_error_ && s.deadline_generation == deadline_generation_) {
+      if (io_error && s.deadline_expired)
         io_error = deadline_error_;
+      disarm_deadline(s);
     }
-    auto [ec, n] = op_.finish(*state_, io_error, result_);
+    auto [ec, n] = op_.finish(s, io_error, result_);
     auto keep_alive = std::move(state_); // the state outlives the handler's call
     Operation::complete(self, ec, n);
   }
 
   std::shared_ptr<stream_state<NextLayer>> state_;
   Operation op_;
-  step_result result_;
+  step_result result_{status::want_input, 0, {}}; // want_input until the step has finished
+  std::uint64_t target_ = 0;                      // where this operation's records end
   std::error_code io_error_;
   std::error_code deadline_error_;
+  std::uint64_t deadline_generation_ = 0;
   awaiting awaiting_ = awaiting::nothing;
-  bool step_finished_ = false;
   bool went_async_ = false;
 };
 
@@ -250,42 +342,48 @@ bool wait_readable(Socket &socket, std::chrono::steady_clock::time_point deadlin
   }
 }
 
-/// The same loop, blocking. Returns the operation's result.
+/// Writes everything queued, blocking.
+template <class NextLayer> std::error_code flush_sync(stream_state<NextLayer> &s) {
+  std::error_code ec;
+  while (has_output(s) && !ec) {
+    if (s.write_buffer.empty()) {
+      s.engine.swap_output(s.write_buffer);
+      s.taken += s.write_buffer.size();
+    }
+    consume_written(s, asio::write(s.next_layer, asio::buffer(s.write_buffer), ec));
+  }
+  return ec;
+}
+
+/// The same loop, blocking (no asynchronous operation may be pending). Returns the
+/// operation's result.
 template <class NextLayer, class Operation>
 std::pair<std::error_code, std::size_t> run_sync(stream_state<NextLayer> &s, Operation op) {
-  step_result result;
-  bool step_finished = false;
+  step_result result{status::want_input, 0, {}};
   auto bound = op.deadline(s);
   auto deadline =
       std::chrono::steady_clock::now() + (bound ? bound->timeout : decltype(bound->timeout){});
   for (;;) {
-    if (!step_finished) {
-      result = op.step(s);
-      step_finished = result.status != status::want_input;
+    result = op.step(s);
+    // Blocking calls have no other operation to share the socket with: send at once.
+    if (auto ec = flush_sync(s))
+      return op.finish(s, ec, result);
+    if (result.status != status::want_input)
+      return op.finish(s, {}, result);
+    if (bound && !wait_readable(s.next_layer.lowest_layer(), deadline)) {
+      std::error_code ignored;
+      if (bound->close_socket)
+        s.next_layer.lowest_layer().close(ignored);
+      return op.finish(s, bound->error, result);
     }
     std::error_code ec;
-    if (has_output(s)) {
-      if (s.write_buffer.empty())
-        s.engine.swap_output(s.write_buffer);
-      consume_written(s, asio::write(s.next_layer, asio::buffer(s.write_buffer), ec));
-    } else if (!step_finished) {
-      if (bound && !wait_readable(s.next_layer.lowest_layer(), deadline)) {
-        if (bound->close_socket)
-          s.next_layer.lowest_layer().close(ec);
-        return op.finish(s, bound->error, result);
-      }
-      auto space = s.engine.prepare_input();
-      std::size_t n = s.next_layer.read_some(asio::buffer(space.data(), space.size()), ec);
-      if (ec == asio::error::eof) {
-        s.engine.put_eof();
-        ec.clear();
-      }
-      s.engine.commit_input(n);
-    } else {
-      return op.finish(s, {}, result);
-    }
-    if (ec)
+    auto space = s.engine.prepare_input();
+    std::size_t n = s.next_layer.read_some(asio::buffer(space.data(), space.size()), ec);
+    if (ec == asio::error::eof)
+      s.engine.put_eof();
+    else if (ec)
       return op.finish(s, ec, result);
+    s.engine.commit_input(n);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <tlsio/detail/io_loop.hpp>
 
 #include <asio/buffer.hpp>
+#include <asio/cancellation_state.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -14,7 +15,15 @@
 
 namespace tlsio::detail {
 
+// Cancellation: a handshake or a shutdown can be cancelled (terminal or partial: the engine
+// keeps its state, and calling the operation again goes on from there); a write partially
+// (its records are already queued, so it cannot be undone); a read totally (nothing is
+// taken from the stream until a read completes with it).
+
 struct handshake_operation {
+  static auto cancellation_filter() { return asio::enable_partial_cancellation(); }
+  // The last flight is on its way before the handshake reports success or failure.
+  static bool waits_for_flush(const step_result &) { return true; }
   template <class S> step_result step(S &s) { return s.engine.handshake(); }
   template <class S> std::optional<op_deadline> deadline(S &s) {
     if (s.handshake_timeout.count() <= 0)
@@ -32,6 +41,8 @@ struct handshake_operation {
 };
 
 struct shutdown_operation {
+  static auto cancellation_filter() { return asio::enable_partial_cancellation(); }
+  static bool waits_for_flush(const step_result &) { return true; }
   template <class S> step_result step(S &s) { return s.engine.shutdown(); }
   template <class S> std::optional<op_deadline> deadline(S &s) {
     return op_deadline{s.shutdown_timeout, error::timed_out, true};
@@ -59,6 +70,11 @@ struct transfer_completion {
 struct read_operation : transfer_completion {
   std::span<std::byte> out;
 
+  static auto cancellation_filter() { return asio::enable_total_cancellation(); }
+  // Data and end of stream are delivered at once (an answer the read queued, such as a
+  // warning alert, follows through the flusher); a failure waits until its alert is sent.
+  static bool waits_for_flush(const step_result &r) { return r.status == status::failed; }
+
   template <class S> step_result step(S &s) {
     if (s.closed)
       return {status::failed, 0, error::not_connected};
@@ -67,8 +83,10 @@ struct read_operation : transfer_completion {
   template <class S>
   std::pair<std::error_code, std::size_t> finish(S &, std::error_code io_error,
                                                  const step_result &r) {
-    if (io_error)
-      return {io_error, 0};
+    // Once the step has finished, its result stands: plaintext already in the caller's
+    // buffer is never lost to a cancellation or a socket error that came after it.
+    if (r.status == status::want_input)
+      return {io_error ? io_error : make_error_code(asio::error::operation_aborted), 0};
     if (r.status == status::closed)
       return {asio::error::eof, 0}; // a clean end, as Asio's algorithms expect it
     return {r.error, r.bytes};
@@ -78,6 +96,9 @@ struct read_operation : transfer_completion {
 struct write_operation : transfer_completion {
   std::span<const std::byte> data;
 
+  static auto cancellation_filter() { return asio::enable_partial_cancellation(); }
+  static bool waits_for_flush(const step_result &) { return true; }
+
   template <class S> step_result step(S &s) {
     if (s.closed)
       return {status::failed, 0, error::not_connected};
@@ -86,9 +107,9 @@ struct write_operation : transfer_completion {
   template <class S>
   std::pair<std::error_code, std::size_t> finish(S &, std::error_code io_error,
                                                  const step_result &r) {
-    // The data was encrypted at the start; if the socket write was cancelled, the rest of
-    // its records stay queued and go out ahead of the next write or the shutdown.
-    return {io_error ? io_error : r.error, r.bytes};
+    // The data was encrypted at the start: if the wait for the socket was cancelled, its
+    // records stay queued and the flusher still sends them, ahead of anything later.
+    return {io_error ? io_error : r.error, r.status == status::want_input ? 0 : r.bytes};
   }
 };
 

@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -30,18 +32,29 @@ template <class NextLayer> struct stream_state {
   std::chrono::milliseconds handshake_timeout;
   std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(3)};
 
-  // At most one socket read and one socket write at a time, so that one reader and one
-  // writer can share the stream. An operation that needs the busy direction waits on the
-  // matching timer, which the owner cancels when its socket operation ends.
+  // Input: at most one socket read at a time, by whichever operation (or poll) needs input
+  // first; the others wait on read_done, which the reader cancels when its read ends.
   bool reading = false;
-  bool writing = false;
   asio::steady_timer read_done;
+
+  // Output: records leave through one flusher that any operation can start and that no
+  // operation owns, so a read never waits behind a write it did not ask for. Operations
+  // that need their own records sent wait on write_done, cancelled after each socket write.
+  bool writing = false;
   asio::steady_timer write_done;
   std::vector<std::byte> write_buffer;  // records on their way to the socket
+  std::uint64_t taken = 0;              // bytes ever moved from the engine to write_buffer
+  std::uint64_t sent = 0;               // bytes ever taken by the socket
+  std::error_code flush_error;          // how the last socket write failed, if it did
   std::vector<std::byte> gather_buffer; // small gather writes, joined into one record
 
+  /// Bytes ever produced by the engine: the position an operation's records must reach.
+  std::uint64_t produced() const noexcept { return taken + engine.pending_output().size(); }
+
   // Bounds a handshake or a shutdown; when it fires, the socket's operations are cancelled.
+  // The generation tells an expiry from one that belongs to an earlier, finished operation.
   asio::steady_timer deadline;
+  std::uint64_t deadline_generation = 0;
   bool deadline_expired = false;
 
   bool closed = false;    // our shutdown has completed

@@ -27,12 +27,14 @@ auto with_timeout(const Executor &executor, std::chrono::steady_clock::duration 
       [](auto handler, const Executor &ex, std::chrono::steady_clock::duration limit,
          Initiate start) {
         struct shared {
-          explicit shared(const Executor &e) : timer(e) {}
+          explicit shared(const asio::any_io_executor &e) : timer(e) {}
           asio::steady_timer timer;
           asio::cancellation_signal signal;
           bool expired = false;
         };
-        auto st = std::make_shared<shared>(ex);
+        // The timer runs where the handler does: on its strand, if it has one.
+        auto handler_ex = asio::get_associated_executor(handler, ex);
+        auto st = std::make_shared<shared>(handler_ex);
         auto caller_slot = asio::get_associated_cancellation_slot(handler);
         if (caller_slot.is_connected())
           caller_slot.assign([st](asio::cancellation_type type) { st->signal.emit(type); });
@@ -43,7 +45,6 @@ auto with_timeout(const Executor &executor, std::chrono::steady_clock::duration 
             st->signal.emit(asio::cancellation_type::terminal);
           }
         });
-        auto handler_ex = asio::get_associated_executor(handler, ex);
         auto complete = [st, caller_slot, handler = std::move(handler)](std::error_code ec,
                                                                         auto... results) mutable {
           st->timer.cancel();
