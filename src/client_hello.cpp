@@ -52,16 +52,6 @@ std::vector<std::string> protocol_names(reader list) {
 
 } // namespace
 
-std::optional<std::size_t> complete_record(std::span<const std::byte> input) {
-  if (input.size() < 5)
-    return std::nullopt;
-  std::size_t length =
-      (std::to_integer<std::size_t>(input[3]) << 8) | std::to_integer<std::size_t>(input[4]);
-  if (input.size() < 5 + length)
-    return std::nullopt;
-  return 5 + length;
-}
-
 std::optional<std::vector<std::string>> offered_alpn(std::span<const std::byte> record) {
   reader r(record);
   if (r.number(1) != handshake_record)

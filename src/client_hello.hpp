@@ -13,7 +13,4 @@ namespace tlsio::detail {
 /// the bytes are not a complete ClientHello record (Mbed TLS will say why).
 std::optional<std::vector<std::string>> offered_alpn(std::span<const std::byte> record);
 
-/// The length of the first TLS record in `input` if it is all there.
-std::optional<std::size_t> complete_record(std::span<const std::byte> input);
-
 } // namespace tlsio::detail

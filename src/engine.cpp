@@ -2,6 +2,7 @@
 
 #include "client_hello.hpp"
 #include "engine_error.hpp"
+#include "record.hpp"
 
 #include <tlsio/error.hpp>
 
@@ -108,15 +109,40 @@ int engine::impl::send_to_output(void *self, const unsigned char *data, std::siz
   return static_cast<int>(size);
 }
 
+std::size_t engine::impl::readable_input() noexcept {
+  std::size_t available = input_end_ - input_begin_;
+  if (input_ended_)
+    return available;
+  for (;;) {
+    auto next = detail::first_record(
+        {input_.data() + input_begin_ + whole_records_, available - whole_records_});
+    switch (next.state) {
+    case detail::record_state::complete:
+      whole_records_ += next.size;
+      continue;
+    case detail::record_state::invalid:
+      return whole_records_ + next.size;
+    default:
+      return whole_records_;
+    }
+  }
+}
+
 int engine::impl::receive_from_input(void *self, unsigned char *data, std::size_t size) {
   auto &e = *static_cast<impl *>(self);
-  std::size_t available = e.input_end_ - e.input_begin_;
-  if (available == 0)
-    return e.input_ended_ ? 0 : MBEDTLS_ERR_SSL_WANT_READ;
-  std::size_t n = std::min(size, available);
+  std::size_t n = std::min(size, e.readable_input());
+  if (n == 0) {
+    if (e.input_ended_) {
+      e.reported_end_ = true;
+      return 0;
+    }
+    e.reported_want_input_ = true;
+    return MBEDTLS_ERR_SSL_WANT_READ;
+  }
   std::memcpy(data, e.input_.data() + e.input_begin_, n);
   // No rewind here: a socket read may be filling the space after input_end_ right now.
   e.input_begin_ += n;
+  e.whole_records_ -= std::min(n, e.whole_records_);
   return static_cast<int>(n);
 }
 
@@ -185,6 +211,12 @@ step_result engine::impl::fail(int code) {
                   "the peer split a handshake message across records, which Mbed TLS 2.28 "
                   "cannot reassemble");
     break;
+  case MBEDTLS_ERR_SSL_INVALID_MAC:
+    if (ssl_->nb_zero > 3) // Mbed TLS's guard against a flood of empty records
+      return fail(detail::engine_error(code),
+                  "the peer sent four empty records in a row, which Mbed TLS 2.28 refuses as "
+                  "a possible denial of service");
+    break;
   case MBEDTLS_ERR_SSL_BAD_INPUT_DATA: // Mbed TLS's answer to a record longer than TLS allows
     mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                    MBEDTLS_SSL_ALERT_MSG_RECORD_OVERFLOW);
@@ -213,11 +245,13 @@ bool engine::impl::check_offered_alpn() {
     return true;
   }
   std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
-  auto length = detail::complete_record(input);
-  if (!length && !input_ended_)
+  auto first = detail::first_record(input);
+  if (first.state == detail::record_state::partial && !input_ended_)
     return false; // wait for the whole ClientHello
   alpn_checked_ = true;
-  auto offered = length ? detail::offered_alpn(input.first(*length)) : std::nullopt;
+  auto offered = first.state == detail::record_state::complete
+                     ? detail::offered_alpn(input.first(first.size))
+                     : std::nullopt;
   if (!offered || offered->empty())
     return true;
   for (const auto &protocol : *offered)
@@ -226,6 +260,40 @@ bool engine::impl::check_offered_alpn() {
   // Nothing in common: this connection goes on as if the server spoke no ALPN.
   ssl_->conf = &ctx.config_without_alpn_;
   return true;
+}
+
+int engine::impl::read_application_data(unsigned char *data, std::size_t size) {
+  // Each pass that does not return consumed at least one record, so this ends.
+  for (;;) {
+    reported_end_ = reported_want_input_ = false;
+    int ret = mbedtls_ssl_read(ssl_.get(), data, size);
+    if (ret > 0 || (ret == 0 && mbedtls_ssl_get_bytes_avail(ssl_.get()) > 0))
+      return ret;
+    // 0 is also two empty application data records in a row, not only the end of input.
+    if (ret == 0 && reported_end_)
+      return MBEDTLS_ERR_SSL_CONN_EOF;
+    // After a warning alert it skipped (no_renegotiation), Mbed TLS says WANT_READ itself.
+    if (ret == MBEDTLS_ERR_SSL_WANT_READ && reported_want_input_)
+      return ret;
+    if (ret != 0 && ret != MBEDTLS_ERR_SSL_WANT_READ)
+      return ret;
+  }
+}
+
+step_result engine::impl::read_result(int ret) {
+  if (ret >= 0)
+    return {status::done, static_cast<std::size_t>(ret), {}};
+  switch (ret) {
+  case MBEDTLS_ERR_SSL_WANT_READ:
+    return {status::want_input, 0, {}};
+  case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+    peer_closed_ = true;
+    return {status::closed, 0, {}};
+  case MBEDTLS_ERR_SSL_CONN_EOF:
+    return fail(error::stream_truncated);
+  default:
+    return fail(ret);
+  }
 }
 
 step_result engine::impl::check_after_handshake() {
@@ -333,21 +401,8 @@ step_result engine::read(std::span<std::byte> out) {
                                 : step_result{status::closed, 0, {}};
   if (out.empty())
     return {status::done, 0, {}};
-  int ret =
-      mbedtls_ssl_read(e.ssl_.get(), reinterpret_cast<unsigned char *>(out.data()), out.size());
-  if (ret > 0)
-    return {status::done, static_cast<std::size_t>(ret), {}};
-  switch (ret) {
-  case MBEDTLS_ERR_SSL_WANT_READ:
-    return {status::want_input, 0, {}};
-  case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-    e.peer_closed_ = true;
-    return {status::closed, 0, {}};
-  case 0: // Mbed TLS's way of saying the input ended without close_notify
-    return e.fail(error::stream_truncated);
-  default:
-    return e.fail(ret);
-  }
+  return e.read_result(
+      e.read_application_data(reinterpret_cast<unsigned char *>(out.data()), out.size()));
 }
 
 step_result engine::write(std::span<const std::byte> data) {
@@ -382,15 +437,9 @@ step_result engine::shutdown() {
   // Application data still in flight from the peer is discarded while waiting.
   unsigned char discard[4096];
   while (!e.peer_closed_) {
-    int ret = mbedtls_ssl_read(e.ssl_.get(), discard, sizeof discard);
-    if (ret > 0)
-      continue;
-    if (ret == MBEDTLS_ERR_SSL_WANT_READ)
-      return {status::want_input, 0, {}};
-    if (ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
-      e.peer_closed_ = true;
-    else
-      return ret == 0 ? e.fail(error::stream_truncated) : e.fail(ret);
+    auto r = e.read_result(e.read_application_data(discard, sizeof discard));
+    if (r.status == status::want_input || r.status == status::failed)
+      return r;
   }
   return {status::done, 0, {}};
 }
@@ -454,19 +503,19 @@ void engine::swap_output(std::vector<std::byte> &buffer) {
 
 bool engine::handshake_done() const noexcept { return impl_->handshake_done_; }
 
-bool engine::read_ready() const noexcept {
-  const auto &e = *impl_;
+bool engine::read_ready() {
+  auto &e = *impl_;
   if (e.failure_ || e.peer_closed_ || e.input_ended_)
     return true;
-  if (mbedtls_ssl_get_bytes_avail(e.ssl_.get()) > 0 || mbedtls_ssl_check_pending(e.ssl_.get()))
+  if (mbedtls_ssl_get_bytes_avail(e.ssl_.get()) > 0)
     return true;
-  std::size_t available = e.input_end_ - e.input_begin_;
-  if (available < 5)
-    return false;
-  auto header = e.input_.data() + e.input_begin_;
-  std::size_t length =
-      (std::to_integer<std::size_t>(header[3]) << 8) | std::to_integer<std::size_t>(header[4]);
-  return available >= 5 + length;
+  bool records_wait = e.readable_input() > 0 || mbedtls_ssl_check_pending(e.ssl_.get());
+  if (!e.handshake_done_ || !records_wait)
+    return records_wait;
+  // Reading 0 bytes processes records up to the first application data and leaves it there.
+  unsigned char none[1];
+  int ret = e.read_application_data(none, 0);
+  return e.read_result(ret).status != status::want_input;
 }
 
 std::size_t engine::pending_input() const noexcept {

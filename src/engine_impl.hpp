@@ -34,9 +34,22 @@ struct engine::impl {
   step_result fail(int mbedtls_code);
   step_result fail(std::error_code ec, std::string detail = {});
   step_result check_after_handshake();
+  /// mbedtls_ssl_read, going on past the answers that only look final: a 0 for two empty
+  /// records, a WANT_READ after a skipped alert. Returns the bytes read; with size 0, 0
+  /// once application data waits; MBEDTLS_ERR_SSL_CONN_EOF at the end of the input;
+  /// MBEDTLS_ERR_SSL_WANT_READ only when the input has no whole record left; or an error.
+  int read_application_data(unsigned char *data, std::size_t size);
+  /// The step's answer to what read_application_data returned.
+  step_result read_result(int ret);
   /// Server with alpn_mismatch::proceed: false while the ClientHello is incomplete.
   bool check_offered_alpn();
   std::string describe_verification_failure(std::uint32_t flags) const;
+
+  /// How much input Mbed TLS may read: whole records only, so that a record is either
+  /// all there or untouched (read_ready() and pending_input() depend on it). Everything
+  /// once the input has ended, so that a cut record shows as truncation; the header of a
+  /// record that cannot be taken, so that Mbed TLS rejects it with its own error.
+  std::size_t readable_input() noexcept;
 
   // The memory BIO that Mbed TLS reads and writes through.
   static int send_to_output(void *self, const unsigned char *data, std::size_t size);
@@ -51,6 +64,12 @@ struct engine::impl {
   std::size_t input_begin_ = 0;
   std::size_t input_end_ = 0;
   bool input_ended_ = false;
+  // Bytes from input_begin_ on known to be whole records: each record is scanned once.
+  std::size_t whole_records_ = 0;
+  // What receive_from_input answered during the current Mbed TLS call, to tell its own
+  // end-of-input and want-input from the same codes that Mbed TLS returns for other reasons.
+  bool reported_end_ = false;
+  bool reported_want_input_ = false;
   std::vector<std::byte> output_;
   std::size_t output_begin_ = 0;
 

@@ -5,7 +5,12 @@
 
 #include <doctest/doctest.h>
 
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/ssl.h>
+
 #include <chrono>
+#include <cstring>
 #include <random>
 
 using namespace tlsio_test;
@@ -48,6 +53,118 @@ tlsio::step_result client_result(const ti::identity &id, const std::string &name
   engine_pair p(pki.client_context(), pki.server_context(id), name);
   return p.handshake().client;
 }
+
+// The size of the record at the start of bytes, from its header.
+std::size_t first_record_size(const std::vector<std::byte> &bytes) {
+  return 5 + (std::to_integer<std::size_t>(bytes[3]) << 8) + std::to_integer<std::size_t>(bytes[4]);
+}
+
+// One read into a fresh buffer; what it gave is appended to got.
+tlsio::step_result read_once(tlsio::engine &e, std::string &got) {
+  std::vector<std::byte> buffer(20000);
+  auto r = e.read(buffer);
+  got.append(reinterpret_cast<const char *>(buffer.data()), r.bytes);
+  return r;
+}
+
+// A bare Mbed TLS server with the test identity, for what a tlsio engine never sends: empty
+// records, warning alerts, a HelloRequest.
+struct raw_server {
+  mbedtls_entropy_context entropy;
+  mbedtls_ctr_drbg_context drbg;
+  mbedtls_x509_crt chain;
+  mbedtls_pk_context key;
+  mbedtls_ssl_config config;
+  mbedtls_ssl_context ssl;
+  wire to_client, to_server;
+
+  explicit raw_server(bool renegotiation = false) {
+    mbedtls_entropy_init(&entropy);
+    mbedtls_ctr_drbg_init(&drbg);
+    mbedtls_x509_crt_init(&chain);
+    mbedtls_pk_init(&key);
+    mbedtls_ssl_config_init(&config);
+    mbedtls_ssl_init(&ssl);
+    const auto &id = test_pki::shared().server_identity;
+    auto pem = [](const std::string &s) {
+      return reinterpret_cast<const unsigned char *>(s.c_str());
+    };
+    REQUIRE(mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, nullptr, 0) == 0);
+    REQUIRE(mbedtls_x509_crt_parse(&chain, pem(id.chain_pem), id.chain_pem.size() + 1) == 0);
+    REQUIRE(mbedtls_pk_parse_key(&key, pem(id.private_key_pem), id.private_key_pem.size() + 1,
+                                 nullptr, 0) == 0);
+    REQUIRE(mbedtls_ssl_config_defaults(&config, MBEDTLS_SSL_IS_SERVER,
+                                        MBEDTLS_SSL_TRANSPORT_STREAM,
+                                        MBEDTLS_SSL_PRESET_DEFAULT) == 0);
+    mbedtls_ssl_conf_rng(&config, mbedtls_ctr_drbg_random, &drbg);
+    REQUIRE(mbedtls_ssl_conf_own_cert(&config, &chain, &key) == 0);
+    mbedtls_ssl_conf_renegotiation(&config, renegotiation ? MBEDTLS_SSL_RENEGOTIATION_ENABLED
+                                                          : MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    REQUIRE(mbedtls_ssl_setup(&ssl, &config) == 0);
+    mbedtls_ssl_set_bio(&ssl, this, &send, &receive, nullptr);
+  }
+  ~raw_server() {
+    mbedtls_ssl_free(&ssl);
+    mbedtls_ssl_config_free(&config);
+    mbedtls_pk_free(&key);
+    mbedtls_x509_crt_free(&chain);
+    mbedtls_ctr_drbg_free(&drbg);
+    mbedtls_entropy_free(&entropy);
+  }
+  raw_server(const raw_server &) = delete;
+  raw_server &operator=(const raw_server &) = delete;
+
+  static int send(void *self, const unsigned char *data, std::size_t size) {
+    auto &out = static_cast<raw_server *>(self)->to_client.bytes;
+    out.insert(out.end(), reinterpret_cast<const std::byte *>(data),
+               reinterpret_cast<const std::byte *>(data) + size);
+    return static_cast<int>(size);
+  }
+  static int receive(void *self, unsigned char *data, std::size_t size) {
+    auto &in = static_cast<raw_server *>(self)->to_server.bytes;
+    std::size_t n = std::min(size, in.size());
+    if (n == 0)
+      return MBEDTLS_ERR_SSL_WANT_READ;
+    std::memcpy(data, in.data(), n);
+    in.erase(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(n));
+    return static_cast<int>(n);
+  }
+
+  void handshake_with(tlsio::engine &client) {
+    for (int round = 0; round < 10; ++round) {
+      auto c = client.handshake();
+      to_server.take_from(client);
+      int s = mbedtls_ssl_handshake(&ssl);
+      to_client.deliver_to(client, to_client.bytes.size());
+      if (c.status == status::done && s == 0)
+        return;
+      REQUIRE(c.status != status::failed);
+      REQUIRE((s == 0 || s == MBEDTLS_ERR_SSL_WANT_READ));
+    }
+    FAIL("the handshake does not finish");
+  }
+  /// One application data record per piece: an empty piece makes an empty record.
+  void send_records(std::initializer_list<std::string_view> pieces) {
+    for (auto piece : pieces)
+      REQUIRE(mbedtls_ssl_write(&ssl, reinterpret_cast<const unsigned char *>(piece.data()),
+                                piece.size()) == static_cast<int>(piece.size()));
+  }
+  void send_warning(unsigned char alert) {
+    REQUIRE(mbedtls_ssl_send_alert_message(&ssl, MBEDTLS_SSL_ALERT_LEVEL_WARNING, alert) == 0);
+  }
+};
+
+// A tlsio client connected to a raw_server.
+struct raw_connection {
+  raw_server server;
+  tlsio::engine client{test_pki::shared().client_context()};
+
+  explicit raw_connection(bool renegotiation = false) : server(renegotiation) {
+    client.set_server_name("localhost");
+    server.handshake_with(client);
+  }
+  void deliver() { server.to_client.deliver_to(client, server.to_client.bytes.size()); }
+};
 
 } // namespace
 
@@ -334,5 +451,219 @@ TEST_CASE("session tickets: a client resumes its last session") {
     third.client.set_session(*saved);
     require_handshake(third);
     CHECK(!third.client.resumed());
+  }
+}
+
+TEST_CASE("Mbed TLS 2.28 sends an empty record for an empty write") {
+  raw_connection c;
+  c.server.send_records({""});
+  auto &sent = c.server.to_client.bytes;
+  REQUIRE(sent.size() > 5);
+  CHECK(sent[0] == std::byte{23}); // application data
+  CHECK(sent.size() == first_record_size(sent));
+}
+
+TEST_CASE("empty application data records are not the end of the stream") {
+  raw_connection c;
+  std::string got;
+
+  SUBCASE("empty, empty, hello: read returns hello") {
+    c.server.send_records({"", "", "hello"});
+    c.deliver();
+    auto r = read_once(c.client, got);
+    CHECK(r.status == status::done);
+    CHECK(got == "hello");
+  }
+  SUBCASE("empty records, then nothing: want_input") {
+    for (int n = 1; n <= 3; ++n) {
+      CAPTURE(n);
+      for (int i = 0; i < n; ++i)
+        c.server.send_records({""});
+      c.deliver();
+      CHECK(read_once(c.client, got).status == status::want_input);
+      CHECK(c.client.pending_input() == 0);
+      c.server.send_records({"x"}); // Mbed TLS counts empty records in a row, see below
+      c.deliver();
+      CHECK(read_once(c.client, got).status == status::done);
+    }
+    CHECK(got == "xxx");
+  }
+  SUBCASE("four in a row: Mbed TLS 2.28 takes them for a denial of service") {
+    c.server.send_records({"", "", "", ""});
+    c.deliver();
+    auto r = read_once(c.client, got);
+    CHECK(r.status == status::failed);
+    CHECK(c.client.failure_detail().find("four empty records in a row") != std::string::npos);
+  }
+  SUBCASE("empty, empty, close_notify during our shutdown: a clean shutdown") {
+    CHECK(c.client.shutdown().status == status::want_input);
+    c.server.send_records({"", ""});
+    c.deliver();
+    CHECK(c.client.shutdown().status == status::want_input);
+    REQUIRE(mbedtls_ssl_close_notify(&c.server.ssl) == 0);
+    c.deliver();
+    auto r = c.client.shutdown();
+    CHECK(r.status == status::done);
+    CHECK(!r.error);
+  }
+  SUBCASE("empty records, then the transport ends: stream_truncated") {
+    c.server.send_records({"", ""});
+    c.deliver();
+    c.client.put_eof();
+    CHECK(read_once(c.client, got).error == tlsio::error::stream_truncated);
+  }
+}
+
+TEST_CASE("Mbed TLS is handed whole records only") {
+  const auto &pki = test_pki::shared();
+  engine_pair p(pki.client_context(), pki.server_context());
+  require_handshake(p);
+  auto first = pattern(1000), second = pattern(300);
+  p.client.write(std::as_bytes(std::span(first)));
+  p.client.write(std::as_bytes(std::span(second)));
+  p.to_server.take_from(p.client);
+  std::size_t first_size = first_record_size(p.to_server.bytes);
+  std::string got;
+
+  // Header, part of the body, then the first record and part of the second.
+  for (std::size_t n : {std::size_t{3}, std::size_t{500}, first_size + 3}) {
+    CAPTURE(n);
+    p.to_server.deliver_to(p.server, n - p.server.pending_input());
+    auto r = read_once(p.server, got);
+    CHECK(r.status == (n > first_size ? status::done : status::want_input));
+    CHECK(p.server.pending_input() == (n > first_size ? 3 : n)); // nothing partial taken
+    CHECK(!p.server.read_ready());
+  }
+  CHECK(got == first);
+  p.to_server.deliver_to(p.server, p.to_server.bytes.size());
+  CHECK(p.server.read_ready());
+  CHECK(read_once(p.server, got).status == status::done);
+  CHECK(got == first + second);
+
+  SUBCASE("a cut record once the input has ended is truncation") {
+    p.client.write(std::as_bytes(std::span(first)));
+    p.to_server.take_from(p.client);
+    p.to_server.deliver_to(p.server, 10);
+    CHECK(!p.server.read_ready());
+    p.server.put_eof();
+    CHECK(p.server.read_ready());
+    CHECK(read_once(p.server, got).error == tlsio::error::stream_truncated);
+  }
+  SUBCASE("a header longer than TLS allows is rejected at once, with record_overflow") {
+    p.server.put_input(std::as_bytes(std::span("\x17\x03\x03\x48\x01", 5)));
+    CHECK(p.server.read_ready());
+    auto r = read_once(p.server, got);
+    CHECK(r.status == status::failed);
+    CHECK(p.server.failure_detail() == "the peer sent a record longer than TLS allows");
+    CHECK(!p.server.pending_output().empty()); // the record_overflow alert
+  }
+  SUBCASE("the longest legal record is waited for") {
+    p.server.put_input(std::as_bytes(std::span("\x17\x03\x03\x48\x00", 5)));
+    CHECK(!p.server.read_ready());
+    CHECK(read_once(p.server, got).status == status::want_input);
+  }
+}
+
+TEST_CASE("warning alerts are skipped, and data behind them is read at once") {
+  for (unsigned char alert :
+       {MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION, MBEDTLS_SSL_ALERT_MSG_USER_CANCELED}) {
+    CAPTURE(int{alert});
+    raw_connection c;
+    std::string got;
+    c.server.send_warning(alert);
+    c.server.send_records({"after"});
+    c.deliver();
+    auto r = read_once(c.client, got);
+    CHECK(r.status == status::done);
+    CHECK(got == "after");
+  }
+}
+
+TEST_CASE("read_ready() is exact after the handshake") {
+  raw_connection c;
+  std::string got;
+
+  SUBCASE("a data record: true, and a read takes all of it") {
+    c.server.send_records({"", "", "hello"});
+    c.deliver();
+    CHECK(c.client.read_ready());
+    CHECK(c.client.read_ready()); // asking again changes nothing
+    CHECK(c.client.pending_output().empty());
+    CHECK(read_once(c.client, got).status == status::done);
+    CHECK(got == "hello");
+    CHECK(!c.client.read_ready());
+  }
+  SUBCASE("empty records only: false, and they are consumed") {
+    c.server.send_records({"", "", ""});
+    c.deliver();
+    CHECK(!c.client.read_ready());
+    CHECK(c.client.pending_input() == 0);
+    CHECK(read_once(c.client, got).status == status::want_input);
+  }
+  SUBCASE("a warning alert: false") {
+    c.server.send_warning(MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION);
+    c.deliver();
+    CHECK(!c.client.read_ready());
+    CHECK(c.client.pending_input() == 0);
+  }
+  SUBCASE("close_notify: true, then read says closed") {
+    REQUIRE(mbedtls_ssl_close_notify(&c.server.ssl) == 0);
+    c.deliver();
+    CHECK(c.client.read_ready());
+    CHECK(read_once(c.client, got).status == status::closed);
+  }
+  SUBCASE("half a record: false") {
+    c.server.send_records({"hello"});
+    c.server.to_client.deliver_to(c.client, 8);
+    CHECK(!c.client.read_ready());
+    CHECK(c.client.pending_input() == 8);
+  }
+  SUBCASE("a corrupted record: true, then read reports the failure") {
+    c.server.send_records({"hello"});
+    c.server.to_client.bytes.back() ^= std::byte{1};
+    c.deliver();
+    CHECK(c.client.read_ready());
+    CHECK(!c.client.pending_output().empty()); // the bad_record_mac alert
+    auto r = read_once(c.client, got);
+    CHECK(r.status == status::failed);
+    CHECK(r.error == c.client.failure());
+  }
+}
+
+TEST_CASE("a HelloRequest to a client that does not renegotiate") {
+  raw_connection c(/*renegotiation=*/true);
+  REQUIRE(mbedtls_ssl_renegotiate(&c.server.ssl) == 0);
+  REQUIRE(!c.server.to_client.bytes.empty());
+  std::string got;
+
+  SUBCASE("alone: read_ready() is false and the no_renegotiation alert is queued") {
+    c.deliver();
+    CHECK(!c.client.read_ready());
+    CHECK(c.client.pending_input() == 0);
+    auto alert = c.client.pending_output();
+    CHECK(alert.size() > 5);
+    CHECK(alert[0] == std::byte{21}); // an alert record
+
+    // The connection goes on, both ways.
+    c.server.to_server.take_from(c.client);
+    c.server.send_records({"later"});
+    c.deliver();
+    CHECK(read_once(c.client, got).status == status::done);
+    CHECK(got == "later");
+    auto ping = std::string_view("ping");
+    CHECK(c.client.write(std::as_bytes(std::span(ping))).status == status::done);
+    c.server.to_server.take_from(c.client);
+    unsigned char buffer[16];
+    int n = mbedtls_ssl_read(&c.server.ssl, buffer, sizeof buffer);
+    CHECK(n == MBEDTLS_ERR_SSL_WANT_READ); // Mbed TLS's own answer to the alert it skips
+    n = mbedtls_ssl_read(&c.server.ssl, buffer, sizeof buffer);
+    CHECK(std::string(reinterpret_cast<char *>(buffer), n > 0 ? n : 0) == "ping");
+  }
+  SUBCASE("with data behind it: read returns the data") {
+    c.server.send_records({"later"});
+    c.deliver();
+    CHECK(read_once(c.client, got).status == status::done);
+    CHECK(got == "later");
+    CHECK(!c.client.pending_output().empty());
   }
 }

@@ -139,9 +139,14 @@ public:
   // --- State --------------------------------------------------------------------------------
 
   bool handshake_done() const noexcept;
-  /// A read would make progress without new input: decrypted bytes wait, a complete
-  /// record is held, the input has ended, or the engine has failed.
-  bool read_ready() const noexcept;
+  /// True exactly when read() would now return without new input: application data is
+  /// decrypted and waiting, the peer sent close_notify, the engine has failed, or the input
+  /// has ended. To find out, it processes the complete records that carry no application
+  /// data (empty records, warning alerts, a HelloRequest); the answers they need, such as a
+  /// warning alert, are queued as pending_output(), which the caller must send. It never
+  /// takes application data. Before the handshake is done: whether a complete record (or
+  /// the end of the input, or a failure) is there for the next step.
+  bool read_ready();
   /// Input bytes received but not yet processed.
   std::size_t pending_input() const noexcept;
   /// The error the engine failed with, if it has.
