@@ -162,8 +162,9 @@ template <class NextLayer> bool read_at_once(stream_state<NextLayer> &s, std::er
 }
 
 /// For a plain socket with no socket write in flight: sends what is queued as far as the
-/// socket takes it without waiting (blocking poll's way to send an answer or a tail).
-template <class NextLayer> void send_at_once(stream_state<NextLayer> &s) {
+/// socket takes it without waiting. True if nothing is left to send; always false for other
+/// next layers, which are written asynchronously.
+template <class NextLayer> bool send_at_once(stream_state<NextLayer> &s) {
   if constexpr (is_plain_socket<NextLayer>) {
     while (!s.writing && has_output(s)) {
       if (s.write_buffer.empty()) {
@@ -179,11 +180,13 @@ template <class NextLayer> void send_at_once(stream_state<NextLayer> &s) {
       else {
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
           s.flush_error = std::error_code(errno, asio::error::get_system_category());
-        return;
+        return false;
       }
     }
+    return !has_output(s);
   } else {
     (void)s;
+    return false;
   }
 }
 
@@ -208,6 +211,14 @@ public:
       if (ec)
         io_error_ = ec;
       break;
+    case awaiting::socket_write: // this operation's own turn as the flusher
+      s.writing = false;
+      consume_written(s, n);
+      s.flush_error = ec;
+      if (!ec) // what others queued meanwhile
+        start_flush(state_, asio::get_associated_executor(self, s.next_layer.get_executor()));
+      s.write_done.cancel();
+      break;
     case awaiting::socket_read:
       s.reading = false;
       s.read_done.cancel();
@@ -227,7 +238,15 @@ public:
   }
 
 private:
-  enum class awaiting { nothing, socket_read, socket_readable, other_read, flush, post };
+  enum class awaiting {
+    nothing,
+    socket_write,
+    socket_read,
+    socket_readable,
+    other_read,
+    flush,
+    post
+  };
 
   template <class Self> void run(Self &self) {
     auto &s = *state_;
@@ -245,11 +264,16 @@ private:
       }
       bool finished = result_.status != status::want_input;
       if (s.sent < target_) {
-        start_flush(state_, asio::get_associated_executor(self, s.next_layer.get_executor()));
-        if (finished && op_.waits_for_flush(result_)) {
-          if (flush_failed(s) || (!s.writing && s.flush_error))
+        if (!(finished && op_.waits_for_flush(result_))) {
+          start_flush(state_, asio::get_associated_executor(self, s.next_layer.get_executor()));
+        } else {
+          if (flush_failed(s))
             return finish(self, s.flush_error);
-          return wait(self, s.write_done, awaiting::flush);
+          if (s.writing)
+            return wait(self, s.write_done, awaiting::flush);
+          if (!send_at_once(s)) // the common case: the socket takes it all at once
+            return start_write(self);
+          continue;
         }
       }
       if (finished)
@@ -269,6 +293,21 @@ private:
     if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
       return asio::error::operation_aborted;
     return io_error_;
+  }
+
+  // The operation waits for its records anyway, so it writes them itself: its completion
+  // is the socket write's, without a second hand-off through the flusher.
+  template <class Self> void start_write(Self &self) {
+    auto &s = *state_;
+    if (s.write_buffer.empty()) {
+      s.engine.swap_output(s.write_buffer);
+      s.taken += s.write_buffer.size();
+    }
+    s.flush_error.clear();
+    s.writing = true;
+    awaiting_ = awaiting::socket_write;
+    went_async_ = true;
+    asio::async_write(s.next_layer, asio::buffer(s.write_buffer), std::move(self));
   }
 
   // A socket is read only once it is readable, so an idle connection holds no input

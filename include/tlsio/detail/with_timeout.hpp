@@ -32,19 +32,20 @@ auto with_timeout(const Executor &executor, std::chrono::steady_clock::duration 
           asio::cancellation_signal signal;
           bool expired = false;
         };
-        // The timer runs where the handler does: on its strand, if it has one.
         auto handler_ex = asio::get_associated_executor(handler, ex);
-        auto st = std::make_shared<shared>(handler_ex);
+        auto st = std::make_shared<shared>(ex);
         auto caller_slot = asio::get_associated_cancellation_slot(handler);
         if (caller_slot.is_connected())
           caller_slot.assign([st](asio::cancellation_type type) { st->signal.emit(type); });
         st->timer.expires_after(limit);
-        st->timer.async_wait([st](std::error_code ec) {
+        // The expiry runs where the handler does (on its strand, if it has one): it cancels
+        // the operation, which must not race with the operation's own steps.
+        st->timer.async_wait(asio::bind_executor(handler_ex, [st](std::error_code ec) {
           if (!ec) {
             st->expired = true;
             st->signal.emit(asio::cancellation_type::terminal);
           }
-        });
+        }));
         auto complete = [st, caller_slot, handler = std::move(handler)](std::error_code ec,
                                                                         auto... results) mutable {
           st->timer.cancel();
