@@ -144,9 +144,13 @@ void run_until(asio::io_context &io, const std::function<bool()> &done,
 
 // Writes from s until a write has to wait for the peer (who is not reading); returns the
 // pending write's outcome holder.
+std::size_t writes_taken = 0; // writes fill_until_write_waits started, the waiting one too
+
 void fill_until_write_waits(stream_pair &p, tlsio::stream<> &s, outcome &w,
                             asio::cancellation_slot slot, const std::string &chunk) {
+  writes_taken = 0;
   for (int i = 0; i < 2000; ++i) {
+    ++writes_taken;
     w = {};
     s.async_write_some(asio::buffer(chunk), asio::bind_cancellation_slot(slot, w.handler()));
     p.io.restart();
@@ -290,6 +294,23 @@ TEST_CASE("partial cancellation ends a waiting write; total cancellation cannot 
   REQUIRE(w.ec);
   CHECK(*w.ec == asio::error::operation_aborted);
   CHECK(w.bytes == chunk.size()); // taken: its records still go out
+  // Everything written, the cancelled write included, reaches the server once it reads.
+  std::size_t written = 0;
+  // fill_until_write_waits wrote chunk-sized pieces, each taken in full.
+  std::vector<char> sink(256 * 1024);
+  std::size_t received = 0;
+  std::function<void()> drain = [&] {
+    p.server.async_read_some(asio::buffer(sink), [&](std::error_code ec, std::size_t n) {
+      received += n;
+      if (!ec)
+        drain();
+    });
+  };
+  drain();
+  written = writes_taken * chunk.size();
+  run_until(
+      io, [&] { return received >= written; }, 10s);
+  CHECK(received == written);
 }
 
 TEST_CASE("partial cancellation ends a handshake that waits for a silent peer") {

@@ -19,14 +19,31 @@
 // Asynchronous operations take any completion token (asio::use_awaitable, a callback,
 // asio::use_future, tlsio::compat::deferred), run their handler through the handler's
 // associated executor (by default the stream's), and never call it from inside the
-// initiating call. Each supports per-operation cancellation (terminal, partial and total)
-// through the handler's associated cancellation slot: a cancelled operation completes with
-// asio::error::operation_aborted.
+// initiating call.
 //
-// Concurrency: at most one read (async_read_some) and one write (async_write_some) may be
-// pending at a time, and they may be pending together (full duplex). A handshake or a
-// shutdown is alone with at most one read. Like every Asio object, a stream is not safe for
-// concurrent use from several threads: run its operations on one thread or on a strand.
+// Full duplex: at most one read (async_read_some) and one write (async_write_some) may be
+// pending at a time, and they may be pending together. Neither waits for the other: records
+// leave through one flusher that no operation owns, a read waits only for input (and, when
+// it fails, for the alert that explains it to be sent), and a write only for its own
+// records. A handshake or a shutdown is alone with at most one read.
+//
+// Cancellation, through the handler's associated cancellation slot, aborts only waiting:
+//  - a read honours terminal, partial and total cancellation and completes with
+//    asio::error::operation_aborted and 0 bytes; nothing is taken from the stream (data
+//    that arrives later goes to the next read). A read whose step already decrypted data
+//    into the caller's buffer completes with that data, whatever the cancellation;
+//  - a write honours terminal and partial cancellation (not total: its bytes are encrypted
+//    the moment it starts and cannot be taken back). It completes with operation_aborted and
+//    all its bytes counted as taken; its records still go out, ahead of anything later;
+//  - a handshake or a shutdown honours terminal and partial cancellation; the engine keeps
+//    its state, and calling the operation again goes on from where it stopped.
+// The _for forms time out the same way, with error::timed_out.
+//
+// Threads: like every Asio I/O object, a stream is not safe for concurrent use. Run all of
+// a stream's operations, and poll, on one thread or one strand (make the socket with a
+// strand executor, as the acceptor's strand_per_connection option does, or bind every
+// handler to the same strand); internal handlers and timers run on the executor of the
+// operation that started them. Distinct streams may be used on different threads at once.
 //
 // Destroying the stream, or closing its socket, while operations are pending completes them
 // with asio::error::operation_aborted; they touch no freed memory.
@@ -138,10 +155,11 @@ public:
   }
 
   /// Encrypts and sends some bytes: up to 64 KiB from the first buffer, or several small
-  /// buffers joined into one record. Completes once the records are written to the socket.
+  /// buffers joined into one record. Completes once the socket has taken its records.
   /// Completion signature: void(std::error_code, std::size_t).
-  /// If it is cancelled, its bytes are already encrypted: what the socket did not take goes
-  /// out ahead of the next write or the shutdown, so the record stream stays intact.
+  /// If it is cancelled, its bytes are already encrypted and count as taken: the flusher
+  /// still sends them, ahead of the next write or the shutdown, so the record stream stays
+  /// intact. A socket error ends the flusher: this and later writes report it.
   template <class ConstBuffers, class Token = asio::default_completion_token_t<executor_type>>
   auto async_write_some(const ConstBuffers &buffers, Token &&token = {}) {
     return start<void(std::error_code, std::size_t)>(write_op(buffers), std::forward<Token>(token));

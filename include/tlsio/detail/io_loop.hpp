@@ -211,14 +211,6 @@ public:
       if (ec)
         io_error_ = ec;
       break;
-    case awaiting::socket_write: // this operation's own turn as the flusher
-      s.writing = false;
-      consume_written(s, n);
-      s.flush_error = ec;
-      if (!ec) // what others queued meanwhile
-        start_flush(state_, asio::get_associated_executor(self, s.next_layer.get_executor()));
-      s.write_done.cancel();
-      break;
     case awaiting::socket_read:
       s.reading = false;
       s.read_done.cancel();
@@ -238,15 +230,7 @@ public:
   }
 
 private:
-  enum class awaiting {
-    nothing,
-    socket_write,
-    socket_read,
-    socket_readable,
-    other_read,
-    flush,
-    post
-  };
+  enum class awaiting { nothing, socket_read, socket_readable, other_read, flush, post };
 
   template <class Self> void run(Self &self) {
     auto &s = *state_;
@@ -269,11 +253,12 @@ private:
         } else {
           if (flush_failed(s))
             return finish(self, s.flush_error);
-          if (s.writing)
-            return wait(self, s.write_done, awaiting::flush);
-          if (!send_at_once(s)) // the common case: the socket takes it all at once
-            return start_write(self);
-          continue;
+          // The common case: the socket takes it all at once, with no hand-off. Otherwise
+          // the flusher sends it, so that cancelling this wait leaves the records going.
+          if (!s.writing && send_at_once(s))
+            continue;
+          start_flush(state_, asio::get_associated_executor(self, s.next_layer.get_executor()));
+          return wait(self, s.write_done, awaiting::flush);
         }
       }
       if (finished)
@@ -293,21 +278,6 @@ private:
     if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
       return asio::error::operation_aborted;
     return io_error_;
-  }
-
-  // The operation waits for its records anyway, so it writes them itself: its completion
-  // is the socket write's, without a second hand-off through the flusher.
-  template <class Self> void start_write(Self &self) {
-    auto &s = *state_;
-    if (s.write_buffer.empty()) {
-      s.engine.swap_output(s.write_buffer);
-      s.taken += s.write_buffer.size();
-    }
-    s.flush_error.clear();
-    s.writing = true;
-    awaiting_ = awaiting::socket_write;
-    went_async_ = true;
-    asio::async_write(s.next_layer, asio::buffer(s.write_buffer), std::move(self));
   }
 
   // A socket is read only once it is readable, so an idle connection holds no input
