@@ -449,3 +449,92 @@ TEST_CASE("a deferred timed read started after its stream moved uses the moved-t
   CHECK(!*r.ec);
   CHECK(std::string(buffer, r.bytes) == "moved");
 }
+
+TEST_CASE("a write to a peer that has reset completes with the error") {
+  asio::io_context io;
+  stream_pair p(io);
+  handshake(p);
+  p.server.lowest_layer().set_option(asio::socket_base::linger(true, 0));
+  p.server.lowest_layer().close(); // RST
+  std::this_thread::sleep_for(20ms);
+  outcome w;
+  for (int i = 0; i < 3 && !(w.ec && *w.ec); ++i) { // the first send may still be taken
+    w = {};
+    p.client.async_write_some(asio::buffer(std::string("hello")), w.handler());
+    run_until(
+        io, [&] { return w.ec.has_value(); }, 5s);
+    REQUIRE(w.ec);
+  }
+  CHECK(*w.ec);
+}
+
+TEST_CASE("a blocking write while a timed-out write's records are still going is refused") {
+  asio::io_context io;
+  stream_pair p(io);
+  handshake(p);
+  std::string chunk(256 * 1024, 'q');
+  std::size_t written = 0;
+  outcome w;
+  for (int i = 0; i < 200; ++i) {
+    w = {};
+    p.client.async_write_some_for(asio::buffer(chunk), 100ms, w.handler());
+    run_until(
+        io, [&] { return w.ec.has_value(); }, 10s);
+    REQUIRE(w.ec);
+    written += w.bytes;
+    if (*w.ec)
+      break;
+  }
+  REQUIRE(*w.ec == tlsio::error::timed_out);
+  std::error_code ec;
+  auto n = p.client.write_some(asio::buffer(std::string("tail")), ec);
+  CHECK(ec == asio::error::in_progress);
+  CHECK(n == 0);
+  // Nothing was sent twice or lost: the server gets exactly what the writes took.
+  std::vector<char> sink(256 * 1024);
+  std::size_t received = 0;
+  std::optional<std::error_code> read_error;
+  std::function<void()> drain = [&] {
+    p.server.async_read_some(asio::buffer(sink), [&](std::error_code e, std::size_t m) {
+      received += m;
+      if (e)
+        read_error = e;
+      else
+        drain();
+    });
+  };
+  drain();
+  run_until(
+      io, [&] { return received >= written || read_error.has_value(); }, 20s);
+  CHECK(!read_error);
+  CHECK(received == written);
+}
+
+TEST_CASE("a blocking shutdown keeps its bound while close_notify cannot be sent") {
+  asio::io_context io;
+  stream_pair p(io, test_pki::shared().client_context(), test_pki::shared().server_context(),
+                small_buffer_pair(io, 8192));
+  handshake(p);
+  // Fill the client's socket with raw bytes the server never reads.
+  auto &socket = p.client.next_layer();
+  socket.non_blocking(true);
+  std::string filler(4096, 'f');
+  std::error_code ec;
+  for (int i = 0; i < 10000 && !ec; ++i)
+    socket.send(asio::buffer(filler), 0, ec);
+  REQUIRE(ec == asio::error::would_block);
+  socket.non_blocking(false);
+  p.client.set_shutdown_timeout(300ms);
+  auto start = std::chrono::steady_clock::now();
+  p.client.shutdown(ec);
+  CHECK(ec == tlsio::error::timed_out);
+  CHECK(std::chrono::steady_clock::now() - start < 10s); // bounded, not blocked on the peer
+}
+
+TEST_CASE("a moved-from stream keeps its executor") {
+  asio::io_context io;
+  stream_pair p(io);
+  tlsio::stream<> moved(std::move(p.client));
+  CHECK(p.client.get_executor() == moved.get_executor());
+  CHECK(p.client.get_executor() == asio::any_io_executor(io.get_executor()));
+}

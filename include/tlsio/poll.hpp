@@ -98,7 +98,9 @@ template <class N> bool poll_connected(const stream_state<N> &s) {
 
 /// Read readiness, exact: read_ready() processes records that carry no application data
 /// (an empty record, a warning alert, a HelloRequest) and may queue an answer to send.
-template <class N> bool read_ready_now(stream_state<N> &s) { return s.engine.read_ready(); }
+template <class N> bool read_ready_now(stream_state<N> &s) {
+  return s.input_error || flush_failed(s) || s.engine.read_ready();
+}
 
 /// Write readiness: nothing of ours waits to be sent and the socket takes more, or the
 /// socket has failed (a write would report it at once).
@@ -138,8 +140,10 @@ template <class N> asio::awaitable<void> take_input(std::shared_ptr<stream_state
   s->read_done.cancel();
   if (ec == asio::error::operation_aborted)
     co_return;
-  if (ec) // the connection is gone: the next read reports it
+  if (ec == asio::error::eof)
     s->engine.put_eof();
+  else if (ec) // the next read reports it; meanwhile read is ready (a read would not wait)
+    s->input_error = ec;
   else
     s->engine.commit_input(n);
 }
@@ -195,7 +199,15 @@ auto launch_poll(const Executor &executor, Coroutine coroutine, Token &&token) {
             ec = make_error_code(std::errc::not_enough_memory);
           std::move(handler)(ec, ready);
         };
-        asio::co_spawn(ex, std::move(c),
+        // The poll runs where its handler does (on its strand, if it has one): it reads into
+        // and flushes from the stream, which must not race with the stream's operations.
+        asio::any_io_executor run_on = [&] {
+          if constexpr (std::is_convertible_v<decltype(handler_ex), asio::any_io_executor>)
+            return asio::any_io_executor(handler_ex);
+          else
+            return asio::any_io_executor(ex);
+        }();
+        asio::co_spawn(run_on, std::move(c),
                        asio::bind_cancellation_slot(
                            slot, asio::bind_executor(handler_ex, std::move(complete))));
       },
@@ -254,8 +266,10 @@ wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
       std::error_code ec;
       auto space = state.engine.prepare_input();
       auto n = state.next_layer.read_some(asio::buffer(space.data(), space.size()), ec);
-      if (ec)
+      if (ec == asio::error::eof)
         state.engine.put_eof();
+      else if (ec)
+        state.input_error = ec;
       else
         state.engine.commit_input(n);
     }

@@ -87,18 +87,21 @@ public:
   /// connected socket to move in). The context's role decides the side of the handshake.
   template <class... Args>
   explicit stream(const context &ctx, Args &&...args)
-      : state_(std::make_shared<state_type>(ctx, std::forward<Args>(args)...)) {}
+      : state_(std::make_shared<state_type>(ctx, std::forward<Args>(args)...)),
+        executor_(state_->next_layer.get_executor()) {}
 
-  stream(stream &&) noexcept = default;
+  stream(stream &&other) noexcept : state_(std::move(other.state_)), executor_(other.executor_) {}
   stream &operator=(stream &&other) noexcept {
     abandon();
     state_ = std::move(other.state_);
+    executor_ = other.executor_;
     return *this;
   }
   /// Pending operations complete with operation_aborted.
   ~stream() { abandon(); }
 
-  executor_type get_executor() noexcept { return state_->next_layer.get_executor(); }
+  /// The next layer's executor (kept by a moved-from stream, as by a moved-from socket).
+  executor_type get_executor() noexcept { return executor_; }
   next_layer_type &next_layer() noexcept { return state_->next_layer; }
   const next_layer_type &next_layer() const noexcept { return state_->next_layer; }
   lowest_layer_type &lowest_layer() noexcept { return state_->next_layer.lowest_layer(); }
@@ -159,7 +162,8 @@ public:
   /// Completion signature: void(std::error_code, std::size_t).
   /// If it is cancelled, its bytes are already encrypted and count as taken: the flusher
   /// still sends them, ahead of the next write or the shutdown, so the record stream stays
-  /// intact. A socket error ends the flusher: this and later writes report it.
+  /// intact. A socket write error breaks the record stream: this and every later operation
+  /// report it.
   template <class ConstBuffers, class Token = asio::default_completion_token_t<executor_type>>
   auto async_write_some(const ConstBuffers &buffers, Token &&token = {}) {
     return start<void(std::error_code, std::size_t)>(write_op(buffers), std::forward<Token>(token));
@@ -303,6 +307,7 @@ private:
   }
 
   std::shared_ptr<state_type> state_;
+  executor_type executor_;
 };
 
 } // namespace tlsio

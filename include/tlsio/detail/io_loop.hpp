@@ -15,6 +15,7 @@
 #include <tlsio/error.hpp>
 
 #include <asio/associated_executor.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_type.hpp>
 #include <asio/compose.hpp>
 #include <asio/error.hpp>
@@ -45,14 +46,15 @@ struct op_deadline {
 
 /// Starts the deadline; returns its generation, which disarm() retires so that an expiry
 /// already queued when the operation finished does nothing.
-template <class NextLayer>
-std::uint64_t arm_deadline(const std::shared_ptr<stream_state<NextLayer>> &s,
-                           const op_deadline &d) {
+template <class NextLayer, class Executor>
+std::uint64_t arm_deadline(const std::shared_ptr<stream_state<NextLayer>> &s, const op_deadline &d,
+                           const Executor &ex) {
   auto generation = ++s->deadline_generation;
   s->deadline_expired = false;
   s->deadline.expires_after(d.timeout);
-  s->deadline.async_wait(
-      [weak = std::weak_ptr(s), close = d.close_socket, generation](std::error_code ec) {
+  // The expiry runs on the operation's executor (its strand), like the rest of it.
+  s->deadline.async_wait(asio::bind_executor(
+      ex, [weak = std::weak_ptr(s), close = d.close_socket, generation](std::error_code ec) {
         auto state = weak.lock();
         if (ec || !state || state->destroyed || state->deadline_generation != generation)
           return;
@@ -62,7 +64,7 @@ std::uint64_t arm_deadline(const std::shared_ptr<stream_state<NextLayer>> &s,
           state->next_layer.lowest_layer().close(ignored);
         else
           state->next_layer.lowest_layer().cancel(ignored);
-      });
+      }));
   return generation;
 }
 
@@ -108,8 +110,14 @@ template <class NextLayer, class Executor> struct flush_handler {
     s.writing = false;
     consume_written(s, n);
     s.flush_error = ec;
-    if (!ec)
+    if (!ec) {
       start_flush(state, executor);
+    } else if (flush_failed(s)) {
+      // The record stream is broken: wake the operations waiting for input too, so that
+      // they report this instead of waiting for answers to records that never left.
+      std::error_code ignored;
+      s.next_layer.lowest_layer().cancel(ignored);
+    }
     s.write_done.cancel();
   }
 };
@@ -201,7 +209,8 @@ public:
     case awaiting::nothing: // the first call
       self.reset_cancellation_state(Operation::cancellation_filter());
       if (auto d = op_.deadline(s)) {
-        deadline_generation_ = arm_deadline(state_, *d);
+        deadline_generation_ = arm_deadline(
+            state_, *d, asio::get_associated_executor(self, s.next_layer.get_executor()));
         deadline_error_ = d->error;
       }
       break;
@@ -258,11 +267,16 @@ private:
           if (!s.writing && send_at_once(s))
             continue;
           start_flush(state_, asio::get_associated_executor(self, s.next_layer.get_executor()));
+          if (!s.writing) // the send failed, or the stream is gone: nothing will wake us
+            return finish(self, s.flush_error ? s.flush_error
+                                              : make_error_code(asio::error::operation_aborted));
           return wait(self, s.write_done, awaiting::flush);
         }
       }
       if (finished)
         return finish(self, {});
+      if (s.input_error) // poll's socket read failed on this input
+        return finish(self, s.input_error);
       if (s.reading)
         return wait(self, s.read_done, awaiting::other_read);
       if (!read_at_once(s, io_error_))
@@ -275,6 +289,8 @@ private:
     const auto &s = *state_;
     if (deadline_error_ && s.deadline_expired && s.deadline_generation == deadline_generation_)
       return deadline_error_;
+    if (flush_failed(s)) // records were lost: the stream cannot go on
+      return s.flush_error;
     if (self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
       return asio::error::operation_aborted;
     return io_error_;
@@ -351,8 +367,43 @@ bool wait_readable(Socket &socket, std::chrono::steady_clock::time_point deadlin
   }
 }
 
-/// Writes everything queued, blocking.
-template <class NextLayer> std::error_code flush_sync(stream_state<NextLayer> &s) {
+/// Blocks until the socket takes more or the deadline passes (false).
+template <class Socket>
+bool wait_writable(Socket &socket, std::chrono::steady_clock::time_point deadline) {
+  using namespace std::chrono;
+  for (;;) {
+    auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
+    if (left <= 0)
+      return false;
+    pollfd fd{socket.native_handle(), POLLOUT, 0};
+    int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left, 60000)));
+    if (ready != 0 && !(ready < 0 && errno == EINTR))
+      return true; // writable, or an error the send itself reports
+  }
+}
+
+/// Writes everything queued, blocking; with a deadline (plain sockets), gives up at it with
+/// `late`. A socket write still in flight from an asynchronous operation owns the records
+/// ahead of ours, so a blocking call cannot go first: it fails with in_progress.
+template <class NextLayer>
+std::error_code flush_sync(stream_state<NextLayer> &s,
+                           std::optional<std::chrono::steady_clock::time_point> deadline = {},
+                           std::error_code late = {}) {
+  if (s.writing)
+    return asio::error::in_progress;
+  if (flush_failed(s))
+    return s.flush_error;
+  if constexpr (is_plain_socket<NextLayer>) {
+    if (deadline) {
+      while (!send_at_once(s)) {
+        if (flush_failed(s))
+          return s.flush_error;
+        if (!wait_writable(s.next_layer, *deadline))
+          return late;
+      }
+      return {};
+    }
+  }
   std::error_code ec;
   while (has_output(s) && !ec) {
     if (s.write_buffer.empty()) {
@@ -364,21 +415,32 @@ template <class NextLayer> std::error_code flush_sync(stream_state<NextLayer> &s
   return ec;
 }
 
-/// The same loop, blocking (no asynchronous operation may be pending). Returns the
-/// operation's result.
+/// The same loop, blocking. No asynchronous operation may be pending, nor the records of a
+/// cancelled asynchronous write still be on their way (asio::error::in_progress).
 template <class NextLayer, class Operation>
 std::pair<std::error_code, std::size_t> run_sync(stream_state<NextLayer> &s, Operation op) {
   step_result result{status::want_input, 0, {}};
+  if (s.writing)
+    return op.finish(s, asio::error::in_progress, result);
   auto bound = op.deadline(s);
   auto deadline =
       std::chrono::steady_clock::now() + (bound ? bound->timeout : decltype(bound->timeout){});
+  std::optional<std::chrono::steady_clock::time_point> flush_deadline;
+  if (bound)
+    flush_deadline = deadline;
   for (;;) {
     result = op.step(s);
     // Blocking calls have no other operation to share the socket with: send at once.
-    if (auto ec = flush_sync(s))
+    if (auto ec = flush_sync(s, flush_deadline, bound ? bound->error : std::error_code{})) {
+      std::error_code ignored;
+      if (bound && ec == bound->error && bound->close_socket)
+        s.next_layer.lowest_layer().close(ignored);
       return op.finish(s, ec, result);
+    }
     if (result.status != status::want_input)
       return op.finish(s, {}, result);
+    if (s.input_error)
+      return op.finish(s, s.input_error, result);
     if (bound && !wait_readable(s.next_layer.lowest_layer(), deadline)) {
       std::error_code ignored;
       if (bound->close_socket)

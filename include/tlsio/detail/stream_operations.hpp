@@ -45,6 +45,8 @@ struct shutdown_operation {
   static bool waits_for_flush(const step_result &) { return true; }
   template <class S> step_result step(S &s) { return s.engine.shutdown(); }
   template <class S> std::optional<op_deadline> deadline(S &s) {
+    if (s.shutdown_timeout.count() <= 0) // as for the handshake: no bound
+      return std::nullopt;
     return op_deadline{s.shutdown_timeout, error::timed_out, true};
   }
   template <class S>

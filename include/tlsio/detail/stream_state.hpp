@@ -36,6 +36,7 @@ template <class NextLayer> struct stream_state {
   // first; the others wait on read_done, which the reader cancels when its read ends.
   bool reading = false;
   asio::steady_timer read_done;
+  std::error_code input_error; // a socket read error poll met, for the next read to report
 
   // Output: records leave through one flusher that any operation can start and that no
   // operation owns, so a read never waits behind a write it did not ask for. Operations
