@@ -34,7 +34,8 @@ awaitable<void> serve(tlsio::acceptor &acceptor) {
   for (;;) {
     // Only clients whose handshake succeeded arrive here.
     tlsio::stream<> s = co_await acceptor.async_accept(use_awaitable);
-    asio::co_spawn(acceptor.get_executor(), echo(std::move(s)), asio::detached);
+    auto ex = s.get_executor(); // the connection's own strand
+    asio::co_spawn(ex, echo(std::move(s)), asio::detached);
   }
 }
 

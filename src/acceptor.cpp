@@ -2,7 +2,9 @@
 #include <tlsio/connect.hpp>
 #include <tlsio/poll.hpp>
 
+#include <asio/dispatch.hpp>
 #include <asio/ip/v6_only.hpp>
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 
 namespace tlsio {
@@ -31,6 +33,99 @@ void open_and_bind(asio::ip::tcp::acceptor &listener, const asio::ip::tcp::endpo
   listener.listen(options.backlog);
 }
 
+// Completes a wait at once, with no error, through the handler's executor.
+template <class Handler> void complete_now(const asio::any_io_executor &fallback, Handler handler) {
+  auto ex = asio::get_associated_executor(handler, fallback);
+  asio::post(ex,
+             [handler = std::move(handler)]() mutable { std::move(handler)(std::error_code{}); });
+}
+
+// The waits on the shared listener and timers start under the state's mutex, because close()
+// may run on another thread (see acceptor_state). Each checks, under the same lock, whether
+// there is still anything to wait for, so that a wake-up between the caller's check and the
+// wait is never lost.
+
+template <class Token>
+auto async_accept_on(acceptor_state &s, const asio::any_io_executor &connection, Token &&token) {
+  return asio::async_initiate<Token, void(std::error_code, asio::ip::tcp::socket)>(
+      [&s](auto handler, const asio::any_io_executor &ex) {
+        std::lock_guard lock(s.mutex);
+        s.listener.async_accept(ex, std::move(handler)); // the socket is bound to ex
+      },
+      token, connection);
+}
+
+// Until a handshake slot is free (pending < max_pending) or the acceptor closes.
+template <class Token> auto async_wait_slot(acceptor_state &s, Token &&token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [&s](auto handler) {
+        std::lock_guard lock(s.mutex);
+        if (s.pending < s.options.max_pending || !s.listener.is_open())
+          return complete_now(s.strand, std::move(handler));
+        s.slot_free.expires_at(asio::steady_timer::time_point::max());
+        s.slot_free.async_wait(std::move(handler));
+      },
+      token);
+}
+
+// Until a stream is waiting in the queue or the acceptor closes (or the caller cancels).
+template <class Token> auto async_wait_arrival(acceptor_state &s, Token &&token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [&s](auto handler) {
+        std::lock_guard lock(s.mutex);
+        if (s.ready.ready() || !s.listener.is_open())
+          return complete_now(s.strand, std::move(handler));
+        s.arrived.async_wait(std::move(handler));
+      },
+      token);
+}
+
+// Until the acceptor closes: close() moves `closed` into the past, so a wait that starts
+// after it ends at once.
+template <class Token> auto async_wait_closed(acceptor_state &s, Token &&token) {
+  return asio::async_initiate<Token, void(std::error_code)>(
+      [&s](auto handler) {
+        std::lock_guard lock(s.mutex);
+        s.closed.async_wait(std::move(handler));
+      },
+      token);
+}
+
+void release_slot(acceptor_state &s) {
+  --s.pending;
+  std::lock_guard lock(s.mutex);
+  s.slot_free.cancel();
+}
+
+void wake_pollers(acceptor_state &s) {
+  std::lock_guard lock(s.mutex);
+  s.arrived.cancel();
+}
+
+handshake_failure make_failure(const std::error_code &ec, std::string detail,
+                               asio::ip::tcp::endpoint peer) {
+  return {ec, detail.empty() ? ec.message() : std::move(detail), peer};
+}
+
+// Counts the failure and calls on_failure on the acceptor's strand (at once if already there),
+// so that the callback never runs twice at the same time.
+void report(const std::shared_ptr<acceptor_state> &state, const std::error_code &ec,
+            std::string detail, asio::ip::tcp::endpoint peer) {
+  asio::dispatch(state->strand, [state, f = make_failure(ec, std::move(detail), peer)] {
+    ++state->failures;
+    if (state->options.on_failure)
+      state->options.on_failure(f);
+  });
+}
+
+// For the blocking accept(): on the calling thread.
+void report_here(acceptor_state &state, const std::error_code &ec, std::string detail,
+                 asio::ip::tcp::endpoint peer) {
+  ++state.failures;
+  if (state.options.on_failure)
+    state.options.on_failure(make_failure(ec, std::move(detail), peer));
+}
+
 } // namespace
 
 asio::ip::tcp::endpoint listen_endpoint(const asio::any_io_executor &ex, std::string_view host,
@@ -41,6 +136,7 @@ asio::ip::tcp::endpoint listen_endpoint(const asio::any_io_executor &ex, std::st
   return results.begin()->endpoint();
 }
 
+// Runs on the connection's executor (its own strand unless strand_per_connection is off).
 asio::awaitable<void> handshake_one(std::shared_ptr<acceptor_state> state,
                                     asio::ip::tcp::socket socket) {
   std::error_code ec;
@@ -48,49 +144,48 @@ asio::awaitable<void> handshake_one(std::shared_ptr<acceptor_state> state,
   stream<> s(state->current_context(), std::move(socket));
   using namespace compat::awaitable_operators;
   auto first = co_await (s.async_handshake(compat::as_tuple(asio::use_awaitable)) ||
-                         state->closed.async_wait(compat::as_tuple(asio::use_awaitable)));
-  if (first.index() == 1) { // the acceptor closed
-    state->release_slot();
-    co_return;
+                         async_wait_closed(*state, compat::as_tuple(asio::use_awaitable)));
+  if (first.index() == 0) { // else the acceptor closed
+    ec = std::get<0>(std::get<0>(first));
+    if (ec) {
+      report(state, ec, s.failure_detail(), peer);
+    } else {
+      co_await state->ready.async_send(std::error_code{}, std::optional<stream<>>(std::move(s)),
+                                       asio::redirect_error(asio::use_awaitable, ec));
+      wake_pollers(*state);
+    }
   }
-  ec = std::get<0>(std::get<0>(first));
-  if (ec) {
-    state->report(ec, s.failure_detail(), peer);
-  } else {
-    co_await state->ready.async_send(std::error_code{}, std::optional<stream<>>(std::move(s)),
-                                     asio::redirect_error(asio::use_awaitable, ec));
-    state->arrived.cancel();
-  }
-  state->release_slot();
+  release_slot(*state);
 }
 
+// Runs on the acceptor's strand.
 asio::awaitable<void> accept_loop(std::shared_ptr<acceptor_state> state) {
   auto executor = co_await asio::this_coro::executor;
   for (;;) {
     std::error_code ec;
     if (state->pending >= state->options.max_pending) {
-      state->slot_free.expires_after(std::chrono::seconds(1));
-      co_await state->slot_free.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (!state->listener.is_open())
+      co_await async_wait_slot(*state, asio::redirect_error(asio::use_awaitable, ec));
+      if (!state->is_open())
         co_return;
       continue;
     }
+    auto connection = state->connection_executor();
     auto socket =
-        co_await state->listener.async_accept(asio::redirect_error(asio::use_awaitable, ec));
-    if (!state->listener.is_open())
+        co_await async_accept_on(*state, connection, asio::redirect_error(asio::use_awaitable, ec));
+    if (!state->is_open())
       co_return;
     if (out_of_resources(ec)) {
-      state->report(ec, "out of resources while accepting; pausing 100 ms", {});
+      report(state, ec, "out of resources while accepting; pausing 100 ms", {});
       asio::steady_timer pause(executor, std::chrono::milliseconds(100));
       co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
     if (ec) { // e.g. the client gave up before we accepted it
-      state->report(ec, {}, {});
+      report(state, ec, {}, {});
       continue;
     }
     ++state->pending;
-    asio::co_spawn(executor, handshake_one(state, std::move(socket)), asio::detached);
+    asio::co_spawn(connection, handshake_one(state, std::move(socket)), asio::detached);
   }
 }
 
@@ -100,14 +195,14 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
   for (;;) {
-    if (!s->listener.is_open())
+    if (!s->is_open())
       co_return std::tuple(std::error_code{}, wait::none);
     if (s->ready.ready())
       co_return std::tuple(std::error_code{}, wait::read);
     if (deadline && *deadline <= std::chrono::steady_clock::now())
       co_return std::tuple(std::error_code{}, wait::none);
     timer.expires_at(deadline.value_or(asio::steady_timer::time_point::max()));
-    co_await (s->arrived.async_wait(compat::as_tuple(asio::use_awaitable)) ||
+    co_await (async_wait_arrival(*s, compat::as_tuple(asio::use_awaitable)) ||
               timer.async_wait(compat::as_tuple(asio::use_awaitable)));
     asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
     if (state.cancelled() != asio::cancellation_type::none)
@@ -127,10 +222,19 @@ acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx, st
     if (!detail::is_any(host))
       throw;
     // No IPv6 here: any IPv4 address.
-    state_->listener = asio::ip::tcp::acceptor(executor);
+    state_->listener = asio::ip::tcp::acceptor(state_->strand);
     detail::open_and_bind(state_->listener, {asio::ip::tcp::v4(), endpoint.port()},
                           state_->options);
   }
+}
+
+acceptor &acceptor::operator=(acceptor &&other) noexcept {
+  if (this != &other) {
+    if (state_)
+      close();
+    state_ = std::move(other.state_);
+  }
+  return *this;
 }
 
 acceptor::~acceptor() {
@@ -138,14 +242,23 @@ acceptor::~acceptor() {
     close();
 }
 
+asio::ip::tcp::endpoint acceptor::local_endpoint() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->listener.local_endpoint();
+}
+
 void acceptor::close() {
-  std::error_code ignored;
-  state_->listener.close(ignored);
-  state_->slot_free.cancel();
-  state_->arrived.cancel();
-  // In the past rather than cancelled: a handshake that starts waiting later ends at once.
-  state_->closed.expires_at(asio::steady_timer::time_point::min());
-  state_->ready.close();
+  auto &s = *state_;
+  {
+    std::lock_guard lock(s.mutex);
+    std::error_code ignored;
+    s.listener.close(ignored); // a pending accept completes with operation_aborted
+    s.slot_free.cancel();
+    s.arrived.cancel();
+    // In the past rather than cancelled: a handshake that starts waiting later ends at once.
+    s.closed.expires_at(asio::steady_timer::time_point::min());
+  }
+  s.ready.close();
 }
 
 void acceptor::set_context(const context &ctx) {
@@ -154,9 +267,9 @@ void acceptor::set_context(const context &ctx) {
 }
 
 void acceptor::start() {
-  if (std::exchange(state_->started, true))
+  if (state_->started.exchange(true))
     return;
-  asio::co_spawn(state_->listener.get_executor(), detail::accept_loop(state_), asio::detached);
+  asio::co_spawn(state_->strand, detail::accept_loop(state_), asio::detached);
 }
 
 stream<> acceptor::accept() {
@@ -169,16 +282,16 @@ stream<> acceptor::accept() {
 
 stream<> acceptor::accept(std::error_code &ec) {
   for (;;) {
-    asio::ip::tcp::socket socket(state_->listener.get_executor());
+    asio::ip::tcp::socket socket(state_->connection_executor());
     state_->listener.accept(socket, ec);
     if (ec)
-      return stream<>(state_->current_context(), state_->listener.get_executor());
+      return stream<>(state_->current_context(), state_->executor);
     auto peer = socket.remote_endpoint(ec);
     stream<> s(state_->current_context(), std::move(socket));
     s.handshake(ec);
     if (!ec)
       return s;
-    state_->report(ec, s.failure_detail(), peer);
+    detail::report_here(*state_, ec, s.failure_detail(), peer);
   }
 }
 

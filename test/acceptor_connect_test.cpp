@@ -1,5 +1,6 @@
 // tlsio::async_connect and tlsio::acceptor over loopback.
 #include "loopback.hpp"
+#include "stalled_client.hpp"
 
 #include <tlsio/acceptor.hpp>
 #include <tlsio/connect.hpp>
@@ -271,4 +272,56 @@ TEST_CASE("closing the acceptor ends the handshakes in progress") {
   io.restart();
   io.run(); // returns once nothing is left: not after the 10 s handshake timeout
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+}
+
+TEST_CASE("move-assigning an acceptor closes the old one") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context();
+  server_ctx.set_handshake_timeout(std::chrono::seconds(30));
+  tlsio::acceptor a(io.get_executor(), server_ctx, "127.0.0.1", 0);
+  tlsio::acceptor b(io.get_executor(), server_ctx, "127.0.0.1", 0);
+  auto old_endpoint = a.local_endpoint(), new_endpoint = b.local_endpoint();
+  std::vector<tlsio::stream<>> accepted;
+  // One accept each (accept_all would call b again after the move).
+  b.async_accept([&](std::error_code ec, tlsio::stream<> s) {
+    if (!ec)
+      accepted.push_back(std::move(s));
+  });
+  a.async_accept([](std::error_code, tlsio::stream<>) {});
+
+  stalled_client old_client(io, old_endpoint);
+  auto run_a_bit = [&] {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(10));
+  };
+  REQUIRE(eventually(
+      [&] {
+        old_client.check();
+        return old_client.answered;
+      },
+      run_a_bit, std::chrono::seconds(10))); // a's handshake with it is under way
+
+  a = std::move(b);
+
+  asio::ip::tcp::socket probe(io);
+  std::error_code ec;
+  probe.connect(old_endpoint, ec);
+  CHECK(ec == asio::error::connection_refused);
+  CHECK(eventually(
+      [&] {
+        old_client.check();
+        return old_client.ended;
+      },
+      run_a_bit, std::chrono::seconds(5))); // ended, not after the 30 s timeout
+  // a serves b's port now, into b's loop.
+  CHECK(a.local_endpoint() == new_endpoint);
+  auto client = pki.client_context();
+  auto port = std::to_string(new_endpoint.port());
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await tlsio::async_connect(client, "127.0.0.1", port);
+    CHECK(s.is_connected());
+  });
+  CHECK(eventually([&] { return accepted.size() == 1; }, run_a_bit, std::chrono::seconds(5)));
+  a.close();
 }

@@ -6,7 +6,8 @@
 //   std::cout << acceptor.local_endpoint().port() << "\n";
 //   for (;;) {
 //     tlsio::stream<> s = co_await acceptor.async_accept(asio::use_awaitable);
-//     asio::co_spawn(executor, serve(std::move(s)), asio::detached);
+//     auto ex = s.get_executor();                        // the connection's own strand
+//     asio::co_spawn(ex, serve(std::move(s)), asio::detached);
 //   }
 //
 // Once async_accept() is first called, the acceptor accepts connections continuously and
@@ -16,9 +17,26 @@
 // handshake succeeded wait in a queue for async_accept(). Running out of file descriptors
 // pauses accepting briefly instead of ending the loop.
 //
-// Thread safety: one acceptor may be used from one thread (or strand) at a time. With
-// acceptor_options::reuse_port, several acceptors (one per thread and io_context) can share
-// a port.
+// Threads. Two ways to use several threads:
+//  - one io_context per thread, each with its own acceptor on the same port
+//    (acceptor_options::reuse_port); every connection then lives on one thread;
+//  - one io_context run by several threads. Each accepted stream is bound to a strand of
+//    its own (acceptor_options::strand_per_connection, on by default), so its handshake, its
+//    internal timers and every coroutine the application spawns on s.get_executor() run one
+//    at a time, while different connections run in parallel. A reader coroutine and a writer
+//    coroutine on the same stream are safe when both are spawned on s.get_executor().
+// The acceptor's own work (the accept loop, on_failure calls) runs on a strand of its own.
+//
+// Which member may be called from where:
+//  - from any thread, at any time (while the object exists and is not being moved):
+//    async_accept(), close(), set_context(), ready(), failures(), local_endpoint(),
+//    get_executor(), and tlsio::async_poll() on the acceptor;
+//  - from one thread at a time, and not while close() runs on another: the blocking
+//    accept() (a thread blocked in accept(2) is not woken by close()), and native() and
+//    whatever is done with the socket it returns;
+//  - construction, destruction and move-assignment: like any object, never concurrently with
+//    another call on the same acceptor object (the handshakes and the accept loop hold the
+//    acceptor's state, not the object, so they are no obstacle).
 #pragma once
 
 #include <tlsio/detail/asio_compat.hpp>
@@ -31,6 +49,7 @@
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <atomic>
@@ -54,12 +73,24 @@ struct handshake_failure {
 struct acceptor_options {
   /// Set SO_REUSEPORT, so that several acceptors can listen on one port.
   bool reuse_port = false;
+  /// Give each accepted connection (its socket, its handshake, its stream's timers) a strand
+  /// of its own, made from the acceptor's executor: s.get_executor() is that strand.
+  ///
+  /// On by default because the default must be safe where it matters most: with one
+  /// io_context run by several threads, a connection without a strand has its handlers
+  /// (a reader's, a writer's, a timer's) run on two threads at once. On an io_context run by
+  /// one thread a strand costs one small allocation per connection and a short lock per
+  /// handler. Turn it off only when the acceptor's executor is already run by one thread at a
+  /// time (an io_context per thread, or a strand you passed in); the connection then uses
+  /// that executor as it is.
+  bool strand_per_connection = true;
   /// The listen backlog.
   int backlog = asio::socket_base::max_listen_connections;
   /// Handshakes in progress plus streams waiting for async_accept(); past this, accepting
   /// pauses until some finish.
   std::size_t max_pending = 1024;
-  /// Called for each failed handshake (on the acceptor's executor).
+  /// Called for each failed handshake, on the acceptor's strand (never two calls at once);
+  /// the blocking accept() calls it on its own thread.
   std::function<void(const handshake_failure &)> on_failure{};
 };
 
@@ -71,8 +102,8 @@ struct acceptor_state {
       asio::experimental::concurrent_channel<void(std::error_code, std::optional<stream<>>)>;
 
   acceptor_state(const asio::any_io_executor &ex, const context &c, acceptor_options o)
-      : ctx(c), options(std::move(o)), listener(ex), ready(ex, 64), slot_free(ex), arrived(ex),
-        closed(ex) {
+      : executor(ex), strand(asio::make_strand(ex)), ctx(c), options(std::move(o)),
+        listener(strand), ready(ex, 64), slot_free(strand), arrived(strand), closed(strand) {
     arrived.expires_at(asio::steady_timer::time_point::max());
     closed.expires_at(asio::steady_timer::time_point::max());
   }
@@ -81,10 +112,26 @@ struct acceptor_state {
     std::lock_guard lock(context_mutex);
     return ctx;
   }
+  /// The executor for a new connection: a strand of its own, or the acceptor's executor.
+  asio::any_io_executor connection_executor() const {
+    if (options.strand_per_connection)
+      return asio::make_strand(executor);
+    return executor;
+  }
+  bool is_open() const {
+    std::lock_guard lock(mutex);
+    return listener.is_open();
+  }
 
-  mutable std::mutex context_mutex; // set_context may come from another thread
+  const asio::any_io_executor executor; // as given; get_executor() returns it
+  const asio::any_io_executor strand;   // the accept loop and on_failure calls run here
+  mutable std::mutex context_mutex;     // set_context may come from another thread
   context ctx;
-  acceptor_options options;
+  const acceptor_options options;
+  // close() may come from any thread while the accept loop (on `strand`) and the handshakes
+  // (on their connections' strands) use these: every call on them holds `mutex`, including
+  // the start of each wait. Handlers run without it. The channel guards itself.
+  mutable std::mutex mutex;
   asio::ip::tcp::acceptor listener;
   ready_channel ready;
   asio::steady_timer slot_free; // wakes the accept loop when max_pending is no longer reached
@@ -92,17 +139,7 @@ struct acceptor_state {
   asio::steady_timer closed;    // ends the handshakes in progress when the acceptor closes
   std::atomic<std::size_t> pending{0};
   std::atomic<std::size_t> failures{0};
-  bool started = false;
-
-  void report(const std::error_code &ec, std::string detail, asio::ip::tcp::endpoint peer) {
-    ++failures;
-    if (options.on_failure)
-      options.on_failure({ec, detail.empty() ? ec.message() : std::move(detail), peer});
-  }
-  void release_slot() {
-    --pending;
-    slot_free.cancel();
-  }
+  std::atomic<bool> started{false};
 };
 
 asio::ip::tcp::endpoint listen_endpoint(const asio::any_io_executor &ex, std::string_view host,
@@ -126,16 +163,24 @@ public:
   acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
            unsigned short port, acceptor_options options = {})
       : acceptor(executor, ctx, host, std::to_string(port), std::move(options)) {}
+  /// The moved-from acceptor may only be destroyed or assigned to.
   acceptor(acceptor &&) noexcept = default;
-  acceptor &operator=(acceptor &&) noexcept = default;
+  /// Closes this acceptor (as close() does: its port stops listening and its handshakes in
+  /// progress end), then takes over `other`'s.
+  acceptor &operator=(acceptor &&other) noexcept;
   /// Closes the listening socket and ends the handshakes in progress.
   ~acceptor();
 
-  asio::any_io_executor get_executor() { return state_->listener.get_executor(); }
-  asio::ip::tcp::endpoint local_endpoint() const { return state_->listener.local_endpoint(); }
+  /// The executor given to the constructor (not a connection's strand: an accepted stream's
+  /// own executor is s.get_executor()).
+  asio::any_io_executor get_executor() const { return state_->executor; }
+  /// Throws (asio::error::bad_descriptor) once closed.
+  asio::ip::tcp::endpoint local_endpoint() const;
+  /// The listening socket. Not synchronized with close() or the accept loop: use it only
+  /// before async_accept() is first called, or from one thread while nothing else runs.
   asio::ip::tcp::acceptor &native() noexcept { return state_->listener; }
 
-  /// The next client whose handshake has completed.
+  /// The next client whose handshake has completed. Safe from any thread.
   /// Completion signature: void(std::error_code, tlsio::stream<>).
   /// Fails only when the acceptor is closed (asio::error::operation_aborted) or cancelled.
   template <class Token = asio::default_completion_token_t<asio::any_io_executor>>
@@ -143,12 +188,12 @@ public:
     start();
     return asio::async_initiate<Token, void(std::error_code, stream<>)>(
         [](auto handler, std::shared_ptr<detail::acceptor_state> state) {
-          auto ex = asio::get_associated_executor(handler, state->listener.get_executor());
+          auto ex = asio::get_associated_executor(handler, state->executor);
           auto slot = asio::get_associated_cancellation_slot(handler);
           auto deliver = [state, handler = std::move(handler)](std::error_code ec,
                                                                std::optional<stream<>> s) mutable {
             if (!s) // closed or cancelled: an unconnected stream
-              s.emplace(state->current_context(), state->listener.get_executor());
+              s.emplace(state->current_context(), state->executor);
             std::move(handler)(ec, std::move(*s));
           };
           state->ready.async_receive(
@@ -160,12 +205,13 @@ public:
   /// Blocking: waits for a client and performs its handshake (bounded by the handshake
   /// timeout); a failed handshake is counted and reported, and the next client is waited
   /// for. Handles one client at a time: servers facing many should use async_accept().
+  /// Not to be called while close() runs on another thread.
   stream<> accept();
   stream<> accept(std::error_code &ec);
 
-  /// True if async_accept() would complete at once (a stream is waiting).
+  /// True if async_accept() would complete at once (a stream is waiting). Any thread.
   bool ready() const noexcept { return state_->ready.ready(); }
-  /// Failed handshakes so far.
+  /// Failed handshakes so far. Any thread.
   std::size_t failures() const noexcept { return state_->failures; }
 
   /// Uses `ctx` for connections accepted from now on (for example a renewed certificate);
@@ -173,7 +219,9 @@ public:
   void set_context(const context &ctx);
 
   /// Stops listening and ends the handshakes in progress; a pending async_accept()
-  /// completes with operation_aborted.
+  /// completes with operation_aborted. Safe from any thread, and while the accept loop and
+  /// handshakes run on others: when it returns the port no longer listens; the handshakes
+  /// end on their own executors soon after (their clients see the connection close).
   void close();
 
 private:
