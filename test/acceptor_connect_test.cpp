@@ -325,3 +325,17 @@ TEST_CASE("move-assigning an acceptor closes the old one") {
   CHECK(eventually([&] { return accepted.size() == 1; }, run_a_bit, std::chrono::seconds(5)));
   a.close();
 }
+
+TEST_CASE("close() completes a pending async_accept with operation_aborted") {
+  asio::io_context io;
+  tlsio::acceptor acceptor(io.get_executor(), test_pki::shared().server_context(), "127.0.0.1",
+                           0);
+  std::optional<std::error_code> accepted;
+  acceptor.async_accept([&](std::error_code ec, tlsio::stream<>) { accepted = ec; });
+  io.run_for(std::chrono::milliseconds(20));
+  acceptor.close();
+  io.restart();
+  io.run_for(std::chrono::seconds(2));
+  REQUIRE(accepted);
+  CHECK(*accepted == asio::error::operation_aborted);
+}

@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -537,4 +539,48 @@ TEST_CASE("a moved-from stream keeps its executor") {
   tlsio::stream<> moved(std::move(p.client));
   CHECK(p.client.get_executor() == moved.get_executor());
   CHECK(p.client.get_executor() == asio::any_io_executor(io.get_executor()));
+}
+
+TEST_CASE("streams destroyed with writes and polls pending give back their descriptors") {
+  auto open_descriptors = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] auto &entry : std::filesystem::directory_iterator("/proc/self/fd"))
+      ++n;
+    return n;
+  };
+  {
+    asio::io_context io;
+    { stream_pair warm_up(io); } // the reactor's own descriptors exist from here on
+    auto before = open_descriptors();
+    // The handlers' results outlive the streams, which go with their operations pending.
+    std::vector<std::unique_ptr<outcome>> outcomes;
+    std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
+    std::array<char, 16> buffer{};
+    std::vector<tlsio::stream<>> servers;
+    for (int i = 0; i < 10; ++i) {
+      stream_pair p(io);
+      handshake(p);
+      auto &w = *outcomes.emplace_back(std::make_unique<outcome>());
+      auto &signal = *signals.emplace_back(std::make_unique<asio::cancellation_signal>());
+      fill_until_write_waits(p, p.client, w, signal.slot(), std::string(64 * 1024, 'd'));
+      auto &r = *outcomes.emplace_back(std::make_unique<outcome>());
+      p.server.async_read_some(asio::buffer(buffer), r.handler());
+      tlsio::async_poll(p.client, tlsio::wait::read, tlsio::forever,
+                        [](std::error_code, tlsio::wait) {});
+      io.restart();
+      io.run_for(5ms);
+      // The server stays, silent: nothing from the peer can end the client's operations.
+      servers.push_back(std::move(p.server));
+    }
+    io.restart();
+    io.run_for(100ms);
+    // The clients are gone with their operations; the servers still hold theirs.
+    CHECK(open_descriptors() == before + servers.size());
+    servers.clear();
+    io.restart();
+    io.run_for(100ms);
+    for (auto &o : outcomes)
+      CHECK(o->ec.has_value()); // every operation completed
+    CHECK(open_descriptors() == before);
+  }
 }

@@ -6,10 +6,12 @@
 
 #include <tlsio/acceptor.hpp>
 #include <tlsio/connect.hpp>
+#include <tlsio/poll.hpp>
 
 #include <asio/experimental/parallel_group.hpp>
 #include <doctest/doctest.h>
 
+#include <array>
 #include <atomic>
 #include <mutex>
 #include <set>
@@ -305,4 +307,252 @@ TEST_CASE("move-assigning an acceptor closes the old one, with threads running i
   CHECK(eventually([&] { return accepted == 1; }, nap, 5s));
   a.close();
   REQUIRE(pool.finish(20s));
+}
+
+// --- One stream, three threads, one strand ------------------------------------------------
+//
+// The socket uses the io_context's own executor (or a strand), and every handler of the
+// stream runs on one strand: a reader, a writer and a poll loop at once, each operation with
+// a short timeout, so that timers, socket waits and the flusher's completions all meet on
+// three threads. Everything a side records is touched on its strand only (and read by the
+// test's thread once the pool has joined).
+
+namespace {
+
+/// Leaves a handler as it is: it runs on the stream's executor (then a strand).
+struct unbound {
+  template <class Handler> Handler operator()(Handler h) const { return h; }
+};
+
+/// Binds a handler to an executor (the stream's strand).
+struct bound_to {
+  asio::any_io_executor executor;
+  template <class Handler> auto operator()(Handler h) const {
+    return asio::bind_executor(executor, std::move(h));
+  }
+};
+
+using tcp_socket = asio::ip::tcp::socket;
+
+/// A loopback pair whose sockets use the given executors, with small kernel buffers, so that
+/// writes wait for the peer's reader and many of them time out. (A receive buffer smaller
+/// than loopback's 64 KB segments would stall the connection on the persist timer.)
+std::pair<tcp_socket, tcp_socket> small_buffer_pair(const asio::any_io_executor &a,
+                                                    const asio::any_io_executor &b) {
+  asio::ip::tcp::acceptor acceptor(a, {asio::ip::make_address("127.0.0.1"), 0});
+  tcp_socket x(a), y(b);
+  x.connect(acceptor.local_endpoint());
+  acceptor.accept(y);
+  for (auto *s : {&x, &y}) {
+    s->set_option(asio::socket_base::send_buffer_size(8 * 1024));
+    s->set_option(asio::socket_base::receive_buffer_size(128 * 1024));
+  }
+  return {std::move(x), std::move(y)};
+}
+
+constexpr std::size_t duplex_bytes = 2 * 1024 * 1024; // each way
+
+std::string duplex_data(std::size_t offset) {
+  return pattern(duplex_bytes + offset).substr(offset);
+}
+
+/// One end of the exchange: handshake; then a reader, a writer and a poll loop at once; once
+/// the reader has everything and the writer has handed over everything, the poll loop stops
+/// and the stream shuts down.
+template <class Bind> struct duplex_side {
+  tlsio::stream<> &s;
+  asio::any_io_executor strand; // where start() runs
+  Bind bind;                    // wraps every handler of the stream
+  Bind reader_bind;             // the reader loop's (the same; apart to check the test fails)
+  std::string who, send, expect;
+  results &r;
+  std::atomic<int> &finished;
+
+  duplex_side(tlsio::stream<> &s, asio::any_io_executor strand, Bind bind, std::string who,
+              std::string send, std::string expect, results &r, std::atomic<int> &finished)
+      : s(s), strand(std::move(strand)), bind(bind), reader_bind(bind), who(std::move(who)),
+        send(std::move(send)), expect(std::move(expect)), r(r), finished(finished) {}
+
+  asio::steady_timer reader_pause{s.get_executor()}, writer_pause{s.get_executor()},
+      poll_pause{s.get_executor()};
+  std::array<char, 5000> buffer{};
+  std::string received;
+  std::size_t written = 0; // what the writes reported as taken
+  std::size_t chunk = 700;
+  int reads = 0, writes = 0, polls = 0, ready_polls = 0, read_timeouts = 0, write_timeouts = 0;
+  bool reader_done = false, writer_done = false, ended = false;
+  std::error_code shutdown_error = asio::error::would_block;
+
+  void start() {
+    s.set_handshake_timeout(5s);
+    s.async_handshake(bind([this](std::error_code ec) {
+      if (ec)
+        return fail("handshake: " + ec.message());
+      read_next();
+      write_next();
+      poll_next();
+    }));
+  }
+
+  // Reads with a 2 ms limit, so that many reads time out while data flows.
+  void read_next() {
+    auto want = std::min(buffer.size() - static_cast<std::size_t>(reads % 7) * 600,
+                         expect.size() - received.size());
+    s.async_read_some_for(asio::buffer(buffer.data(), want), 2ms,
+                          reader_bind([this](std::error_code ec, std::size_t n) {
+                            ++reads;
+                            if (ec == tlsio::error::timed_out && n == 0)
+                              ++read_timeouts;
+                            else if (ec)
+                              return fail("read: " + ec.message());
+                            received.append(buffer.data(), n);
+                            if (received.size() == expect.size()) {
+                              reader_done = true;
+                              return;
+                            }
+                            if (reads % 8 != 0)
+                              return read_next();
+                            // A pause, so that the peer's writes wait and time out.
+                            reader_pause.expires_after(3ms);
+                            reader_pause.async_wait(
+                                reader_bind([this](std::error_code) { read_next(); }));
+                          }));
+  }
+
+  // Writes pieces of 1 byte to 70 KB (more than one write takes), every third with a 1 ms
+  // limit. A write that times out has taken all it reports: those bytes still arrive.
+  void write_next() {
+    auto size = std::min(chunk, send.size() - written);
+    auto limit = writes % 3 == 0 ? 1ms : 50ms;
+    s.async_write_some_for(asio::buffer(send.data() + written, size), limit,
+                           bind([this](std::error_code ec, std::size_t n) {
+                             ++writes;
+                             if (ec == tlsio::error::timed_out)
+                               ++write_timeouts;
+                             else if (ec)
+                               return fail("write: " + ec.message());
+                             if (n == 0)
+                               return fail("a write took nothing");
+                             written += n;
+                             chunk = chunk * 5 % 70001 + 1;
+                             if (written == send.size()) {
+                               writer_done = true;
+                               return;
+                             }
+                             if (writes % 4 != 0)
+                               return write_next();
+                             // A pause, so that the peer's reads time out (the long
+                             // ones outlast what the kernel holds).
+                             writer_pause.expires_after(writes % 16 == 0 ? 30ms : 5ms);
+                             writer_pause.async_wait(
+                                 bind([this](std::error_code) { write_next(); }));
+                           }));
+  }
+
+  // Polls alongside the reader and the writer; after a ready answer, naps 1 ms (readiness
+  // lasts until the reader or the writer acts on it). The last poll starts the shutdown.
+  void poll_next() {
+    tlsio::async_poll(s, tlsio::wait::read_write, 1ms,
+                      bind([this](std::error_code ec, tlsio::wait ready) {
+                        ++polls;
+                        if (ec)
+                          return fail("poll: " + ec.message());
+                        if (reader_done && writer_done)
+                          return shut_down();
+                        if (ready == tlsio::wait::none)
+                          return poll_next();
+                        ++ready_polls;
+                        poll_pause.expires_after(1ms);
+                        poll_pause.async_wait(bind([this](std::error_code) { poll_next(); }));
+                      }));
+  }
+
+  void shut_down() {
+    s.set_shutdown_timeout(5s);
+    s.async_shutdown(bind([this](std::error_code ec) {
+      shutdown_error = ec;
+      end();
+    }));
+  }
+
+  // Closing the socket ends this side's other loops, and the peer's.
+  void fail(const std::string &what) {
+    r.fail(who + " " + what);
+    std::error_code ignored;
+    s.lowest_layer().close(ignored);
+    end();
+  }
+  void end() {
+    if (!ended) {
+      ended = true;
+      ++finished;
+    }
+  }
+
+  void check() const {
+    INFO(who);
+    CHECK(written == send.size());
+    CHECK(received.size() == expect.size());
+    if (received != expect) {
+      auto at =
+          std::mismatch(received.begin(), received.end(), expect.begin()).first - received.begin();
+      FAIL_CHECK("data differs at byte " << at);
+    }
+    CHECK(shutdown_error == std::error_code{});
+    CHECK(read_timeouts > 0);
+    CHECK(write_timeouts > 0);
+    CHECK(polls > 0);
+    MESSAGE(who << ": " << reads << " reads (" << read_timeouts << " timed out), " << writes
+                << " writes (" << write_timeouts << " timed out), " << polls << " polls ("
+                << ready_polls << " ready)");
+  }
+};
+
+/// Runs both sides on a pool of three threads; strands[i] and binds[i] belong to side i
+/// (0: the client).
+template <class Bind>
+void exchange_on_strands(thread_pool &pool, std::pair<tcp_socket, tcp_socket> sockets,
+                         std::array<asio::any_io_executor, 2> strands, std::array<Bind, 2> binds) {
+  results r;
+  std::atomic<int> finished{0};
+  stream_pair p(pool.io, test_pki::shared().client_context(), test_pki::shared().server_context(),
+                std::move(sockets));
+  duplex_side<Bind> client(p.client, strands[0], binds[0], "client", duplex_data(0),
+                           duplex_data(11), r, finished);
+  duplex_side<Bind> server(p.server, strands[1], binds[1], "server", duplex_data(11),
+                           duplex_data(0), r, finished);
+  auto started = std::chrono::steady_clock::now();
+  asio::post(strands[0], [&] { client.start(); });
+  asio::post(strands[1], [&] { server.start(); });
+
+  CHECK(eventually([&] { return finished == 2; }, nap, 60s));
+  REQUIRE(pool.finish(20s)); // after join(), this thread sees what the strands wrote
+  MESSAGE("exchange took " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now() - started)
+                                  .count()
+                           << " ms");
+  for (auto &e : r.errors)
+    FAIL_CHECK(e);
+  client.check();
+  server.check();
+}
+
+} // namespace
+
+TEST_CASE("three threads: reader, writer and poll at once with timeouts, handlers bound to a "
+          "strand") {
+  thread_pool pool(3);
+  auto ex = pool.io.get_executor(); // the sockets' executor: not a strand
+  std::array<asio::any_io_executor, 2> strands{asio::make_strand(pool.io),
+                                               asio::make_strand(pool.io)};
+  exchange_on_strands(pool, small_buffer_pair(ex, ex), strands,
+                      std::array{bound_to{strands[0]}, bound_to{strands[1]}});
+}
+
+TEST_CASE("three threads: reader, writer and poll at once with timeouts, sockets on a strand") {
+  thread_pool pool(3);
+  std::array<asio::any_io_executor, 2> strands{asio::make_strand(pool.io),
+                                               asio::make_strand(pool.io)};
+  exchange_on_strands(pool, small_buffer_pair(strands[0], strands[1]), strands,
+                      std::array{unbound{}, unbound{}});
 }

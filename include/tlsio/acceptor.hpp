@@ -192,8 +192,11 @@ public:
           auto slot = asio::get_associated_cancellation_slot(handler);
           auto deliver = [state, handler = std::move(handler)](std::error_code ec,
                                                                std::optional<stream<>> s) mutable {
-            if (!s) // closed or cancelled: an unconnected stream
+            if (!s) { // closed or cancelled: an unconnected stream, and Asio's usual code
               s.emplace(state->current_context(), state->executor);
+              if (ec)
+                ec = asio::error::operation_aborted; // not the channel's own closed/cancelled
+            }
             std::move(handler)(ec, std::move(*s));
           };
           state->ready.async_receive(

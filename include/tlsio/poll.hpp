@@ -240,7 +240,9 @@ auto async_poll(acceptor &a, Timeout timeout, Token &&token = {}) {
 }
 
 /// Blocking: waits on the calling thread. For programs without a running event loop (no
-/// asynchronous operation may be pending on s).
+/// asynchronous operation may be pending on s). While the records of a cancelled or
+/// timed-out asynchronous write are still being sent (by the io_context that runs the
+/// stream), write is not ready: run the io_context to let them go.
 template <class NextLayer, class Timeout>
 wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
   auto &state = *detail::stream_access::state(s);
@@ -258,8 +260,10 @@ wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
         deadline ? duration_cast<milliseconds>(*deadline - steady_clock::now()).count() : -1;
     if (deadline && left <= 0)
       return wait::none;
-    short events = (contains(what, wait::read) ? POLLIN : 0) |
-                   (contains(what, wait::write) || detail::has_output(state) ? POLLOUT : 0);
+    // While an asynchronous write's records are still on their way, only the io_context can
+    // finish them: the socket's writability says nothing here, and waiting on it would spin.
+    bool want_out = !state.writing && (contains(what, wait::write) || detail::has_output(state));
+    short events = (contains(what, wait::read) ? POLLIN : 0) | (want_out ? POLLOUT : 0);
     if (!detail::fd_ready(fd, events, static_cast<int>(left > 60000 || left < 0 ? 60000 : left)))
       continue;
     if (contains(what, wait::read) && detail::fd_ready(fd, POLLIN)) {

@@ -45,6 +45,13 @@
 // handler to the same strand); internal handlers and timers run on the executor of the
 // operation that started them. Distinct streams may be used on different threads at once.
 //
+// Blocking and asynchronous calls: a blocking call (handshake(), read_some(), write_some(),
+// shutdown()) needs no asynchronous operation pending. That includes the records of a
+// cancelled or timed-out asynchronous write, which the stream keeps sending (they count as
+// outstanding work: io_context::run() does not return while the peer takes nothing, until
+// the stream is shut down, destroyed or its socket closed). Meanwhile a blocking call fails at
+// once with asio::error::in_progress, having done nothing: run the io_context, then retry.
+//
 // Destroying the stream, or closing its socket, while operations are pending completes them
 // with asio::error::operation_aborted; they touch no freed memory.
 //
