@@ -328,8 +328,7 @@ TEST_CASE("move-assigning an acceptor closes the old one") {
 
 TEST_CASE("close() completes a pending async_accept with operation_aborted") {
   asio::io_context io;
-  tlsio::acceptor acceptor(io.get_executor(), test_pki::shared().server_context(), "127.0.0.1",
-                           0);
+  tlsio::acceptor acceptor(io.get_executor(), test_pki::shared().server_context(), "127.0.0.1", 0);
   std::optional<std::error_code> accepted;
   acceptor.async_accept([&](std::error_code ec, tlsio::stream<>) { accepted = ec; });
   io.run_for(std::chrono::milliseconds(20));

@@ -21,13 +21,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void handshake(stream_pair &p) {
-  auto [a, b] = handshake_both(p);
-  INFO(a.message(), " / ", b.message());
-  REQUIRE(!a);
-  REQUIRE(!b);
-}
-
 // Byte i of a transfer: varies with position, so a lost or repeated chunk shows.
 char byte_at(std::uint64_t i) { return static_cast<char>((i * 131 + (i >> 13)) & 0xff); }
 
@@ -170,21 +163,21 @@ TEST_CASE("both sides write 4 MiB while reading, through 8 KiB socket buffers") 
   asio::io_context io;
   stream_pair p(io, test_pki::shared().client_context(), test_pki::shared().server_context(),
                 small_buffer_pair(io, 8192));
-  handshake(p);
+  require_handshake(p);
   transfer_both_ways(p, 4 << 20, 120s);
 }
 
 TEST_CASE("both sides write 64 MiB while reading, with the kernel's default buffers") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   transfer_both_ways(p, std::uint64_t{64} << 20, 240s);
 }
 
 TEST_CASE("a reader is not starved while its own side streams writes") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   // The client writes without end; the server reads it all and, once 1 MiB has come,
   // answers "ping". The client's read must see it while its writer is still going.
   direction_result to_server;
@@ -218,7 +211,7 @@ TEST_CASE("a reader is not starved while its own side streams writes") {
 TEST_CASE("a read that has data completes with it even while the writer is stuck") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   // The client's writes fill the socket (the server does not read), then the server sends
   // "hello": a timed read on the client returns it instead of losing it to the timeout.
   outcome w;
@@ -247,7 +240,7 @@ TEST_CASE("a read that has data completes with it even while the writer is stuck
 TEST_CASE("a cancelled read leaves arriving data for the next read") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::partial,
                     asio::cancellation_type::total}) {
     asio::cancellation_signal signal;
@@ -279,7 +272,7 @@ TEST_CASE("a cancelled read leaves arriving data for the next read") {
 TEST_CASE("partial cancellation ends a waiting write; total cancellation cannot undo it") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   std::string chunk(64 * 1024, 'y');
   asio::cancellation_signal signal;
   outcome w;
@@ -399,7 +392,7 @@ TEST_CASE("poll reports write once the peer drains what a timed-out write left")
   for (bool forever : {false, true}) {
     asio::io_context io;
     stream_pair p(io);
-    handshake(p);
+    require_handshake(p);
     std::string chunk(256 * 1024, 'z');
     outcome w;
     for (int i = 0; i < 200; ++i) { // until a write times out with records unsent
@@ -437,7 +430,7 @@ TEST_CASE("poll reports write once the peer drains what a timed-out write left")
 TEST_CASE("a deferred timed read started after its stream moved uses the moved-to stream") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   char buffer[16];
   auto op = p.client.async_read_some_for(asio::buffer(buffer), 2s, tlsio::compat::deferred);
   tlsio::stream<> moved(std::move(p.client));
@@ -455,7 +448,7 @@ TEST_CASE("a deferred timed read started after its stream moved uses the moved-t
 TEST_CASE("a write to a peer that has reset completes with the error") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   p.server.lowest_layer().set_option(asio::socket_base::linger(true, 0));
   p.server.lowest_layer().close(); // RST
   std::this_thread::sleep_for(20ms);
@@ -473,7 +466,7 @@ TEST_CASE("a write to a peer that has reset completes with the error") {
 TEST_CASE("a blocking write while a timed-out write's records are still going is refused") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   std::string chunk(256 * 1024, 'q');
   std::size_t written = 0;
   outcome w;
@@ -516,7 +509,7 @@ TEST_CASE("a blocking shutdown keeps its bound while close_notify cannot be sent
   asio::io_context io;
   stream_pair p(io, test_pki::shared().client_context(), test_pki::shared().server_context(),
                 small_buffer_pair(io, 8192));
-  handshake(p);
+  require_handshake(p);
   // Fill the client's socket with raw bytes the server never reads.
   auto &socket = p.client.next_layer();
   socket.non_blocking(true);
@@ -559,7 +552,7 @@ TEST_CASE("streams destroyed with writes and polls pending give back their descr
     std::vector<tlsio::stream<>> servers;
     for (int i = 0; i < 10; ++i) {
       stream_pair p(io);
-      handshake(p);
+      require_handshake(p);
       auto &w = *outcomes.emplace_back(std::make_unique<outcome>());
       auto &signal = *signals.emplace_back(std::make_unique<asio::cancellation_signal>());
       fill_until_write_waits(p, p.client, w, signal.slot(), std::string(64 * 1024, 'd'));

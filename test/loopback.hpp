@@ -8,6 +8,8 @@
 
 #include <asio.hpp>
 
+#include <doctest/doctest.h>
+
 #include <chrono>
 #include <future>
 #include <string>
@@ -42,6 +44,17 @@ struct stream_pair {
       : stream_pair(io, test_pki::shared().client_context(), test_pki::shared().server_context(),
                     tcp_pair(io)) {}
 };
+
+/// Runs both handshakes to the end; returns (client error, server error).
+inline std::pair<std::error_code, std::error_code> handshake_both(stream_pair &p);
+
+/// Runs both handshakes; the test stops unless both succeed.
+inline void require_handshake(stream_pair &p) {
+  auto [a, b] = handshake_both(p);
+  INFO(a.message(), " / ", b.message());
+  REQUIRE(!a);
+  REQUIRE(!b);
+}
 
 /// Runs both handshakes to the end; returns (client error, server error).
 inline std::pair<std::error_code, std::error_code> handshake_both(stream_pair &p) {

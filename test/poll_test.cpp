@@ -11,13 +11,6 @@ using tlsio::wait;
 
 namespace {
 
-void handshake(stream_pair &p) {
-  auto [a, b] = handshake_both(p);
-  INFO(a.message(), " / ", b.message());
-  REQUIRE(!a);
-  REQUIRE(!b);
-}
-
 struct poll_outcome {
   std::optional<std::error_code> ec;
   wait ready = wait::none;
@@ -58,7 +51,7 @@ void write_now(stream_pair &p, tlsio::stream<> &s, const std::string &data) {
 TEST_CASE("data that arrives before the deadline makes read ready") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   asio::steady_timer later(io, 100ms);
   later.async_wait([&](std::error_code) {
     asio::async_write(p.client, asio::buffer("hi", 2), [](std::error_code, std::size_t) {});
@@ -72,7 +65,7 @@ TEST_CASE("data that arrives before the deadline makes read ready") {
 TEST_CASE("nothing arrives: the empty set after about the timeout") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   auto o = poll_and_wait(io, p.server, wait::read, 300ms);
   CHECK(!*o.ec);
   CHECK(o.ready == wait::none);
@@ -95,7 +88,7 @@ TEST_CASE("nothing arrives: the empty set after about the timeout") {
 TEST_CASE("a record already in the engine is ready at once") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   write_now(p, p.client, "first");
   write_now(p, p.client, "second");
   // Let both records reach the server's socket, then read only the first.
@@ -155,7 +148,7 @@ TEST_CASE("half a record is not readiness") {
 TEST_CASE("the peer closing makes read ready, and the read reports the end") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   p.client.async_shutdown([](std::error_code) {});
   auto o = poll_and_wait(io, p.server, wait::read, 10s);
   CHECK(o.ready == wait::read);
@@ -172,7 +165,7 @@ TEST_CASE("the peer closing makes read ready, and the read reports the end") {
 TEST_CASE("forever, then cancelled") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   asio::cancellation_signal signal;
   asio::steady_timer later(io, 100ms);
   later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
@@ -186,7 +179,7 @@ TEST_CASE("forever, then cancelled") {
 TEST_CASE("write is ready on a fresh connection; read and write together") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   CHECK(poll_and_wait(io, p.client, wait::write, 5s).ready == wait::write);
   CHECK(poll_and_wait(io, p.client, wait::read_write, 5s).ready == wait::write);
 }
@@ -202,7 +195,7 @@ TEST_CASE("not connected: the empty set at once") {
 TEST_CASE("blocking poll") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   auto start = std::chrono::steady_clock::now();
   CHECK(tlsio::poll(p.server, wait::read, 200ms) == wait::none);
   CHECK(std::chrono::steady_clock::now() - start >= 150ms);

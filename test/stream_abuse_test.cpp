@@ -12,13 +12,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void handshake(stream_pair &p) {
-  auto [a, b] = handshake_both(p);
-  INFO(a.message(), " / ", b.message());
-  REQUIRE(!a);
-  REQUIRE(!b);
-}
-
 // Collects one completion.
 struct outcome {
   std::optional<std::error_code> ec;
@@ -75,7 +68,7 @@ TEST_CASE("terminal cancellation at each wait") {
   }
   SUBCASE("a read waiting for data, and the stream stays usable") {
     stream_pair p(io);
-    handshake(p);
+    require_handshake(p);
     asio::cancellation_signal signal;
     outcome o;
     char buffer[16];
@@ -95,7 +88,7 @@ TEST_CASE("terminal cancellation at each wait") {
   }
   SUBCASE("a write waiting on a full socket: its records still go out in order") {
     stream_pair p(io);
-    handshake(p);
+    require_handshake(p);
     asio::cancellation_signal signal;
     std::string chunk(64 * 1024, 'w');
     outcome w;
@@ -121,7 +114,7 @@ TEST_CASE("terminal cancellation at each wait") {
   }
   SUBCASE("a shutdown waiting for the peer's close_notify") {
     stream_pair p(io);
-    handshake(p);
+    require_handshake(p);
     asio::cancellation_signal signal;
     outcome o;
     p.client.async_shutdown(
@@ -136,7 +129,7 @@ TEST_CASE("terminal cancellation at each wait") {
 TEST_CASE("destroying the stream with a read and a write pending") {
   asio::io_context io;
   auto p = std::make_unique<stream_pair>(io);
-  handshake(*p);
+  require_handshake(*p);
   outcome r, w;
   asio::cancellation_signal unused;
   std::string chunk(64 * 1024, 'd');
@@ -156,7 +149,7 @@ TEST_CASE("destroying the stream with a read and a write pending") {
 TEST_CASE("closing the socket with a read pending") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   outcome r;
   char buffer[10];
   p.client.async_read_some(asio::buffer(buffer), r.handler());
@@ -173,7 +166,7 @@ TEST_CASE("closing the socket with a read pending") {
 TEST_CASE("shutdown against a peer that never answers ends within its bound") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   p.client.set_shutdown_timeout(300ms);
   outcome o;
   auto start = std::chrono::steady_clock::now();
@@ -210,7 +203,7 @@ TEST_CASE("not_connected before the handshake and after close") {
   CHECK(*w.ec == tlsio::error::not_connected);
   CHECK(r.bytes == 0);
 
-  handshake(p);
+  require_handshake(p);
   outcome a, b;
   p.client.async_shutdown([&](std::error_code ec) { a.ec = ec; });
   p.server.async_read_some(asio::buffer(buffer), b.handler());
@@ -234,7 +227,7 @@ TEST_CASE("not_connected before the handshake and after close") {
 TEST_CASE("EOF without close_notify reaches the reader as stream_truncated") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   p.client.lowest_layer().shutdown(asio::socket_base::shutdown_send);
   outcome r;
   char buffer[4];
@@ -246,7 +239,7 @@ TEST_CASE("EOF without close_notify reaches the reader as stream_truncated") {
 TEST_CASE("a reader and a writer at once, both ways") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   auto a = pattern(3 << 20), b = pattern(2 << 20);
   std::string got_a(a.size(), '\0'), got_b(b.size(), '\0');
   outcome w1, w2, r1, r2;
@@ -265,7 +258,7 @@ TEST_CASE("a reader and a writer at once, both ways") {
 TEST_CASE("small gather writes share one record") {
   asio::io_context io;
   stream_pair p(io);
-  handshake(p);
+  require_handshake(p);
   std::array<asio::const_buffer, 3> parts = {asio::buffer("GET ", 4), asio::buffer("/ ", 2),
                                              asio::buffer("HTTP/1.1\r\n", 10)};
   outcome w;

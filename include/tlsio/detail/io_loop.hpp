@@ -349,36 +349,20 @@ private:
   bool went_async_ = false;
 };
 
-/// Blocks until the socket is readable or the deadline passes (false). Asio's blocking
-/// reads have no timeout, so the bound of a blocking handshake is kept with poll().
+/// Blocks until the socket is ready for `events` (POLLIN or POLLOUT) or the deadline passes
+/// (false). Asio's blocking calls have no timeout, so blocking bounds are kept with poll().
+/// An error counts as ready: the read or send itself reports it.
 template <class Socket>
-bool wait_readable(Socket &socket, std::chrono::steady_clock::time_point deadline) {
+bool wait_ready(Socket &socket, short events, std::chrono::steady_clock::time_point deadline) {
   using namespace std::chrono;
   for (;;) {
     auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
     if (left <= 0)
       return false;
-    pollfd fd{socket.native_handle(), POLLIN, 0};
-    int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left, 60000)));
-    if (ready > 0)
-      return true;
-    if (ready < 0 && errno != EINTR)
-      return true; // let the read itself report the error
-  }
-}
-
-/// Blocks until the socket takes more or the deadline passes (false).
-template <class Socket>
-bool wait_writable(Socket &socket, std::chrono::steady_clock::time_point deadline) {
-  using namespace std::chrono;
-  for (;;) {
-    auto left = duration_cast<milliseconds>(deadline - steady_clock::now()).count();
-    if (left <= 0)
-      return false;
-    pollfd fd{socket.native_handle(), POLLOUT, 0};
+    pollfd fd{socket.native_handle(), events, 0};
     int ready = ::poll(&fd, 1, static_cast<int>(std::min<long long>(left, 60000)));
     if (ready != 0 && !(ready < 0 && errno == EINTR))
-      return true; // writable, or an error the send itself reports
+      return true;
   }
 }
 
@@ -398,7 +382,7 @@ std::error_code flush_sync(stream_state<NextLayer> &s,
       while (!send_at_once(s)) {
         if (flush_failed(s))
           return s.flush_error;
-        if (!wait_writable(s.next_layer, *deadline))
+        if (!wait_ready(s.next_layer, POLLOUT, *deadline))
           return late;
       }
       return {};
@@ -441,7 +425,7 @@ std::pair<std::error_code, std::size_t> run_sync(stream_state<NextLayer> &s, Ope
       return op.finish(s, {}, result);
     if (s.input_error)
       return op.finish(s, s.input_error, result);
-    if (bound && !wait_readable(s.next_layer.lowest_layer(), deadline)) {
+    if (bound && !wait_ready(s.next_layer.lowest_layer(), POLLIN, deadline)) {
       std::error_code ignored;
       if (bound->close_socket)
         s.next_layer.lowest_layer().close(ignored);
