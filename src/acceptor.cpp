@@ -215,6 +215,9 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr
 acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
                    std::string_view port, acceptor_options options)
     : state_(std::make_shared<detail::acceptor_state>(executor, ctx, std::move(options))) {
+  // A context every handshake would refuse is refused here, before anyone connects.
+  if (auto ec = ctx.finalize())
+    throw std::system_error(ec, "tlsio::acceptor: the server context cannot accept connections");
   auto endpoint = detail::listen_endpoint(executor, host, port);
   try {
     detail::open_and_bind(state_->listener, endpoint, state_->options);

@@ -135,10 +135,8 @@ const std::error_code &context::impl::prepare() {
   std::call_once(prepared_, [this] {
     in_use_ = true;
     prepare_error_ = apply_identity();
-    bool verifies = role_ == role::client ? verify_ == verify::peer
-                                          : client_certificate_ != client_certificate::none;
-    if (!prepare_error_ && verifies && ca_source_ == ca_source::system)
-      prepare_error_ = load_system_ca();
+    if (!prepare_error_)
+      prepare_error_ = load_trust();
     int authmode = MBEDTLS_SSL_VERIFY_NONE;
     if (role_ == role::client && verify_ == verify::peer)
       authmode = MBEDTLS_SSL_VERIFY_REQUIRED;
@@ -160,6 +158,27 @@ const std::error_code &context::impl::prepare() {
     }
   });
   return prepare_error_;
+}
+
+std::error_code context::impl::load_trust() {
+  bool verifies = role_ == role::client ? verify_ == verify::peer
+                                        : client_certificate_ != client_certificate::none;
+  if (!verifies)
+    return {};
+  // A server never checks client certificates against the web PKI unless told to: any
+  // public CA's certificate with clientAuth would pass.
+  bool system = ca_source_ == ca_source::system && (role_ == role::client || ca_source_chosen_);
+  if (system) {
+    if (auto ec = load_system_ca())
+      return ec;
+  } else if (ca_source_ == ca_source::bundle) {
+    parse_certificates(ca_chain_.get(), ca_bundle_);
+  }
+  for (const auto &pem : added_authorities_)
+    parse_certificates(ca_chain_.get(), pem);
+  if (role_ == role::server && ca_chain_->version == 0)
+    return error::no_client_ca;
+  return {};
 }
 
 std::error_code context::impl::load_system_ca() {
@@ -215,6 +234,8 @@ void context::check_mutable() const {
 void context::use_system_ca() {
   check_mutable();
   impl_->ca_source_ = ca_source::system;
+  impl_->ca_bundle_.clear();
+  impl_->ca_source_chosen_ = true;
 }
 
 void context::set_ca_bundle(const std::filesystem::path &path) {
@@ -232,13 +253,16 @@ void context::set_ca_bundle(const std::filesystem::path &path, std::error_code &
   detail::x509_crt check;
   if ((ec = parse_certificates(check.get(), *data)))
     return;
-  parse_certificates(impl_->ca_chain_.get(), *data);
+  impl_->ca_bundle_ = std::move(*data);
   impl_->ca_source_ = ca_source::bundle;
+  impl_->ca_source_chosen_ = true;
 }
 
 void context::no_ca() {
   check_mutable();
   impl_->ca_source_ = ca_source::none;
+  impl_->ca_bundle_.clear();
+  impl_->ca_source_chosen_ = true;
 }
 
 void context::add_certificate_authority(std::string_view pem) {
@@ -253,10 +277,12 @@ void context::add_certificate_authority(std::string_view pem, std::error_code &e
   detail::x509_crt check;
   if ((ec = parse_certificates(check.get(), data)))
     return;
-  parse_certificates(impl_->ca_chain_.get(), data);
+  impl_->added_authorities_.push_back(std::move(data));
 }
 
 ca_source context::get_ca_source() const noexcept { return impl_->ca_source_; }
+
+std::error_code context::finalize() const { return impl_->prepare(); }
 
 std::optional<std::filesystem::path> context::system_ca_location() {
   return detail::system_ca_store();
@@ -368,6 +394,9 @@ void context::set_key_exchange_groups(const std::vector<key_exchange_group> &gro
 void context::enable_session_tickets(std::chrono::seconds lifetime) {
   check_mutable();
   auto &i = *impl_;
+  // A second call replaces the first's keys, which would otherwise leak.
+  mbedtls_ssl_ticket_free(i.tickets_.get());
+  mbedtls_ssl_ticket_init(i.tickets_.get());
   int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), mbedtls_ctr_drbg_random, i.drbg_.get(),
                                      MBEDTLS_CIPHER_AES_256_GCM,
                                      static_cast<std::uint32_t>(lifetime.count()));
@@ -378,7 +407,28 @@ void context::enable_session_tickets(std::chrono::seconds lifetime) {
 }
 
 void context::set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch) {
+  std::error_code ec;
+  set_alpn(std::move(protocols), on_mismatch, ec);
+  throw_if(ec, "setting ALPN protocols");
+}
+
+void context::set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch,
+                       std::error_code &ec) {
   check_mutable();
+  ec.clear();
+  std::size_t list_size = 0;
+  for (const auto &p : protocols) {
+    list_size += 1 + p.size();
+    // Mbed TLS takes the names as C strings, so a NUL inside one would cut it short.
+    if (p.empty() || p.size() > 255 || p.find('\0') != std::string::npos) {
+      ec = error::invalid_alpn;
+      return;
+    }
+  }
+  if (list_size > 65535) {
+    ec = error::invalid_alpn;
+    return;
+  }
   impl_->alpn_ = std::move(protocols);
   impl_->alpn_mismatch_ = on_mismatch;
 }
@@ -397,24 +447,22 @@ void context::add_virtual_host(const std::vector<std::string> &names, std::strin
   impl_->virtual_hosts_.push_back(std::move(host));
 }
 
-void context::enable_session_cache() {
+void context::enable_session_cache(std::size_t capacity) {
   check_mutable();
-  impl_->session_cache_enabled_ = true;
+  impl_->session_cache_.emplace(capacity);
 }
 
 std::optional<session> context::cached_session(std::string_view server) const {
-  std::lock_guard lock(impl_->session_cache_mutex_);
-  auto it = impl_->session_cache_.find(server);
-  if (it == impl_->session_cache_.end())
+  if (!impl_->session_cache_)
     return std::nullopt;
-  return session(it->second);
+  auto found = impl_->session_cache_->find(
+      server, [](const std::shared_ptr<const session::impl> &s) { return s->resumable.load(); });
+  return found ? std::optional<session>(session(*found)) : std::nullopt;
 }
 
 void context::cache_session(std::string_view server, const session &s) const {
-  if (!impl_->session_cache_enabled_)
-    return;
-  std::lock_guard lock(impl_->session_cache_mutex_);
-  impl_->session_cache_.insert_or_assign(std::string(server), s.shared());
+  if (impl_->session_cache_)
+    impl_->session_cache_->insert(server, s.shared());
 }
 
 void context::set_handshake_timeout(std::chrono::milliseconds timeout) {

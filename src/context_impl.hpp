@@ -2,6 +2,7 @@
 #pragma once
 
 #include "mbed_object.hpp"
+#include "session_cache.hpp"
 
 #include <tlsio/context.hpp>
 #include <tlsio/engine.hpp>
@@ -10,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,13 @@ namespace tlsio {
 
 struct session::impl {
   detail::ssl_session value;
+  /// The server name the session was made for, in canonical form.
+  std::string server_name;
+  /// The context whose trust settings verified it (or chose not to); it resumes with no
+  /// other, so a session never skips a stricter context's checks.
+  std::weak_ptr<const context::impl> origin;
+  /// Cleared by a fatal failure on any connection that used it (RFC 5246 §7.2.2).
+  mutable std::atomic<bool> resumable{true};
 };
 
 struct context::impl {
@@ -32,7 +41,10 @@ struct context::impl {
   detail::ssl_config config_;
 
   ca_source ca_source_ = ca_source::system;
-  detail::x509_crt ca_chain_;  // what set_ca_bundle/add_certificate_authority loaded
+  bool ca_source_chosen_ = false;            // set by use_system_ca, set_ca_bundle, no_ca
+  std::string ca_bundle_;                    // what set_ca_bundle read (PEM or DER)
+  std::vector<std::string> added_authorities_; // what add_certificate_authority gave
+  detail::x509_crt ca_chain_;                // all of the above, built by prepare()
   detail::x509_crt own_chain_; // this side's leaf, then intermediates
   detail::pk_context own_key_;
   bool has_own_chain_ = false;
@@ -59,9 +71,7 @@ struct context::impl {
   static int select_virtual_host(void *self, mbedtls_ssl_context *ssl, const unsigned char *name,
                                  std::size_t length);
 
-  bool session_cache_enabled_ = false;
-  mutable std::mutex session_cache_mutex_;
-  std::map<std::string, std::shared_ptr<const session::impl>, std::less<>> session_cache_;
+  std::optional<detail::session_cache<std::shared_ptr<const session::impl>>> session_cache_;
   std::chrono::milliseconds handshake_timeout_{std::chrono::seconds(10)};
 
   std::once_flag prepared_;
@@ -69,6 +79,7 @@ struct context::impl {
   std::atomic<bool> in_use_{false};
 
 private:
+  std::error_code load_trust();
   std::error_code load_system_ca();
   std::error_code apply_identity();
 };

@@ -189,6 +189,14 @@ std::string engine::impl::describe_verification_failure(std::uint32_t flags) con
 
 step_result engine::impl::fail(std::error_code ec, std::string detail) {
   failure_ = ec;
+  // A connection that ends in a fatal error must not be resumed (RFC 5246 §7.2.2); a
+  // missing close_notify is not such an error (§7.2.1).
+  if (ec != error::stream_truncated) {
+    if (session_offered_ && offered_session_)
+      offered_session_->resumable = false;
+    if (own_session_)
+      own_session_->resumable = false;
+  }
   failure_detail_ = detail.empty() ? ec.message() : std::move(detail);
   return {status::failed, 0, ec};
 }
@@ -231,10 +239,38 @@ step_result engine::impl::fail(int code) {
   }
   auto ec = detail::engine_error(code);
   if (code == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl_->in_msg != nullptr)
-    return fail(ec, ec.message() + ": " + alert_name(ssl_->in_msg[1]));
+    return fail(ec, describe_fatal_alert(ssl_->in_msg[1]));
   if (ec == error::stream_truncated && !handshake_done_)
     return fail(ec, "the peer closed the connection during the TLS handshake");
   return fail(ec);
+}
+
+std::string engine::impl::describe_fatal_alert(unsigned char description) const {
+  std::string name = alert_name(description);
+  if (handshake_done_)
+    return "the peer ended the connection with a fatal alert: " + name;
+  // A TLS 1.3-only server answers a 1.2 ClientHello so.
+  if (description == MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION && context_->role_ == role::client)
+    return "the server refused TLS 1.2 (fatal alert: protocol_version); it may speak only "
+           "TLS 1.3, which this engine (Mbed TLS 2.28) does not";
+  return "the peer aborted the handshake with a fatal alert: " + name;
+}
+
+bool engine::impl::may_resume(const session::impl &s) const {
+  return s.resumable && s.origin.lock() == context_ &&
+         s.server_name == detail::canonical_host_name(server_name_);
+}
+
+void engine::impl::offer_session() {
+  session_offered_ = true;
+  if (!offered_session_)
+    return;
+  if (!may_resume(*offered_session_)) {
+    offered_session_.reset(); // a full handshake verifies this server afresh
+    return;
+  }
+  if (int ret = mbedtls_ssl_set_session(ssl_.get(), offered_session_->value.get()); ret != 0)
+    fail(ret);
 }
 
 bool engine::impl::check_offered_alpn() {
@@ -348,19 +384,23 @@ void engine::set_server_name(std::string_view name) {
 
 const std::string &engine::server_name() const noexcept { return impl_->server_name_; }
 
-void engine::set_session(const session &s) {
-  auto &e = *impl_;
-  if (e.failure_)
-    return;
-  if (int ret = mbedtls_ssl_set_session(e.ssl_.get(), s.get().value.get()); ret != 0)
-    e.fail(ret);
-}
+void engine::set_session(const session &s) { impl_->offered_session_ = s.shared(); }
 
 std::optional<session> engine::get_session() const {
-  auto copy = std::make_shared<session::impl>();
-  if (!impl_->handshake_done_ || mbedtls_ssl_get_session(impl_->ssl_.get(), copy->value.get()) != 0)
+  auto &e = *impl_;
+  if (!e.handshake_done_ || e.context_->role_ != role::client)
     return std::nullopt;
-  return session(std::move(copy));
+  if (!e.own_session_) {
+    auto made = std::make_shared<session::impl>();
+    if (mbedtls_ssl_get_session(e.ssl_.get(), made->value.get()) != 0)
+      return std::nullopt;
+    made->server_name = detail::canonical_host_name(e.server_name_);
+    made->origin = e.context_;
+    e.own_session_ = std::move(made);
+  }
+  if (!e.own_session_->resumable)
+    return std::nullopt;
+  return session(e.own_session_);
 }
 
 bool engine::resumed() const noexcept { return impl_->handshake_done_ && impl_->resumed_; }
@@ -374,6 +414,10 @@ step_result engine::handshake() {
   const auto &ctx = *e.context_;
   if (ctx.role_ == role::client && ctx.verify_ == verify::peer && e.server_name_.empty())
     return e.fail(error::no_host_name);
+  if (!e.session_offered_)
+    e.offer_session();
+  if (e.failure_)
+    return {status::failed, 0, e.failure_};
   if (!e.alpn_checked_ && !e.check_offered_alpn())
     return {status::want_input, 0, {}};
   // Stepping by hand, to see whether the server resumed before Mbed TLS frees that state.

@@ -44,6 +44,10 @@ struct engine::impl {
   /// Server with alpn_mismatch::proceed: false while the ClientHello is incomplete.
   bool check_offered_alpn();
   std::string describe_verification_failure(std::uint32_t flags) const;
+  std::string describe_fatal_alert(unsigned char description) const;
+  /// Hands Mbed TLS the session set_session() stored, if it may resume here.
+  void offer_session();
+  bool may_resume(const session::impl &s) const;
 
   /// How much input Mbed TLS may read: whole records only, so that a record is either
   /// all there or untouched (read_ready() and pending_input() depend on it). Everything
@@ -84,6 +88,12 @@ struct engine::impl {
     std::vector<std::string> names;
   };
   std::vector<certificate_problem> certificate_problems_;
+
+  // What set_session() stored, until the first handshake step offers it (or drops it).
+  std::shared_ptr<const session::impl> offered_session_;
+  // What get_session() hands out, made once after the handshake.
+  mutable std::shared_ptr<session::impl> own_session_;
+  bool session_offered_ = false;
 
   bool handshake_done_ = false;
   bool resumed_ = false;

@@ -60,6 +60,13 @@ std::string tlsio_category::message(int value) const {
     return "the private key does not match the certificate";
   case error::no_certificate:
     return "no certificate found in the given data";
+  case error::no_client_ca:
+    return "the server asks for client certificates but trusts no CA for them (give the CA "
+           "that issues them with set_ca_bundle() or add_certificate_authority(); the system "
+           "store is used for clients only with an explicit use_system_ca())";
+  case error::invalid_alpn:
+    return "invalid ALPN protocol list (each name must be 1 to 255 bytes, the whole list at "
+           "most 65535 bytes)";
   }
   return "unknown tlsio error";
 }
@@ -78,7 +85,7 @@ std::string_view friendly_message(int code) {
   case MBEDTLS_ERR_SSL_INVALID_MAC:
     return "a TLS record failed authentication (corrupted or tampered with)";
   case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
-    return "the peer aborted the handshake with a fatal alert";
+    return "the peer ended the connection with a fatal alert";
   case MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE:
     return "the peer sent an unexpected TLS message";
   case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:

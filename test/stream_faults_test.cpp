@@ -535,9 +535,10 @@ struct stream_pair {
   std::unique_ptr<asio::io_context> io = std::make_unique<asio::io_context>();
   std::unique_ptr<tls_stream> client, server;
 
-  explicit stream_pair(const test_stream_options &options) {
+  explicit stream_pair(const test_stream_options &options,
+                       const tlsio::context &client_ctx = client_context()) {
     auto [a, b] = make_test_stream_pair(io->get_executor(), options);
-    client = std::make_unique<tls_stream>(client_context(), std::move(a));
+    client = std::make_unique<tls_stream>(client_ctx, std::move(a));
     server = std::make_unique<tls_stream>(server_context(), std::move(b));
     client->set_server_name("localhost");
     client->set_handshake_timeout(0ms);
@@ -714,6 +715,33 @@ TEST_CASE("a socket write that fails under a handshake or a shutdown is reported
     CHECK(shutdown.done);
     CHECK(shutdown.ec == test_error::injected_failure);
   }
+}
+
+TEST_CASE("a handshake that TLS refused reports why, even when its alert cannot be sent") {
+  tlsio::context distrusting{tlsio::role::client};
+  distrusting.no_ca();
+  bool alert_lost = false;
+  for (std::size_t n = 1;; ++n) {
+    CAPTURE(n);
+    auto fail = std::make_shared<fail_count>(n);
+    stream_pair p({.fail = fail}, distrusting);
+    outcome client, server;
+    p.client->async_handshake(client.handler());
+    p.server->async_handshake(server.handler());
+    settle(*p.io);
+    if (!client.done) { // the server's own socket failed: its end closes as it goes
+      p.server.reset();
+      settle(*p.io);
+    }
+    REQUIRE(client.done);
+    if (auto refused = p.client->engine().failure()) {
+      CHECK(client.ec == refused);
+      alert_lost = alert_lost || (refused == tlsio::error::untrusted_issuer && fail->triggered());
+    }
+    if (!fail->triggered())
+      break;
+  }
+  CHECK(alert_lost); // the case this test is for was reached
 }
 
 // --- 2. Cancellation at every wait -----------------------------------------------------------

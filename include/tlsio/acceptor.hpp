@@ -158,6 +158,9 @@ public:
   /// Listens on host:port. host: a name or address to bind to, or "" / "*" for any address
   /// (IPv6 and IPv4 together where the system allows). port: a number or service name;
   /// 0 picks a free port, which local_endpoint() reports. The context must be a server's.
+  /// Throws std::system_error: with ctx.finalize()'s error if the context cannot accept
+  /// connections (no certificate, client certificates asked for with no CA), or with the
+  /// socket error if host:port cannot be bound.
   acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
            std::string_view port, acceptor_options options = {});
   acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,

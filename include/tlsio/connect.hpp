@@ -48,7 +48,7 @@ struct connect_options {
   std::optional<std::chrono::steady_clock::time_point> deadline{};
   /// A session to offer for resumption (from an earlier stream's engine().get_session()).
   /// Without one, a context with enable_session_cache() offers its last session for the
-  /// same host:port.
+  /// same server name and port (server_name if given, else the host).
   std::optional<session> resume{};
 };
 
@@ -83,8 +83,10 @@ inline asio::awaitable<std::error_code> resolve_connect_handshake(const context 
   auto [connect_ec, endpoint] = co_await asio::async_connect(s.next_layer(), endpoints, token);
   if (connect_ec)
     co_return connect_ec;
-  s.set_server_name(options.server_name ? *options.server_name : host);
-  auto server = host + ":" + port;
+  auto name = options.server_name ? *options.server_name : host;
+  s.set_server_name(name);
+  // Keyed by the name that is verified, not by the address reached.
+  auto server = name + ":" + port;
   if (!options.resume)
     options.resume = ctx.cached_session(server);
   if (options.resume)

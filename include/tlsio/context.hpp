@@ -30,6 +30,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -86,16 +87,24 @@ public:
 
   // --- Trust ------------------------------------------------------------------------------
 
-  /// Trust the system's CA store (the default). If this machine has none, connections fail
-  /// at the handshake with tlsio::error::no_system_ca_store.
+  // The trusted CAs are one source (the system store, a bundle file, or none), chosen by the
+  // last of use_system_ca(), set_ca_bundle() and no_ca() (each replaces what an earlier one
+  // chose), plus every certificate add_certificate_authority() added (kept across them).
+
+  /// Trust the system's CA store (the default for clients). If this machine has none,
+  /// connections fail at the handshake with tlsio::error::no_system_ca_store. A server
+  /// verifies client certificates against the system store only after an explicit call.
   void use_system_ca();
-  /// Trust the CA certificates in a PEM (or DER) bundle file, loaded now.
+  /// Trust the CA certificates in a PEM (or DER) bundle file, read now, instead of the
+  /// system store or an earlier bundle. Errors: the file's errno (std::generic_category),
+  /// error::no_certificate if it holds none, or the engine's parse error; on error the
+  /// trust settings are unchanged. The first form throws std::system_error.
   void set_ca_bundle(const std::filesystem::path &path);
   void set_ca_bundle(const std::filesystem::path &path, std::error_code &ec);
-  /// Trust nothing but what add_certificate_authority() adds.
+  /// Trust no source: only what add_certificate_authority() adds.
   void no_ca();
-  /// Trust one more CA certificate (PEM text, one or more certificates). Adds to whatever
-  /// source is chosen.
+  /// Trust one more CA certificate (PEM text, one or more certificates), on top of the
+  /// source. Errors as set_ca_bundle(); the first form throws std::system_error.
   void add_certificate_authority(std::string_view pem);
   void add_certificate_authority(std::string_view pem, std::error_code &ec);
   ca_source get_ca_source() const noexcept;
@@ -132,7 +141,11 @@ public:
   void set_verify(verify mode);
   verify get_verify() const noexcept;
 
-  /// Server: ask clients for a certificate, verified against this context's trusted CAs.
+  /// Server: ask clients for a certificate, verified against this context's trusted CAs:
+  /// set_ca_bundle() or add_certificate_authority(), never the system store unless
+  /// use_system_ca() was called explicitly (any public CA's client certificate would pass).
+  /// Asking with no CA is a configuration error, error::no_client_ca, reported by
+  /// finalize(), by tlsio::acceptor's constructor and by every handshake.
   void set_client_certificate(client_certificate mode);
 
   /// The key exchange groups to offer or accept, most preferred first
@@ -141,12 +154,19 @@ public:
 
   /// Server: issue session tickets (RFC 5077) so clients can resume without a full
   /// handshake. The ticket keys are random, kept in memory, and rotate every `lifetime`.
+  /// Calling it again replaces the keys and the lifetime. Throws std::system_error if the
+  /// engine cannot set up the keys.
   void enable_session_tickets(std::chrono::seconds lifetime = std::chrono::hours(1));
 
-  /// Application protocols to offer (client) or accept (server), most preferred first.
-  /// A server chooses by its own order among what the client offers.
+  /// Application protocols to offer (client) or accept (server), most preferred first
+  /// (RFC 7301). A server chooses by its own order among what the client offers. Each name
+  /// is 1 to 255 bytes without NUL, the whole list at most 65535 bytes encoded; otherwise
+  /// error::invalid_alpn (thrown as std::system_error by the first form), and the context is
+  /// unchanged. An empty vector turns ALPN off.
   void set_alpn(std::vector<std::string> protocols,
                 alpn_mismatch on_mismatch = alpn_mismatch::fail);
+  void set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch,
+                std::error_code &ec);
 
   /// Server: another certificate chain and key, chosen when a client's SNI server name
   /// matches one of `names` (exact, or "*.example.com" for one label, case-insensitive).
@@ -156,18 +176,31 @@ public:
                         std::string_view key_pem,
                         std::optional<std::string_view> password = std::nullopt);
 
-  /// Client: remember the last session per server ("host:port") so that the next
-  /// tlsio::async_connect to it resumes instead of doing a full handshake.
-  void enable_session_cache();
-  /// The remembered session for `server`, if the cache is on and has one.
+  /// Client: remember the last session per server so that the next tlsio::async_connect to
+  /// it resumes instead of doing a full handshake. The key is the server identity that was
+  /// verified, "name:port", where name is connect_options::server_name if given, else the
+  /// host (compared without case and without a trailing dot). At most `capacity` servers
+  /// are remembered; the least recently used goes first. A session whose connection later
+  /// failed fatally is dropped (see tlsio::session). Default capacity: 256.
+  void enable_session_cache(std::size_t capacity = 256);
+  /// The remembered session for `server` ("name:port"), if the cache is on and has one fit
+  /// for resumption. Thread-safe: may be called from any thread at any time.
   std::optional<session> cached_session(std::string_view server) const;
-  /// Remembers `s` for `server` (async_connect does this after each handshake).
+  /// Remembers `s` for `server` ("name:port"; async_connect does this after each handshake),
+  /// replacing what was there. Does nothing unless enable_session_cache() was called.
+  /// Thread-safe: may be called from any thread at any time.
   void cache_session(std::string_view server, const session &s) const;
 
   /// How long a handshake may take before it fails with error::handshake_timeout.
   /// Applied by streams and acceptors; default 10 s.
   void set_handshake_timeout(std::chrono::milliseconds timeout);
   std::chrono::milliseconds handshake_timeout() const noexcept;
+
+  /// Makes the configuration final and read-only, as the first connection does, and
+  /// returns what each connection would fail with (error::no_certificate for a server
+  /// without one, error::no_client_ca, error::no_system_ca_store, a key that does not fit),
+  /// or no error. Idempotent. Thread-safe once configuration is over.
+  std::error_code finalize() const;
 
   struct impl;
 

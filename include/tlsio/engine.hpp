@@ -59,7 +59,15 @@ struct certificate_info {
 };
 
 /// A TLS session a client can resume (its ticket or session id, and master secret).
-/// Copyable; share it only between connections to the same server.
+/// Copyable and cheap to copy; thread-safe to copy and pass between threads.
+///
+/// A session remembers what it was made for: the server name (compared without case and
+/// without a trailing dot) and the context, whose trust settings verified it. An engine
+/// offers it only for the same server name, on an engine of the same context; otherwise
+/// the engine does a full handshake, which verifies the server afresh. A fatal failure (a fatal alert sent or
+/// received, a bad record MAC, a failed verification) on any connection that offered or
+/// made the session ends its use for resumption (RFC 5246 §7.2.2); a connection closed
+/// without close_notify does not (§7.2.1).
 class session {
 public:
   struct impl;
@@ -91,10 +99,14 @@ public:
   void set_server_name(std::string_view name);
   const std::string &server_name() const noexcept;
 
-  /// Client: offer to resume `s` (from get_session() of an earlier connection to the same
-  /// server). If the server declines, a full handshake happens; resumed() tells which.
+  /// Client: offer to resume `s` (from get_session() of an earlier connection). The offer
+  /// is made by the first handshake step, and only if `s` may resume here (see session:
+  /// same server name as set_server_name(), same context); otherwise, and if the
+  /// server declines, a full handshake happens. resumed() tells which.
   void set_session(const session &s);
-  /// Client, after the handshake: the session to resume next time.
+  /// Client, after the handshake: the session to resume next time; the same session on
+  /// every call. Nothing before the handshake, on a server, or once a fatal failure has
+  /// made the session unfit for resumption.
   std::optional<session> get_session() const;
   /// After the handshake: whether it resumed an earlier session (abbreviated handshake).
   bool resumed() const noexcept;

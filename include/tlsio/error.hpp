@@ -45,6 +45,11 @@ enum class error {
   private_key_wrong_password,
   private_key_mismatch,
   no_certificate,
+  /// A server asks for client certificates but names no CA to verify them against.
+  no_client_ca,
+  /// An ALPN protocol list that TLS cannot carry (an empty or over-long name, or a list
+  /// longer than 65535 bytes).
+  invalid_alpn,
 };
 
 /// The category of tlsio::error.

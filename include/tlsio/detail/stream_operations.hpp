@@ -20,6 +20,14 @@ namespace tlsio::detail {
 // (its records are already queued, so it cannot be undone); a read totally (nothing is
 // taken from the stream until a read completes with it).
 
+/// A step that failed in TLS is the reason, not a socket error that came after it (such as
+/// the failure to send its alert to a peer that had gone).
+inline std::error_code first_error(std::error_code io_error, const step_result &r) {
+  if (r.status == status::failed)
+    return r.error;
+  return io_error ? io_error : r.error;
+}
+
 struct handshake_operation {
   static auto cancellation_filter() { return asio::enable_partial_cancellation(); }
   // The last flight is on its way before the handshake reports success or failure.
@@ -33,7 +41,7 @@ struct handshake_operation {
   template <class S>
   std::pair<std::error_code, std::size_t> finish(S &, std::error_code io_error,
                                                  const step_result &r) {
-    return {io_error ? io_error : r.error, 0};
+    return {first_error(io_error, r), 0};
   }
   template <class Self> static void complete(Self &self, std::error_code ec, std::size_t) {
     self.complete(ec);
@@ -54,7 +62,7 @@ struct shutdown_operation {
                                                  const step_result &r) {
     if (s.engine.handshake_done())
       s.closed = true;
-    return {io_error ? io_error : r.error, 0};
+    return {first_error(io_error, r), 0};
   }
   template <class Self> static void complete(Self &self, std::error_code ec, std::size_t) {
     self.complete(ec);
@@ -111,7 +119,7 @@ struct write_operation : transfer_completion {
                                                  const step_result &r) {
     // The data was encrypted at the start: if the wait for the socket was cancelled, its
     // records stay queued and the flusher still sends them, ahead of anything later.
-    return {io_error ? io_error : r.error, r.status == status::want_input ? 0 : r.bytes};
+    return {first_error(io_error, r), r.status == status::want_input ? 0 : r.bytes};
   }
 };
 
