@@ -112,17 +112,12 @@ bool name_matches(std::string_view pattern, std::string_view name) {
 // --- impl ---------------------------------------------------------------------------------
 
 context::impl::impl(role r) : role_(r) {
-  static constexpr unsigned char personalization[] = "tlsio context";
-  int ret = mbedtls_ctr_drbg_seed(drbg_.get(), mbedtls_entropy_func, entropy_.get(),
-                                  personalization, sizeof personalization);
-  if (ret != 0)
-    throw std::system_error(detail::engine_error(ret), "seeding the random generator");
-  ret = mbedtls_ssl_config_defaults(
+  int ret = mbedtls_ssl_config_defaults(
       config_.get(), r == role::client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER,
       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (ret != 0)
     throw std::system_error(detail::engine_error(ret), "configuring TLS");
-  mbedtls_ssl_conf_rng(config_.get(), mbedtls_ctr_drbg_random, drbg_.get());
+  mbedtls_ssl_conf_rng(config_.get(), detail::fork_safe_random::generate, &random_);
   // Debian's build allows TLS 1.0 and 1.1; 1.2 is the floor (and the ceiling of 2.28).
   mbedtls_ssl_conf_min_version(config_.get(), MBEDTLS_SSL_MAJOR_VERSION_3,
                                MBEDTLS_SSL_MINOR_VERSION_3);
@@ -368,8 +363,8 @@ void context::set_key_exchange_groups(const std::vector<key_exchange_group> &gro
 void context::enable_session_tickets(std::chrono::seconds lifetime) {
   check_mutable();
   auto &i = *impl_;
-  int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), mbedtls_ctr_drbg_random, i.drbg_.get(),
-                                     MBEDTLS_CIPHER_AES_256_GCM,
+  int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), detail::fork_safe_random::generate,
+                                     &i.random_, MBEDTLS_CIPHER_AES_256_GCM,
                                      static_cast<std::uint32_t>(lifetime.count()));
   if (ret != 0)
     throw std::system_error(detail::engine_error(ret), "setting up session tickets");

@@ -1,6 +1,7 @@
 // The shared state behind tlsio::context (internal).
 #pragma once
 
+#include "fork_safe_random.hpp"
 #include "mbed_object.hpp"
 
 #include <tlsio/context.hpp>
@@ -27,8 +28,7 @@ struct context::impl {
   const std::error_code &prepare();
 
   role role_;
-  detail::entropy entropy_;
-  detail::ctr_drbg drbg_;
+  detail::fork_safe_random random_; // all randomness goes through it, never the DRBG itself
   detail::ssl_config config_;
 
   ca_source ca_source_ = ca_source::system;
