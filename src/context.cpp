@@ -2,7 +2,6 @@
 
 #include "ca_store.hpp"
 #include "engine_error.hpp"
-#include "key_log.hpp"
 
 #include <tlsio/error.hpp>
 
@@ -145,7 +144,8 @@ const std::error_code &context::impl::prepare() {
     mbedtls_ssl_conf_ca_chain(config_.get(), ca_chain_.get(), nullptr);
     if (!virtual_hosts_.empty())
       mbedtls_ssl_conf_sni(config_.get(), &impl::select_virtual_host, this);
-    detail::attach_key_log(config_.get());
+    if (key_log_)
+      key_log_->attach(config_.get());
     config_without_alpn_ = *config_.get();
     if (!alpn_.empty()) {
       for (const auto &p : alpn_)

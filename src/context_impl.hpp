@@ -2,6 +2,7 @@
 #pragma once
 
 #include "fork_safe_random.hpp"
+#include "key_log.hpp"
 #include "mbed_object.hpp"
 
 #include <tlsio/context.hpp>
@@ -63,6 +64,7 @@ struct context::impl {
   mutable std::mutex session_cache_mutex_;
   std::map<std::string, std::shared_ptr<const session::impl>, std::less<>> session_cache_;
   std::chrono::milliseconds handshake_timeout_{std::chrono::seconds(10)};
+  std::unique_ptr<detail::key_log_file> key_log_; // only if the application asked for one
 
   std::once_flag prepared_;
   std::error_code prepare_error_;

@@ -60,6 +60,8 @@ std::string tlsio_category::message(int value) const {
     return "the private key does not match the certificate";
   case error::no_certificate:
     return "no certificate found in the given data";
+  case error::key_log_symlink:
+    return "the key log file is a symbolic link, which is refused: name the file itself";
   }
   return "unknown tlsio error";
 }

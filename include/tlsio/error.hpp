@@ -45,6 +45,8 @@ enum class error {
   private_key_wrong_password,
   private_key_mismatch,
   no_certificate,
+  /// The key log file's path is a symbolic link, which set_key_log_file() refuses.
+  key_log_symlink,
 };
 
 /// The category of tlsio::error.
