@@ -23,7 +23,8 @@ fork_safe_random::fork_safe_random() : seeded_by_(::getpid()) {
 // Our own mutex, because in Mbed TLS 2.28 mbedtls_ctr_drbg_random() locks the DRBG's mutex
 // but mbedtls_ctr_drbg_reseed() locks nothing ("not thread-safe", ctr_drbg.h): a reseed must
 // not run beside another thread's draw. Draws are serialised by the DRBG anyway, so holding
-// ours around each one costs no parallelism.
+// ours around each one costs no parallelism. As with the DRBG's own mutex, a fork() while
+// another thread draws leaves the child's copy locked: fork before starting threads.
 int fork_safe_random::generate(void *self, unsigned char *out, std::size_t len) {
   auto &r = *static_cast<fork_safe_random *>(self);
   std::lock_guard lock(r.mutex_);
