@@ -107,6 +107,7 @@ tlsio::context make_context(const client_options &o) {
     ctx.set_alpn(o.alpn);
   if (o.insecure)
     ctx.set_verify(tlsio::verify::insecure_skip);
+  tool::honour_key_log_variable(ctx, "tlsio-client");
   return ctx;
 }
 
@@ -252,7 +253,7 @@ awaitable<std::string> run(const client_options &o, tlsio::context ctx) {
 
 int main(int argc, char **argv) {
   if (tool::wants_help(argc, argv)) {
-    std::cout << usage;
+    std::cout << usage << tool::environment_help;
     return 0;
   }
   client_options options;

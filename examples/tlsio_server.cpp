@@ -128,6 +128,7 @@ tlsio::context make_context(const server_options &o) {
   }
   if (!o.alpn.empty())
     ctx.set_alpn(o.alpn);
+  tool::honour_key_log_variable(ctx, "tlsio-server");
   return ctx;
 }
 
@@ -376,7 +377,7 @@ int run(const server_options &o) {
 
 int main(int argc, char **argv) {
   if (tool::wants_help(argc, argv)) {
-    std::cout << usage;
+    std::cout << usage << tool::environment_help;
     return 0;
   }
   server_options options;

@@ -2,7 +2,6 @@
 
 #include "ca_store.hpp"
 #include "engine_error.hpp"
-#include "key_log.hpp"
 
 #include <tlsio/error.hpp>
 
@@ -112,17 +111,12 @@ bool name_matches(std::string_view pattern, std::string_view name) {
 // --- impl ---------------------------------------------------------------------------------
 
 context::impl::impl(role r) : role_(r) {
-  static constexpr unsigned char personalization[] = "tlsio context";
-  int ret = mbedtls_ctr_drbg_seed(drbg_.get(), mbedtls_entropy_func, entropy_.get(),
-                                  personalization, sizeof personalization);
-  if (ret != 0)
-    throw std::system_error(detail::engine_error(ret), "seeding the random generator");
-  ret = mbedtls_ssl_config_defaults(
+  int ret = mbedtls_ssl_config_defaults(
       config_.get(), r == role::client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER,
       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
   if (ret != 0)
     throw std::system_error(detail::engine_error(ret), "configuring TLS");
-  mbedtls_ssl_conf_rng(config_.get(), mbedtls_ctr_drbg_random, drbg_.get());
+  mbedtls_ssl_conf_rng(config_.get(), detail::fork_safe_random::generate, &random_);
   // Debian's build allows TLS 1.0 and 1.1; 1.2 is the floor (and the ceiling of 2.28).
   mbedtls_ssl_conf_min_version(config_.get(), MBEDTLS_SSL_MAJOR_VERSION_3,
                                MBEDTLS_SSL_MINOR_VERSION_3);
@@ -148,7 +142,8 @@ const std::error_code &context::impl::prepare() {
     mbedtls_ssl_conf_ca_chain(config_.get(), ca_chain_.get(), nullptr);
     if (!virtual_hosts_.empty())
       mbedtls_ssl_conf_sni(config_.get(), &impl::select_virtual_host, this);
-    detail::attach_key_log(config_.get());
+    if (key_log_)
+      key_log_->attach(config_.get());
     config_without_alpn_ = *config_.get();
     if (!alpn_.empty()) {
       for (const auto &p : alpn_)
@@ -397,8 +392,8 @@ void context::enable_session_tickets(std::chrono::seconds lifetime) {
   // A second call replaces the first's keys, which would otherwise leak.
   mbedtls_ssl_ticket_free(i.tickets_.get());
   mbedtls_ssl_ticket_init(i.tickets_.get());
-  int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), mbedtls_ctr_drbg_random, i.drbg_.get(),
-                                     MBEDTLS_CIPHER_AES_256_GCM,
+  int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), detail::fork_safe_random::generate,
+                                     &i.random_, MBEDTLS_CIPHER_AES_256_GCM,
                                      static_cast<std::uint32_t>(lifetime.count()));
   if (ret != 0)
     throw std::system_error(detail::engine_error(ret), "setting up session tickets");

@@ -1,6 +1,8 @@
 // The shared state behind tlsio::context (internal).
 #pragma once
 
+#include "fork_safe_random.hpp"
+#include "key_log.hpp"
 #include "mbed_object.hpp"
 #include "session_cache.hpp"
 
@@ -36,8 +38,7 @@ struct context::impl {
   const std::error_code &prepare();
 
   role role_;
-  detail::entropy entropy_;
-  detail::ctr_drbg drbg_;
+  detail::fork_safe_random random_; // all randomness goes through it, never the DRBG itself
   detail::ssl_config config_;
 
   ca_source ca_source_ = ca_source::system;
@@ -73,6 +74,7 @@ struct context::impl {
 
   std::optional<detail::session_cache<std::shared_ptr<const session::impl>>> session_cache_;
   std::chrono::milliseconds handshake_timeout_{std::chrono::seconds(10)};
+  std::unique_ptr<detail::key_log_file> key_log_; // only if the application asked for one
 
   std::once_flag prepared_;
   std::error_code prepare_error_;

@@ -67,6 +67,8 @@ std::string tlsio_category::message(int value) const {
   case error::invalid_alpn:
     return "invalid ALPN protocol list (each name must be 1 to 255 bytes, the whole list at "
            "most 65535 bytes)";
+  case error::key_log_symlink:
+    return "the key log file is a symbolic link, which is refused: name the file itself";
   }
   return "unknown tlsio error";
 }

@@ -190,6 +190,20 @@ TEST_CASE("tlsio-client against openssl s_server") {
     CHECK(*r.status != 0);
     CHECK(count(r.err, "\n") == 1);
   }
+  SUBCASE("SSLKEYLOGFILE: the client logs the session's secrets, and says so") {
+    auto log = c.path() / "keys.txt";
+    REQUIRE(::setenv("SSLKEYLOGFILE", log.c_str(), 1) == 0);
+    auto r = run({client, "localhost", server.port, "--ca", c.ca}, "hello\n", c.path(), "keylog");
+    ::unsetenv("SSLKEYLOGFILE");
+    INFO("stderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out == "olleh\n");
+    CHECK(contains(r.err, "SSLKEYLOGFILE"));
+    std::string line;
+    std::getline(std::ifstream(log), line);
+    CHECK(line.starts_with("CLIENT_RANDOM "));
+    CHECK(line.size() == 14 + 64 + 1 + 96);
+  }
   SUBCASE("nothing listening") {
     asio::io_context io;
     asio::ip::tcp::acceptor closed(io, {asio::ip::make_address("127.0.0.1"), 0});
@@ -383,4 +397,13 @@ TEST_CASE("the tools refuse a command line they cannot read") {
   auto server = run({tool("tlsio-server"), "--echo"}, "", dir.path(), "server");
   CHECK(server.status == 2);
   CHECK(contains(server.err, "usage: tlsio-server"));
+}
+
+TEST_CASE("the tools' --help says that they honour SSLKEYLOGFILE") {
+  tools_test::temp_dir dir;
+  for (auto name : {"tlsio-client", "tlsio-server"}) {
+    auto r = run({tool(name), "--help"}, "", dir.path(), name);
+    CHECK(r.status == 0);
+    CHECK(contains(r.out, "SSLKEYLOGFILE"));
+  }
 }

@@ -10,10 +10,11 @@
 // Secure by default: a client verifies the server's certificate chain against the system's
 // CA store and checks the host name. Only set_verify(verify::insecure_skip) turns that off.
 //
-// Debugging aid: when the environment variable SSLKEYLOGFILE names a file, the secrets of
-// every connection are appended to it in the NSS key log format, so that Wireshark or
-// tshark can decrypt a capture. Anyone who can read that file can read the traffic; never
-// set it in production.
+// Debugging aid, off unless the application asks: set_key_log_file() appends the secrets of
+// every connection to a file in the NSS key log format, so that Wireshark or tshark can
+// decrypt a capture. Anyone who can read that file can read the traffic; never use it in
+// production. The library never reads SSLKEYLOGFILE by itself: a program that wants to
+// honour it passes key_log_file_from_environment() to set_key_log_file().
 //
 // Every configuring call comes in two forms: one throws std::system_error, the other reports
 // through a std::error_code& and leaves the context unchanged on failure. Calling one after
@@ -201,6 +202,39 @@ public:
   /// without one, error::no_client_ca, error::no_system_ca_store, a key that does not fit),
   /// or no error. Idempotent. Thread-safe once configuration is over.
   std::error_code finalize() const;
+
+  // --- Debugging ----------------------------------------------------------------------------
+
+  /// DANGER: write the secrets of every connection made with this context to the file at
+  /// `path`, one line per connection in the NSS key log format ("CLIENT_RANDOM <client
+  /// random> <master secret>", hex), so that Wireshark or tshark can decrypt a capture.
+  /// Anyone who can read the file can read all that traffic. For debugging; never in
+  /// production.
+  ///
+  /// The file is opened now, for appending: an existing file is added to, never truncated,
+  /// and keeps its permissions; a new one is created with mode 0600 (owner only). If the last
+  /// component of `path` is a symbolic link, it is refused with error::key_log_symlink, so
+  /// that nobody can send the secrets elsewhere. Other failures to open give the system's
+  /// error (std::generic_category()). On failure the context is unchanged. A second call
+  /// replaces the first file.
+  ///
+  /// Each line is written with a single write(2), so the lines of connections on different
+  /// threads never mix and a tool reading the growing file sees whole lines. A write that
+  /// fails is ignored: the log never fails a connection.
+  ///
+  /// Like the other setters: before the context's first use only (std::logic_error after),
+  /// and not at the same time as other calls on the context.
+  ///
+  /// Example (a program that honours SSLKEYLOGFILE, as browsers and curl do):
+  ///   if (auto path = tlsio::context::key_log_file_from_environment())
+  ///     ctx.set_key_log_file(*path);
+  void set_key_log_file(const std::filesystem::path &path);
+  void set_key_log_file(const std::filesystem::path &path, std::error_code &ec);
+
+  /// The file named by the environment variable SSLKEYLOGFILE, or nothing if it is unset or
+  /// empty: for programs that choose to honour it. Reads the environment, so it must not
+  /// run while another thread changes it (setenv, putenv).
+  static std::optional<std::filesystem::path> key_log_file_from_environment();
 
   struct impl;
 

@@ -50,6 +50,8 @@ enum class error {
   /// An ALPN protocol list that TLS cannot carry (an empty or over-long name, or a list
   /// longer than 65535 bytes).
   invalid_alpn,
+  /// The key log file's path is a symbolic link, which set_key_log_file() refuses.
+  key_log_symlink,
 };
 
 /// The category of tlsio::error.
