@@ -135,18 +135,12 @@ const std::error_code &context::impl::prepare() {
   std::call_once(prepared_, [this] {
     in_use_ = true;
     prepare_error_ = apply_identity();
-    bool verifies = role_ == role::client ? verify_ == verify::peer
-                                          : client_certificate_ != client_certificate::none;
-    if (!prepare_error_ && verifies && ca_source_ == ca_source::system)
+    if (!prepare_error_ && verifies_peer() && ca_source_ == ca_source::system)
       prepare_error_ = load_system_ca();
-    int authmode = MBEDTLS_SSL_VERIFY_NONE;
-    if (role_ == role::client && verify_ == verify::peer)
-      authmode = MBEDTLS_SSL_VERIFY_REQUIRED;
-    if (role_ == role::server && client_certificate_ == client_certificate::required)
-      authmode = MBEDTLS_SSL_VERIFY_REQUIRED;
-    if (role_ == role::server && client_certificate_ == client_certificate::optional)
-      authmode = MBEDTLS_SSL_VERIFY_OPTIONAL; // the engine refuses a certificate that fails
-    mbedtls_ssl_conf_authmode(config_.get(), authmode);
+    // Mbed TLS only checks and goes on: the engine decides, after verifying again with the
+    // intermediates in issuer order (engine::impl::check_peer_certificate).
+    mbedtls_ssl_conf_authmode(config_.get(), verifies_peer() ? MBEDTLS_SSL_VERIFY_OPTIONAL
+                                                             : MBEDTLS_SSL_VERIFY_NONE);
     mbedtls_ssl_conf_ca_chain(config_.get(), ca_chain_.get(), nullptr);
     if (!virtual_hosts_.empty())
       mbedtls_ssl_conf_sni(config_.get(), &impl::select_virtual_host, this);
@@ -160,6 +154,11 @@ const std::error_code &context::impl::prepare() {
     }
   });
   return prepare_error_;
+}
+
+bool context::impl::verifies_peer() const noexcept {
+  return role_ == role::client ? verify_ == verify::peer
+                               : client_certificate_ != client_certificate::none;
 }
 
 std::error_code context::impl::load_system_ca() {

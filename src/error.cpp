@@ -60,6 +60,9 @@ std::string tlsio_category::message(int value) const {
     return "the private key does not match the certificate";
   case error::no_certificate:
     return "no certificate found in the given data";
+  case error::invalid_server_name:
+    return "invalid server name: it is empty or has an empty label (a leading dot or two dots "
+           "in a row); give a host name such as example.com or an IP address";
   }
   return "unknown tlsio error";
 }

@@ -45,6 +45,11 @@ enum class error {
   private_key_wrong_password,
   private_key_mismatch,
   no_certificate,
+
+  // Appended, so that the values above keep their numbers.
+  /// A client's server name is empty or has an empty label ("a..b", ".a", "a.."): it is
+  /// neither a host name nor an IP address (one trailing dot is fine and is dropped).
+  invalid_server_name,
 };
 
 /// The category of tlsio::error.
@@ -60,7 +65,7 @@ inline std::error_code make_error_code(error e) noexcept {
 
 /// What the throwing forms throw: a std::system_error whose what() is one sentence with the
 /// details the code cannot carry ("connecting to example.com port 443: host name mismatch:
-/// expected example.com, certificate is for localhost"), not repeated.
+/// expected example.com, certificate is for DNS:localhost"), not repeated.
 class tls_error : public std::system_error {
 public:
   tls_error(std::error_code ec, std::string message)
