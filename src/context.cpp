@@ -131,14 +131,10 @@ const std::error_code &context::impl::prepare() {
     prepare_error_ = apply_identity();
     if (!prepare_error_)
       prepare_error_ = load_trust();
-    int authmode = MBEDTLS_SSL_VERIFY_NONE;
-    if (role_ == role::client && verify_ == verify::peer)
-      authmode = MBEDTLS_SSL_VERIFY_REQUIRED;
-    if (role_ == role::server && client_certificate_ == client_certificate::required)
-      authmode = MBEDTLS_SSL_VERIFY_REQUIRED;
-    if (role_ == role::server && client_certificate_ == client_certificate::optional)
-      authmode = MBEDTLS_SSL_VERIFY_OPTIONAL; // the engine refuses a certificate that fails
-    mbedtls_ssl_conf_authmode(config_.get(), authmode);
+    // Mbed TLS only checks and goes on: the engine decides, after verifying again with the
+    // intermediates in issuer order (engine::impl::check_peer_certificate).
+    mbedtls_ssl_conf_authmode(config_.get(), verifies_peer() ? MBEDTLS_SSL_VERIFY_OPTIONAL
+                                                             : MBEDTLS_SSL_VERIFY_NONE);
     mbedtls_ssl_conf_ca_chain(config_.get(), ca_chain_.get(), nullptr);
     if (!virtual_hosts_.empty())
       mbedtls_ssl_conf_sni(config_.get(), &impl::select_virtual_host, this);
@@ -155,10 +151,13 @@ const std::error_code &context::impl::prepare() {
   return prepare_error_;
 }
 
+bool context::impl::verifies_peer() const noexcept {
+  return role_ == role::client ? verify_ == verify::peer
+                               : client_certificate_ != client_certificate::none;
+}
+
 std::error_code context::impl::load_trust() {
-  bool verifies = role_ == role::client ? verify_ == verify::peer
-                                        : client_certificate_ != client_certificate::none;
-  if (!verifies)
+  if (!verifies_peer())
     return {};
   // A server never checks client certificates against the web PKI unless told to: any
   // public CA's certificate with clientAuth would pass.

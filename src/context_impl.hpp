@@ -36,6 +36,9 @@ struct context::impl {
   /// Makes the configuration final and ready for connections; runs once. Errors that only
   /// matter once connecting (no system CA store) are kept and reported by each handshake.
   const std::error_code &prepare();
+  /// Whether connections verify the peer's certificate: a client unless told to skip, a
+  /// server that asks for client certificates.
+  bool verifies_peer() const noexcept;
 
   role role_;
   detail::fork_safe_random random_; // all randomness goes through it, never the DRBG itself

@@ -16,31 +16,11 @@
 namespace tlsio {
 namespace {
 
-std::string distinguished_name(const mbedtls_x509_name &name) {
-  char text[512];
-  int n = mbedtls_x509_dn_gets(text, sizeof text, &name);
-  return n < 0 ? std::string("?") : std::string(text, static_cast<std::size_t>(n));
-}
-
-std::string format_time(const mbedtls_x509_time &t) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d UTC", t.year, t.mon, t.day,
-                t.hour, t.min, t.sec);
-  return text;
-}
-
 std::chrono::system_clock::time_point to_time_point(const mbedtls_x509_time &t) {
   using namespace std::chrono;
   sys_days day = year{t.year} / month{static_cast<unsigned>(t.mon)} /
                  std::chrono::day{static_cast<unsigned>(t.day)};
   return day + hours{t.hour} + minutes{t.min} + seconds{t.sec};
-}
-
-std::string join(const std::vector<std::string> &items) {
-  std::string text;
-  for (const auto &item : items)
-    text += (text.empty() ? "" : ", ") + item;
-  return text.empty() ? "no names" : text;
 }
 
 const char *alert_name(unsigned char description) {
@@ -98,7 +78,7 @@ const char *alert_name(unsigned char description) {
 
 } // namespace
 
-// --- impl: the memory BIO and verification ----------------------------------------------------
+// --- impl: the memory BIO and failures ---------------------------------------------------------
 
 engine::impl::impl(std::shared_ptr<context::impl> ctx) : context_(std::move(ctx)) {}
 
@@ -146,47 +126,6 @@ int engine::impl::receive_from_input(void *self, unsigned char *data, std::size_
   return static_cast<int>(n);
 }
 
-int engine::impl::verify_certificate(void *self, mbedtls_x509_crt *crt, int depth,
-                                     std::uint32_t *flags) {
-  auto &e = *static_cast<impl *>(self);
-  // Mbed TLS 2.28 matches names as DNS names only; an IP literal is checked here instead.
-  if (depth == 0 && e.server_ip_) {
-    auto addresses = detail::certificate_ip_addresses(*crt);
-    if (std::find(addresses.begin(), addresses.end(), *e.server_ip_) == addresses.end())
-      *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
-  }
-  if (*flags != 0)
-    e.certificate_problems_.push_back({depth, *flags, distinguished_name(crt->subject),
-                                       distinguished_name(crt->issuer),
-                                       format_time(crt->valid_from), format_time(crt->valid_to),
-                                       detail::certificate_names(*crt)});
-  return 0;
-}
-
-std::string engine::impl::describe_verification_failure(std::uint32_t flags) const {
-  auto code = detail::verification_error(flags);
-  for (const auto &p : certificate_problems_) {
-    if (detail::verification_error(p.flags) != code)
-      continue;
-    auto who = "'" + p.subject + "'";
-    switch (static_cast<error>(code.value())) {
-    case error::host_name_mismatch:
-      return "host name mismatch: expected " + server_name_ + ", certificate is for " +
-             join(p.names);
-    case error::certificate_expired:
-      return "certificate expired: " + who + " was valid until " + p.valid_to;
-    case error::certificate_not_yet_valid:
-      return "certificate not yet valid: " + who + " is valid from " + p.valid_from;
-    case error::untrusted_issuer:
-      return "certificate not trusted: " + who + " was issued by '" + p.issuer +
-             "', which is not a trusted CA (or its chain is incomplete)";
-    default:
-      return code.message() + ": " + who;
-    }
-  }
-  return code.message();
-}
-
 step_result engine::impl::fail(std::error_code ec, std::string detail) {
   failure_ = ec;
   // A connection that ends in a fatal error must not be resumed (RFC 5246 §7.2.2); a
@@ -202,16 +141,6 @@ step_result engine::impl::fail(std::error_code ec, std::string detail) {
 }
 
 step_result engine::impl::fail(int code) {
-  auto flags = mbedtls_ssl_get_verify_result(ssl_.get());
-  constexpr std::uint32_t usage_flags = MBEDTLS_X509_BADCERT_KEY_USAGE |
-                                        MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
-                                        MBEDTLS_X509_BADCERT_NS_CERT_TYPE;
-  // Mbed TLS checks a certificate's usage after its chain and reports it as a bad
-  // certificate message; the flags still say which check failed.
-  bool wrong_usage = code == MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE &&
-                     flags != static_cast<std::uint32_t>(-1) && (flags & usage_flags);
-  if (code == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED || wrong_usage)
-    return fail(detail::verification_error(flags), describe_verification_failure(flags));
   switch (code) {
   case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
     if (!handshake_done_)
@@ -230,7 +159,7 @@ step_result engine::impl::fail(int code) {
                                    MBEDTLS_SSL_ALERT_MSG_RECORD_OVERFLOW);
     return fail(detail::engine_error(MBEDTLS_ERR_SSL_INVALID_RECORD),
                 "the peer sent a record longer than TLS allows");
-  case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: // Mbed TLS refuses silently; say why
+  case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: // from check_peer_certificate; say why
     mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL,
                                    MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
     break;
@@ -332,22 +261,6 @@ step_result engine::impl::read_result(int ret) {
   }
 }
 
-step_result engine::impl::check_after_handshake() {
-  // With an optional client certificate Mbed TLS goes on even if it failed verification.
-  const auto &ctx = *context_;
-  if (ctx.role_ == role::server && ctx.client_certificate_ == client_certificate::optional &&
-      mbedtls_ssl_get_peer_cert(ssl_.get()) != nullptr) {
-    auto flags = mbedtls_ssl_get_verify_result(ssl_.get());
-    if (flags != 0) {
-      mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL,
-                                     MBEDTLS_SSL_ALERT_MSG_BAD_CERT);
-      return fail(detail::verification_error(flags), describe_verification_failure(flags));
-    }
-  }
-  handshake_done_ = true;
-  return {status::done, 0, {}};
-}
-
 // --- engine -----------------------------------------------------------------------------------
 
 engine::engine(const context &ctx) : impl_(std::make_unique<impl>(ctx.impl_)) {
@@ -372,10 +285,17 @@ engine &engine::operator=(engine &&) noexcept = default;
 
 void engine::set_server_name(std::string_view name) {
   auto &e = *impl_;
-  e.server_name_ = std::string(name);
-  e.server_ip_ = detail::parse_ip_literal(name);
+  auto normalized = detail::normalize_server_name(name);
+  e.server_name_ = normalized ? *normalized : std::string(name);
+  e.server_ip_ = detail::parse_ip_literal(e.server_name_);
   if (e.failure_)
     return;
+  if (!normalized) {
+    e.fail(error::invalid_server_name,
+           "invalid server name '" + std::string(name) +
+               "': a host name has no empty label (no leading dot, no two dots in a row)");
+    return;
+  }
   // SNI carries DNS names only (RFC 6066); an IP literal is verified by verify_certificate.
   int ret = mbedtls_ssl_set_hostname(e.ssl_.get(), e.server_ip_ ? nullptr : e.server_name_.c_str());
   if (ret != 0)
@@ -420,15 +340,24 @@ step_result engine::handshake() {
     return {status::failed, 0, e.failure_};
   if (!e.alpn_checked_ && !e.check_offered_alpn())
     return {status::want_input, 0, {}};
-  // Stepping by hand, to see whether the server resumed before Mbed TLS frees that state.
+  // Stepping by hand, to see whether the server resumed before Mbed TLS frees that state,
+  // and to judge the peer's certificate before the next step uses it.
+  const int peer_certificate_state =
+      ctx.role_ == role::client ? MBEDTLS_SSL_SERVER_CERTIFICATE : MBEDTLS_SSL_CLIENT_CERTIFICATE;
   int ret = 0;
   while (ret == 0 && e.ssl_->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
     if (e.ssl_->handshake != nullptr)
       e.resumed_ = e.ssl_->handshake->resume != 0;
+    int state = e.ssl_->state;
     ret = mbedtls_ssl_handshake_step(e.ssl_.get());
+    if (ret == 0 && state == peer_certificate_state && e.ssl_->state != state)
+      if (auto r = e.check_peer_certificate(); r.status == status::failed)
+        return r;
   }
-  if (ret == 0)
-    return e.check_after_handshake();
+  if (ret == 0) {
+    e.handshake_done_ = true;
+    return {status::done, 0, {}};
+  }
   if (ret == MBEDTLS_ERR_SSL_WANT_READ)
     return {status::want_input, 0, {}};
   return e.fail(ret);
@@ -588,8 +517,8 @@ std::optional<certificate_info> engine::peer_certificate() const {
   if (crt == nullptr)
     return std::nullopt;
   certificate_info info;
-  info.subject = distinguished_name(crt->subject);
-  info.issuer = distinguished_name(crt->issuer);
+  info.subject = detail::distinguished_name(crt->subject);
+  info.issuer = detail::distinguished_name(crt->issuer);
   info.not_before = to_time_point(crt->valid_from);
   info.not_after = to_time_point(crt->valid_to);
   char serial[128];
@@ -605,7 +534,7 @@ std::optional<certificate_info> engine::peer_certificate() const {
 }
 
 std::error_code engine::verification_result() const noexcept {
-  auto flags = mbedtls_ssl_get_verify_result(impl_->ssl_.get());
+  auto flags = impl_->verify_flags();
   if (flags == static_cast<std::uint32_t>(-1) || (flags & MBEDTLS_X509_BADCERT_SKIP_VERIFY))
     return {};
   return detail::verification_error(flags);

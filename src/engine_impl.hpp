@@ -33,7 +33,17 @@ struct engine::impl {
 
   step_result fail(int mbedtls_code);
   step_result fail(std::error_code ec, std::string detail = {});
-  step_result check_after_handshake();
+  /// Right after Mbed TLS has read the peer's Certificate message (which it checks without
+  /// refusing: authmode optional), the verdict: verified again in issuer order if Mbed TLS
+  /// found a problem, then refused with an alert that fits, or accepted.
+  step_result check_peer_certificate();
+  /// Verifies a copy of the peer's chain in issuer order, against our CAs only; flags
+  /// becomes the result, keeping the checks Mbed TLS makes outside the chain. Returns 0 or
+  /// an Mbed TLS error that is not a verdict.
+  int verify_in_issuer_order(const mbedtls_x509_crt &sent, std::uint32_t &flags);
+  /// The verification flags of this connection: our verdict, or for a resumed session the
+  /// one it was verified with.
+  std::uint32_t verify_flags() const;
   /// mbedtls_ssl_read, going on past the answers that only look final: a 0 for two empty
   /// records, a WANT_READ after a skipped alert. Returns the bytes read; with size 0, 0
   /// once application data waits; MBEDTLS_ERR_SSL_CONN_EOF at the end of the input;
@@ -85,9 +95,11 @@ struct engine::impl {
     int depth;
     std::uint32_t flags;
     std::string subject, issuer, valid_from, valid_to;
-    std::vector<std::string> names;
+    std::string name_mismatch; // the leaf's: why it does not match the server name
   };
   std::vector<certificate_problem> certificate_problems_;
+  // Set by check_peer_certificate; unset before it and on resumption.
+  std::optional<std::uint32_t> verify_result_;
 
   // What set_session() stored, until the first handshake step offers it (or drops it).
   std::shared_ptr<const session::impl> offered_session_;

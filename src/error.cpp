@@ -69,6 +69,9 @@ std::string tlsio_category::message(int value) const {
            "most 65535 bytes)";
   case error::key_log_symlink:
     return "the key log file is a symbolic link, which is refused: name the file itself";
+  case error::invalid_server_name:
+    return "invalid server name: it is empty or has an empty label (a leading dot or two dots "
+           "in a row); give a host name such as example.com or an IP address";
   }
   return "unknown tlsio error";
 }

@@ -77,6 +77,31 @@ std::string format_ip(const ip_address &ip) {
   return text;
 }
 
+std::vector<std::string> certificate_dns_names(const mbedtls_x509_crt &crt) {
+  std::vector<std::string> names;
+  for_each_general_name(crt, [&](unsigned char tag, const unsigned char *p, std::size_t len) {
+    if (tag == dns_name_tag)
+      names.emplace_back(reinterpret_cast<const char *>(p), len);
+  });
+  return names;
+}
+
+std::string join(const std::vector<std::string> &items) {
+  std::string text;
+  for (const auto &item : items)
+    text += (text.empty() ? "" : ", ") + item;
+  return text.empty() ? "no names" : text;
+}
+
+// The certificate's DNS name that spells the address `ip`, if any: a certificate made for
+// an address by someone who did not know that it needs an iPAddress entry.
+std::optional<std::string> address_as_dns_name(const mbedtls_x509_crt &crt, const ip_address &ip) {
+  for (const auto &name : certificate_dns_names(crt))
+    if (parse_ip_literal(name) == ip)
+      return name;
+  return std::nullopt;
+}
+
 } // namespace
 
 std::optional<ip_address> parse_ip_literal(std::string_view name) {
@@ -108,20 +133,47 @@ std::vector<ip_address> certificate_ip_addresses(const mbedtls_x509_crt &crt) {
   return addresses;
 }
 
+std::optional<std::string> normalize_server_name(std::string_view name) {
+  if (!name.empty() && name.back() == '.')
+    name.remove_suffix(1);
+  bool empty_label = name.empty() || name.front() == '.' || name.back() == '.' ||
+                     name.find("..") != std::string_view::npos;
+  if (empty_label)
+    return std::nullopt;
+  return std::string(name);
+}
+
+std::string distinguished_name(const mbedtls_x509_name &name) {
+  char text[512];
+  int n = mbedtls_x509_dn_gets(text, sizeof text, &name);
+  return n < 0 ? std::string("?") : std::string(text, static_cast<std::size_t>(n));
+}
+
+bool has_subject_alt_name(const mbedtls_x509_crt &crt) {
+  return (crt.ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME) != 0;
+}
+
 std::vector<std::string> certificate_names(const mbedtls_x509_crt &crt) {
   std::vector<std::string> names;
-  for_each_general_name(crt, [&](unsigned char tag, const unsigned char *p, std::size_t len) {
-    if (tag == dns_name_tag)
-      names.emplace_back(reinterpret_cast<const char *>(p), len);
-  });
+  for (const auto &dns : certificate_dns_names(crt))
+    names.push_back("DNS:" + dns);
   for (const auto &ip : certificate_ip_addresses(crt))
-    names.push_back(format_ip(ip));
-  if (names.empty()) {
-    for (const mbedtls_x509_name *n = &crt.subject; n != nullptr; n = n->next)
-      if (n->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0)
-        names.emplace_back(reinterpret_cast<const char *>(n->val.p), n->val.len);
-  }
+    names.push_back("IP:" + format_ip(ip));
   return names;
+}
+
+std::string name_mismatch_reason(const mbedtls_x509_crt &crt, std::string_view expected,
+                                 const std::optional<ip_address> &ip) {
+  if (!has_subject_alt_name(crt))
+    return "the certificate for '" + distinguished_name(crt.subject) +
+           "' has no subjectAltName, and its Common Name is not used to match host names";
+  auto expected_text = std::string(expected);
+  if (auto as_dns = ip ? address_as_dns_name(crt, *ip) : std::nullopt)
+    return "expected " + expected_text + ", but the certificate lists " + *as_dns +
+           " as a DNS name (DNS:" + *as_dns +
+           "), not as an IP address; connecting by address needs an iPAddress entry (IP:" +
+           format_ip(*ip) + ") in its subjectAltName";
+  return "expected " + expected_text + ", certificate is for " + join(certificate_names(crt));
 }
 
 } // namespace tlsio::detail

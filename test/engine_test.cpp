@@ -275,8 +275,8 @@ TEST_CASE("verification failures carry their reason") {
     auto r = p.handshake();
     CHECK(r.client.error == tlsio::error::host_name_mismatch);
     CHECK(p.client.failure_detail() ==
-          "host name mismatch: expected example.com, certificate is for localhost, "
-          "127.0.0.1, ::1");
+          "host name mismatch: expected example.com, certificate is for DNS:localhost, "
+          "IP:127.0.0.1, IP:::1");
     CHECK(r.server.status == status::failed); // the client's alert reached it
   }
   SUBCASE("IP address literals match iPAddress names, not DNS names") {
@@ -287,6 +287,26 @@ TEST_CASE("verification failures carry their reason") {
           tlsio::error::host_name_mismatch);
     auto dns_only = pki.ca.issue({.common_name = "127.0.0.1", .dns_names = {"127.0.0.1"}});
     CHECK(client_result(dns_only, "127.0.0.1").error == tlsio::error::host_name_mismatch);
+  }
+  SUBCASE("an address listed as a DNS name is named as such") {
+    auto dns_only = pki.ca.issue({.common_name = "127.0.0.1", .dns_names = {"127.0.0.1"}});
+    engine_pair p(pki.client_context(), pki.server_context(dns_only), "127.0.0.1");
+    CHECK(p.handshake().client.error == tlsio::error::host_name_mismatch);
+    CHECK(p.client.failure_detail() ==
+          "host name mismatch: expected 127.0.0.1, but the certificate lists 127.0.0.1 as a DNS "
+          "name (DNS:127.0.0.1), not as an IP address; connecting by address needs an iPAddress "
+          "entry (IP:127.0.0.1) in its subjectAltName");
+  }
+  SUBCASE("a leaf without subjectAltName: its Common Name is never matched") {
+    auto cn_only = pki.ca.issue({.common_name = "localhost"});
+    for (const char *name : {"localhost", "127.0.0.1"}) {
+      CAPTURE(name);
+      engine_pair p(pki.client_context(), pki.server_context(cn_only), name);
+      CHECK(p.handshake().client.error == tlsio::error::host_name_mismatch);
+      CHECK(p.client.failure_detail() ==
+            "host name mismatch: the certificate for 'CN=localhost, O=tlsio test' has no "
+            "subjectAltName, and its Common Name is not used to match host names");
+    }
   }
   SUBCASE("no host name and verification on: refused") {
     CHECK(client_result(pki.server_identity, "").error == tlsio::error::no_host_name);
@@ -315,6 +335,140 @@ TEST_CASE("verification failures carry their reason") {
     auto data = pattern(10);
     CHECK(p.send(p.client, p.to_server, p.server, data) == data);
   }
+}
+
+TEST_CASE("a server name with one trailing dot is that name, and SNI goes without the dot") {
+  const auto &pki = test_pki::shared();
+  // The default certificate is for another name: only an SNI of exactly "localhost" selects
+  // the virtual host whose certificate verifies.
+  auto server_ctx = pki.server_context(
+      pki.ca.issue({.common_name = "default.test", .dns_names = {"default.test"}}));
+  server_ctx.add_virtual_host({"localhost"}, pki.server_identity.chain_pem,
+                              pki.server_identity.private_key_pem);
+  engine_pair p(pki.client_context(), server_ctx, "localhost.");
+  require_handshake(p);
+  CHECK(p.client.peer_certificate()->subject.find("CN=localhost") != std::string::npos);
+  CHECK(p.client.server_name() == "localhost");
+}
+
+TEST_CASE("a server name with an empty label is refused before anything is sent") {
+  const auto &pki = test_pki::shared();
+  for (const char *name : {"localhost..", "a..b", ".a", "", ".", "..", "a.b.."}) {
+    CAPTURE(name);
+    tlsio::engine client(pki.client_context());
+    client.set_server_name(name);
+    auto r = client.handshake();
+    CHECK(r.status == status::failed);
+    CHECK(r.error == tlsio::error::invalid_server_name);
+    CHECK(client.pending_output().empty());
+    CHECK(client.failure_detail().find("'" + std::string(name) + "'") != std::string::npos);
+  }
+}
+
+namespace {
+
+// root -> first -> second -> leaf: a chain with two intermediates, which a peer may send in
+// either order after the leaf.
+struct two_intermediates {
+  ti::authority first, second;
+  ti::identity leaf;
+
+  explicit two_intermediates(const ti::authority &root)
+      : first(root.issue_intermediate({.common_name = "tlsio intermediate 1"})),
+        second(first.issue_intermediate({.common_name = "tlsio intermediate 2"})),
+        leaf(second.issue({.dns_names = {"localhost"}})) {}
+
+  /// [leaf, first, second]: the leaf's issuer comes last.
+  std::string reordered_chain() const {
+    return leaf.certificate_pem + first.certificate_pem() + second.certificate_pem();
+  }
+};
+
+} // namespace
+
+TEST_CASE("intermediates are accepted in any order") {
+  const auto &pki = test_pki::shared();
+  two_intermediates chain(pki.ca);
+  REQUIRE(chain.leaf.chain_pem != chain.reordered_chain());
+
+  SUBCASE("from a server") {
+    tlsio::context server_ctx{tlsio::role::server};
+    server_ctx.load_certificate_chain_pem(chain.reordered_chain());
+    server_ctx.load_private_key_pem(chain.leaf.private_key_pem);
+    server_ctx.enable_session_tickets();
+    auto client_ctx = pki.client_context(); // sessions resume on their own context only
+    engine_pair p(client_ctx, server_ctx);
+    require_handshake(p);
+    CHECK(!p.client.verification_result());
+    // The session keeps the final verdict, so a resumed connection reports it too.
+    auto saved = p.client.get_session();
+    REQUIRE(saved);
+    engine_pair again(client_ctx, server_ctx);
+    again.client.set_session(*saved);
+    require_handshake(again);
+    CHECK(again.client.resumed());
+    CHECK(!again.client.verification_result());
+  }
+  SUBCASE("from a client, to a server that requires a certificate") {
+    auto server_ctx = pki.server_context();
+    server_ctx.set_client_certificate(tlsio::client_certificate::required);
+    server_ctx.no_ca();
+    server_ctx.add_certificate_authority(pki.ca.certificate_pem());
+    auto client_ctx = pki.client_context();
+    client_ctx.load_certificate_chain_pem(chain.reordered_chain());
+    client_ctx.load_private_key_pem(chain.leaf.private_key_pem);
+    engine_pair p(client_ctx, server_ctx);
+    require_handshake(p);
+    REQUIRE(p.server.peer_certificate());
+    CHECK(!p.server.verification_result());
+  }
+}
+
+TEST_CASE("reordering never makes an untrusted chain trusted") {
+  const auto &pki = test_pki::shared();
+  auto stranger = ti::authority::create("stranger root");
+  two_intermediates foreign(stranger);
+  auto refused = [&](const std::string &chain_pem, const std::string &mention) {
+    tlsio::context server_ctx{tlsio::role::server};
+    server_ctx.load_certificate_chain_pem(chain_pem);
+    server_ctx.load_private_key_pem(foreign.leaf.private_key_pem);
+    engine_pair p(pki.client_context(), server_ctx);
+    auto r = p.handshake();
+    CHECK(r.client.error == tlsio::error::untrusted_issuer);
+    CHECK_MESSAGE(p.client.failure_detail().find(mention) != std::string::npos,
+                  p.client.failure_detail());
+    CHECK(p.server.failure_detail().find("unknown_ca") != std::string::npos);
+  };
+  SUBCASE("intermediates of another root, in either order") {
+    refused(foreign.reordered_chain(), "stranger root");
+    refused(foreign.leaf.chain_pem, "stranger root");
+  }
+  SUBCASE("the other root sent along: a peer's certificates are never trust anchors") {
+    refused(foreign.reordered_chain() + stranger.certificate_pem(), "stranger root");
+  }
+  SUBCASE("one intermediate missing") {
+    refused(foreign.leaf.certificate_pem + foreign.second.certificate_pem(),
+            "tlsio intermediate 1");
+  }
+}
+
+TEST_CASE("client certificates: required refuses none, optional accepts none") {
+  const auto &pki = test_pki::shared();
+  auto server_ctx = [&](tlsio::client_certificate mode) {
+    auto ctx = pki.server_context();
+    ctx.set_client_certificate(mode);
+    ctx.no_ca();
+    ctx.add_certificate_authority(pki.ca.certificate_pem());
+    return ctx;
+  };
+  engine_pair required(pki.client_context(), server_ctx(tlsio::client_certificate::required));
+  auto r = required.handshake();
+  CHECK(r.server.error == tlsio::error::no_peer_certificate);
+  CHECK(required.client.failure_detail().find("handshake_failure") != std::string::npos);
+
+  engine_pair optional(pki.client_context(), server_ctx(tlsio::client_certificate::optional));
+  require_handshake(optional);
+  CHECK(!optional.server.peer_certificate());
 }
 
 TEST_CASE("after a failure every step reports it, and nothing more happens") {

@@ -95,8 +95,16 @@ public:
   /// Client: the name of the server, for SNI and certificate verification. A DNS name is
   /// sent as SNI and matched against the certificate's DNS names; an IPv4 or IPv6 literal
   /// ("127.0.0.1", "::1", "[::1]") is not sent and is matched against its IP addresses.
-  /// A client that verifies must have one, or the handshake fails with error::no_host_name.
+  /// Only the subjectAltName extension counts: a certificate without one matches no name,
+  /// whatever its Common Name says (error::host_name_mismatch).
+  ///
+  /// One trailing dot is dropped ("localhost." is sent and verified as "localhost"; RFC 6066
+  /// forbids the dot in SNI). A name that is empty or has an empty label ("a..b", ".a",
+  /// "a..") fails the engine: the first handshake step reports error::invalid_server_name
+  /// and nothing is sent. A client that verifies must have a name, or the handshake fails
+  /// with error::no_host_name.
   void set_server_name(std::string_view name);
+  /// The server name as it is sent and verified: without the trailing dot.
   const std::string &server_name() const noexcept;
 
   /// Client: offer to resume `s` (from get_session() of an earlier connection). The offer
@@ -114,6 +122,15 @@ public:
   // --- Steps --------------------------------------------------------------------------------
 
   /// Advance the handshake. done once it has completed and the peer is verified.
+  ///
+  /// Verification: the peer's chain must lead to a trusted CA of the context; its
+  /// intermediates may come in any order (RFC 8446 §4.4.2), but only the context's CAs are
+  /// trust anchors, never a certificate the peer sent. A chain that fails is refused as soon
+  /// as it arrives, with a fatal alert that fits (bad_certificate for a name mismatch,
+  /// unknown_ca, certificate_expired, unsupported_certificate for a wrong usage, ...) and
+  /// the reason in failure_detail(). A server with client_certificate::required refuses a
+  /// client without a certificate (error::no_peer_certificate, alert handshake_failure);
+  /// with client_certificate::optional it accepts one without, but refuses a bad one.
   step_result handshake();
   /// Decrypt application data into out. done with bytes > 0; closed on close_notify; failed
   /// with error::stream_truncated if the input ended without close_notify, and with
@@ -164,7 +181,8 @@ public:
   /// The error the engine failed with, if it has.
   std::error_code failure() const noexcept;
   /// A sentence about the last failure with the details its error code cannot carry, e.g.
-  /// "host name mismatch: expected example.com, certificate is for localhost".
+  /// "host name mismatch: expected example.com, certificate is for DNS:localhost,
+  /// IP:127.0.0.1".
   std::string failure_detail() const;
 
   // --- After the handshake ------------------------------------------------------------------
@@ -175,7 +193,9 @@ public:
   std::string alpn_protocol() const; ///< empty if none was negotiated
   std::optional<certificate_info> peer_certificate() const;
   /// The verification result of the peer's certificate: empty if it verified (or was not
-  /// checked), else the reason.
+  /// checked), else the reason (error::no_peer_certificate for a client that sent none to
+  /// a server with client_certificate::optional). A resumed session reports the result its
+  /// first handshake had.
   std::error_code verification_result() const noexcept;
 
   struct impl;

@@ -52,6 +52,9 @@ enum class error {
   invalid_alpn,
   /// The key log file's path is a symbolic link, which set_key_log_file() refuses.
   key_log_symlink,
+  /// A client's server name is empty or has an empty label ("a..b", ".a", "a.."): it is
+  /// neither a host name nor an IP address (one trailing dot is fine and is dropped).
+  invalid_server_name,
 };
 
 /// The category of tlsio::error.
@@ -67,7 +70,7 @@ inline std::error_code make_error_code(error e) noexcept {
 
 /// What the throwing forms throw: a std::system_error whose what() is one sentence with the
 /// details the code cannot carry ("connecting to example.com port 443: host name mismatch:
-/// expected example.com, certificate is for localhost"), not repeated.
+/// expected example.com, certificate is for DNS:localhost"), not repeated.
 class tls_error : public std::system_error {
 public:
   tls_error(std::error_code ec, std::string message)

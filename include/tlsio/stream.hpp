@@ -58,7 +58,7 @@
 // Errors: socket errors keep Asio's codes; TLS failures are tlsio::error (verification
 // reasons, stream_truncated, not_connected, handshake_timeout) or tlsio::engine_category()
 // codes. failure_detail() adds what an error code cannot carry ("host name mismatch:
-// expected example.com, certificate is for localhost").
+// expected example.com, certificate is for DNS:localhost").
 #pragma once
 
 #include <tlsio/context.hpp>

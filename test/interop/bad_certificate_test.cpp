@@ -107,7 +107,7 @@ TEST_CASE("the tlsio client refuses bad server certificates, with their reason")
     auto c =
         against(serving(leaf({.common_name = "other.example", .dns_names = {"other.example"}})));
     check_refused(c, tlsio::error::host_name_mismatch,
-                  "expected localhost, certificate is for other.example");
+                  "expected localhost, certificate is for DNS:other.example");
   }
   SUBCASE("self-signed, made by the openssl command") {
     temp_dir dir;
@@ -147,10 +147,73 @@ TEST_CASE("the tlsio client refuses bad server certificates, with their reason")
     auto c = against(serving(leaf({.dns_names = {"localhost"}})), "127.0.0.1");
     check_refused(c, tlsio::error::host_name_mismatch, "expected 127.0.0.1");
   }
+  SUBCASE("without subjectAltName (a Common Name only), served by Python's ssl") {
+    auto cn_only = leaf({.common_name = "localhost"});
+    temp_dir dir;
+    process peer(python_peer({"server", "--cert", dir.write("chain.pem", cn_only.chain_pem),
+                              "--key", dir.write("key.pem", cn_only.private_key_pem)}));
+    asio::io_context io;
+    auto c = connect_to(io, python_port(peer), "localhost");
+    c.stream.reset();
+    check_refused(c, tlsio::error::host_name_mismatch,
+                  "has no subjectAltName, and its Common Name is not used to match host names");
+  }
   SUBCASE("for clients only (no serverAuth), served by openssl s_server") {
     auto c = against_client_only_server_certificate();
     CHECK(c.ec); // the exact reason: see the error_reasons suite below
     CHECK(!c.stream);
+  }
+}
+
+TEST_CASE("what openssl s_server sends that Mbed TLS alone would refuse, the client accepts") {
+  const auto &p = pki::ecdsa();
+  temp_dir dir;
+  auto accepted = [](unsigned short port, tlsio::connect_options options = {}) {
+    asio::io_context io;
+    auto c = connect_to(io, port, "127.0.0.1", std::move(options));
+    CHECK_MESSAGE(!c.ec, c.detail);
+  };
+
+  SUBCASE("intermediates out of order: [leaf, intermediate 1, intermediate 2]") {
+    auto first = p.root.issue_intermediate({.common_name = "tlsio interop intermediate 1"});
+    auto second = first.issue_intermediate({.common_name = "tlsio interop intermediate 2"});
+    auto leaf = second.issue({.dns_names = {"localhost"}});
+    auto cert = dir.write("leaf.pem", leaf.certificate_pem).string();
+    // The leaf's issuer comes last; without -build_chain s_server sends the file's order.
+    auto chain = dir.write("chain.pem", first.certificate_pem() + second.certificate_pem());
+    auto key = dir.write("key.pem", leaf.private_key_pem).string();
+    auto peer = start_server([&](unsigned short port) {
+      return std::vector<std::string>{
+          "openssl",     "s_server",     "-quiet", "-accept", std::to_string(port), "-cert", cert,
+          "-cert_chain", chain.string(), "-key",   key};
+    });
+    accepted(peer.port, {.server_name = "localhost"});
+  }
+  SUBCASE("a server name with a trailing dot: SNI without it, verified as that name") {
+    auto leaf = p.root.issue({.dns_names = {"localhost"}}); // -cert2 takes no chain
+    auto cert = dir.write("leaf.pem", leaf.certificate_pem).string();
+    auto key = dir.write("key.pem", leaf.private_key_pem).string();
+    // s_server checks SNI only with a second certificate; -servername_fatal refuses any
+    // SNI but "localhost" with a fatal alert.
+    auto peer = start_server([&](unsigned short port) {
+      return std::vector<std::string>{"openssl",
+                                      "s_server",
+                                      "-quiet",
+                                      "-accept",
+                                      std::to_string(port),
+                                      "-cert",
+                                      cert,
+                                      "-key",
+                                      key,
+                                      "-cert2",
+                                      cert,
+                                      "-key2",
+                                      key,
+                                      "-servername",
+                                      "localhost",
+                                      "-servername_fatal"};
+    });
+    accepted(peer.port, {.server_name = "localhost."});
   }
 }
 
@@ -261,9 +324,9 @@ TEST_CASE("a tlsio server requiring client certificates refuses bad ones, with t
 // Reasons that Mbed TLS reports in roundabout ways, which the engine translates.
 TEST_SUITE("error_reasons") {
   TEST_CASE("a server certificate without serverAuth is certificate_wrong_usage") {
-    // Mbed TLS checks the extended key usage after its verify callback, sets
-    // MBEDTLS_X509_BADCERT_EXT_KEY_USAGE and returns MBEDTLS_ERR_SSL_BAD_HS_CERTIFICATE, which
-    // engine::impl::fail(int) reads the verify flags to name the real reason.
+    // Mbed TLS checks the extended key usage apart from the chain and only sets
+    // MBEDTLS_X509_BADCERT_EXT_KEY_USAGE; engine::impl::check_peer_certificate keeps that
+    // flag when it verifies the chain again, and names it.
     auto c = against_client_only_server_certificate();
     CHECK(c.ec == tlsio::error::certificate_wrong_usage);
   }

@@ -43,6 +43,18 @@ std::vector<std::string> python_peer(std::vector<std::string> args) {
   return args;
 }
 
+unsigned short python_port(process &peer) {
+  std::string word;
+  unsigned short port = 0;
+  if (peer.wait_for_text("\n", 10s)) {
+    std::istringstream line(peer.out());
+    line >> word >> port;
+  }
+  if (word != "PORT")
+    throw std::runtime_error("tls_peer.py printed no port: " + peer.describe());
+  return port;
+}
+
 std::string read_text(const std::filesystem::path &path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream s;

@@ -41,6 +41,8 @@ std::string difference(const std::string &got, const std::string &want);
 std::filesystem::path source_dir();
 /// `python3 tls_peer.py` with args.
 std::vector<std::string> python_peer(std::vector<std::string> args);
+/// The port a tls_peer.py server prints once it listens; throws if it prints none.
+unsigned short python_port(process &peer);
 
 /// The contents of a file ("" if it cannot be read).
 std::string read_text(const std::filesystem::path &path);

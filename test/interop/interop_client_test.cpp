@@ -10,7 +10,6 @@
 #include <mbedtls/ssl.h>
 
 #include <map>
-#include <sstream>
 
 using namespace interop;
 namespace ti = tlsio::test_identity;
@@ -101,17 +100,6 @@ server_peer start_s_server(const pki &p, std::vector<std::string> extra = {}, bo
         return argv;
       },
       {.loop_stdout_to_stdin = loop});
-}
-
-// The port a tls_peer.py server prints once it listens.
-unsigned short python_port(process &peer) {
-  REQUIRE_MESSAGE(peer.wait_for_text("\n", 10s), peer.describe());
-  std::istringstream line(peer.out());
-  std::string word;
-  unsigned short port = 0;
-  line >> word >> port;
-  REQUIRE_MESSAGE(word == "PORT", peer.describe());
-  return port;
 }
 
 } // namespace
