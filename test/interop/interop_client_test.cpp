@@ -282,6 +282,7 @@ TEST_CASE("peers tlsio cannot talk to fail at once, with their reason") {
     auto c = refused_by(p, {"-tls1_3"});
     CHECK(c.ec.category() == tlsio::engine_category());
     CHECK(c.detail.find("protocol_version") != std::string::npos);
+    CHECK(c.detail.find("only TLS 1.3") != std::string::npos); // not the bare alert name
   }
   // Before TLS 1.2 there are no AEAD suites, so such a server finds no suite in common
   // with tlsio's before it gets to versions, and says handshake_failure.
