@@ -215,6 +215,10 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr
 acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
                    std::string_view port, acceptor_options options)
     : state_(std::make_shared<detail::acceptor_state>(executor, ctx, std::move(options))) {
+  if (ctx.get_role() != role::server)
+    throw std::system_error(make_error_code(error::wrong_role), "tlsio::acceptor");
+  if (auto ec = detail::check_port(port))
+    throw std::system_error(ec, "tlsio::acceptor: port " + std::string(port));
   // A context every handshake would refuse is refused here, before anyone connects.
   if (auto ec = ctx.finalize())
     throw std::system_error(ec, "tlsio::acceptor: the server context cannot accept connections");
@@ -265,6 +269,11 @@ void acceptor::close() {
 }
 
 void acceptor::set_context(const context &ctx) {
+  if (ctx.get_role() != role::server)
+    throw std::system_error(make_error_code(error::wrong_role), "tlsio::acceptor::set_context");
+  // A reload every handshake would refuse is refused here; the old context stays.
+  if (auto ec = ctx.finalize())
+    throw std::system_error(ec, "tlsio::acceptor::set_context");
   std::lock_guard lock(state_->context_mutex);
   state_->ctx = ctx;
 }

@@ -26,8 +26,9 @@ struct session::impl {
   /// The context whose trust settings verified it (or chose not to); it resumes with no
   /// other, so a session never skips a stricter context's checks.
   std::weak_ptr<const context::impl> origin;
-  /// Cleared by a fatal failure on any connection that used it (RFC 5246 §7.2.2).
-  mutable std::atomic<bool> resumable{true};
+  /// Cleared by a fatal failure on any connection that made or resumed it (RFC 5246
+  /// §7.2.2); shared by every copy of one TLS session, including those that resumed it.
+  std::shared_ptr<std::atomic<bool>> resumable = std::make_shared<std::atomic<bool>>(true);
 };
 
 struct context::impl {

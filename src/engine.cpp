@@ -132,9 +132,9 @@ step_result engine::impl::fail(std::error_code ec, std::string detail) {
   // missing close_notify is not such an error (§7.2.1).
   if (ec != error::stream_truncated) {
     if (session_offered_ && offered_session_)
-      offered_session_->resumable = false;
+      *offered_session_->resumable = false;
     if (own_session_)
-      own_session_->resumable = false;
+      *own_session_->resumable = false;
   }
   failure_detail_ = detail.empty() ? ec.message() : std::move(detail);
   return {status::failed, 0, ec};
@@ -186,7 +186,7 @@ std::string engine::impl::describe_fatal_alert(unsigned char description) const 
 }
 
 bool engine::impl::may_resume(const session::impl &s) const {
-  return s.resumable && s.origin.lock() == context_ &&
+  return *s.resumable && s.origin.lock() == context_ &&
          s.server_name == detail::canonical_host_name(server_name_);
 }
 
@@ -285,6 +285,13 @@ engine &engine::operator=(engine &&) noexcept = default;
 
 void engine::set_server_name(std::string_view name) {
   auto &e = *impl_;
+  // The name a session was offered and verified for is the one it is remembered for.
+  if (e.session_offered_) {
+    if (!e.failure_)
+      e.fail(error::invalid_server_name,
+             "the server name cannot change once the handshake has started");
+    return;
+  }
   auto normalized = detail::normalize_server_name(name);
   e.server_name_ = normalized ? *normalized : std::string(name);
   e.server_ip_ = detail::parse_ip_literal(e.server_name_);
@@ -293,7 +300,7 @@ void engine::set_server_name(std::string_view name) {
   if (!normalized) {
     e.fail(error::invalid_server_name,
            "invalid server name '" + std::string(name) +
-               "': a host name has no empty label (no leading dot, no two dots in a row)");
+               "': a host name has no empty label (no leading dot, no two dots in a row) and no NUL");
     return;
   }
   // SNI carries DNS names only (RFC 6066); an IP literal is verified by verify_certificate.
@@ -310,15 +317,19 @@ std::optional<session> engine::get_session() const {
   auto &e = *impl_;
   if (!e.handshake_done_ || e.context_->role_ != role::client)
     return std::nullopt;
+  if (e.failure_ && e.failure_ != error::stream_truncated)
+    return std::nullopt;
   if (!e.own_session_) {
     auto made = std::make_shared<session::impl>();
     if (mbedtls_ssl_get_session(e.ssl_.get(), made->value.get()) != 0)
       return std::nullopt;
     made->server_name = detail::canonical_host_name(e.server_name_);
+    if (e.resumed_ && e.offered_session_) // the same TLS session: it lives and dies as one
+      made->resumable = e.offered_session_->resumable;
     made->origin = e.context_;
     e.own_session_ = std::move(made);
   }
-  if (!e.own_session_->resumable)
+  if (!*e.own_session_->resumable)
     return std::nullopt;
   return session(e.own_session_);
 }

@@ -69,6 +69,14 @@ std::string tlsio_category::message(int value) const {
            "most 65535 bytes)";
   case error::key_log_symlink:
     return "the key log file is a symbolic link, which is refused: name the file itself";
+  case error::key_log_not_private:
+    return "the key log file is not private: it must be a regular file owned by this user, "
+           "with no access for group or others (chmod 600), or not exist yet";
+  case error::invalid_port:
+    return "invalid port: a port number is 0 to 65535";
+  case error::wrong_role:
+    return "this needs a context of the other role (a server's for an acceptor, a client's "
+           "for connecting)";
   case error::invalid_server_name:
     return "invalid server name: it is empty or has an empty label (a leading dot or two dots "
            "in a row); give a host name such as example.com or an IP address";

@@ -38,11 +38,21 @@ std::error_code open_error(const std::filesystem::path &path, int number) {
 
 std::unique_ptr<key_log_file> key_log_file::open(const std::filesystem::path &path,
                                                  std::error_code &ec) {
-  // 0600: the file holds every session's secrets (an existing file keeps its mode).
+  // 0600: the file holds every session's secrets.
   // O_CLOEXEC: programs this one starts must not inherit it.
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // O_NONBLOCK: a FIFO planted at the path must not hold us until someone reads it.
+  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+                  0600);
   if (fd < 0) {
     ec = open_error(path, errno);
+    return nullptr;
+  }
+  // A file someone else made, or that others may read, would hand them the secrets.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != ::geteuid() ||
+      (st.st_mode & 077) != 0) {
+    ::close(fd);
+    ec = error::key_log_not_private;
     return nullptr;
   }
   ec.clear();

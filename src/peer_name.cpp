@@ -138,7 +138,8 @@ std::optional<std::string> normalize_server_name(std::string_view name) {
     name.remove_suffix(1);
   bool empty_label = name.empty() || name.front() == '.' || name.back() == '.' ||
                      name.find("..") != std::string_view::npos;
-  if (empty_label)
+  // Mbed TLS takes the name as a C string: "a.test\0.evil" would be verified as "a.test".
+  if (empty_label || name.find('\0') != std::string_view::npos)
     return std::nullopt;
   return std::string(name);
 }

@@ -125,6 +125,70 @@ TEST_CASE("connect failures carry their reason") {
   }
 }
 
+TEST_CASE("port numbers out of range and contexts of the wrong role are refused") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  for (const char *port : {"65536", "99999", "1000000"}) {
+    CAPTURE(port);
+    try {
+      tlsio::acceptor acceptor(io.get_executor(), pki.server_context(), "127.0.0.1", port);
+      FAIL("listening on port ", acceptor.local_endpoint().port());
+    } catch (const std::system_error &e) {
+      CHECK(e.code() == tlsio::error::invalid_port);
+    }
+    auto f = tlsio::async_connect(io.get_executor(), pki.client_context(), "127.0.0.1", port,
+                                  asio::use_future);
+    REQUIRE(run_until_ready(io, f));
+    CHECK_THROWS_WITH_AS(f.get(), doctest::Contains("invalid port"), std::system_error);
+  }
+  tlsio::acceptor ok(io.get_executor(), pki.server_context(), "127.0.0.1", "00000");
+  CHECK(ok.local_endpoint().port() != 0);
+  ok.close();
+
+  try {
+    tlsio::acceptor acceptor(io.get_executor(), pki.client_context(), "127.0.0.1", 0);
+    FAIL("an acceptor with a client's context");
+  } catch (const std::system_error &e) {
+    CHECK(e.code() == tlsio::error::wrong_role);
+  }
+  auto f = tlsio::async_connect(io.get_executor(), pki.server_context(), "127.0.0.1", "1",
+                                asio::use_future);
+  REQUIRE(run_until_ready(io, f));
+  CHECK_THROWS_WITH_AS(f.get(), doctest::Contains("other role"), std::system_error);
+}
+
+TEST_CASE("the session cache resumes for the name verified, not for the address reached") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context(pki.ca.issue({.dns_names = {"a.test"}}));
+  server_ctx.enable_session_tickets();
+  tlsio::acceptor acceptor(io.get_executor(), server_ctx, "127.0.0.1", 0);
+  asio::co_spawn(io, serve(acceptor), asio::detached);
+  auto port = std::to_string(acceptor.local_endpoint().port());
+  auto client = pki.client_context();
+  client.enable_session_cache();
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto as = [&](std::string name) -> awaitable<std::pair<std::error_code, bool>> {
+      tlsio::connect_options options{.server_name = std::move(name)};
+      auto [ec, s] = co_await tlsio::async_connect(co_await asio::this_coro::executor, client,
+                                                   "127.0.0.1", port, options,
+                                                   tlsio::compat::as_tuple(use_awaitable));
+      co_return std::pair(ec, !ec && s.resumed());
+    };
+    auto first = co_await as("a.test");
+    CHECK(!first.first);
+    CHECK(!first.second);
+    CHECK(client.cached_session("a.test:" + port));
+    CHECK(!client.cached_session("127.0.0.1:" + port));
+    auto again = co_await as("A.test.");
+    CHECK(!again.first);
+    CHECK(again.second);
+    auto other = co_await as("b.test");
+    CHECK(other.first == tlsio::error::host_name_mismatch);
+  });
+  acceptor.close();
+}
+
 TEST_CASE("silent and garbage clients do not delay a good client") {
   asio::io_context io;
   const auto &pki = test_pki::shared();

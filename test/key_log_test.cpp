@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,11 +118,32 @@ TEST_CASE("an existing key log file is appended to, not truncated") {
   const std::string earlier =
       "CLIENT_RANDOM " + std::string(64, 'a') + " " + std::string(96, 'b') + "\n";
   std::ofstream(path) << earlier;
+  std::filesystem::permissions(path, std::filesystem::perms::owner_read |
+                                         std::filesystem::perms::owner_write);
   auto server_ctx = logging_server(path);
   handshake(test_pki::shared().client_context(), server_ctx);
   auto text = contents(path);
   CHECK(text.starts_with(earlier));
   CHECK(count_key_log_lines(path) == 2);
+}
+
+TEST_CASE("an existing key log file that others could read, or a FIFO, is refused") {
+  temp_dir dir;
+  auto path = dir.path / "keys.txt";
+  std::ofstream(path) << "";
+  ::chmod(path.c_str(), 0644);
+  tlsio::context ctx{tlsio::role::server};
+  std::error_code ec;
+  ctx.set_key_log_file(path, ec);
+  CHECK(ec == tlsio::error::key_log_not_private);
+  CHECK(std::string(ec.message()).find("chmod 600") != std::string::npos);
+
+  auto fifo = dir.path / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK); // so that opening to write works
+  ctx.set_key_log_file(fifo, ec);
+  CHECK(ec == tlsio::error::key_log_not_private);
+  ::close(reader);
 }
 
 TEST_CASE("a symbolic link as the key log file is refused, and its target left alone") {

@@ -164,6 +164,98 @@ TEST_CASE("a fatal failure ends a session's use; a missing close_notify does not
   }
 }
 
+namespace {
+
+// Makes the client's next read fail with bad_record_mac, a fatal failure.
+void corrupt_next_record_to_client(engine_pair &p) {
+  p.server.write(std::as_bytes(std::span("hello")));
+  p.to_client.take_from(p.server);
+  p.to_client.bytes.back() ^= std::byte{1};
+  p.to_client.deliver_to(p.client, p.to_client.bytes.size());
+  std::string got;
+  REQUIRE(p.read_until(p.client, p.to_client, 1, got).status == status::failed);
+}
+
+} // namespace
+
+TEST_CASE("no session is handed out by a connection that failed fatally, even asked late") {
+  a_test_server s;
+  engine_pair p(s.client(), s.server, "a.test");
+  REQUIRE(connect(p).client.status == status::done);
+  corrupt_next_record_to_client(p); // get_session() not called before
+  CHECK(!p.client.get_session());
+}
+
+TEST_CASE("a fatal failure ends the session in every connection that resumed it") {
+  a_test_server s;
+  auto client = s.client();
+  client.enable_session_cache();
+  engine_pair first(client, s.server, "a.test");
+  REQUIRE(connect(first).client.status == status::done);
+  auto made = first.client.get_session();
+  REQUIRE(made);
+  engine_pair second(client, s.server, "a.test");
+  second.client.set_session(*made);
+  REQUIRE(connect(second).client.status == status::done);
+  REQUIRE(second.client.resumed());
+  auto resumed = second.client.get_session(); // what async_connect caches next
+  REQUIRE(resumed);
+  client.cache_session("a.test:443", *resumed);
+
+  SUBCASE("the connection that made it fails") { corrupt_next_record_to_client(first); }
+  SUBCASE("the connection that resumed it fails") { corrupt_next_record_to_client(second); }
+  CHECK(!client.cached_session("a.test:443"));
+  for (const auto &copy : {*made, *resumed}) {
+    engine_pair third(client, s.server, "a.test");
+    third.client.set_session(copy);
+    REQUIRE(connect(third).client.status == status::done);
+    CHECK(!third.client.resumed());
+  }
+}
+
+TEST_CASE("the server name cannot change once the handshake has started") {
+  a_test_server s;
+  auto client = s.client();
+
+  SUBCASE("after the handshake: the connection fails, and its session goes with it") {
+    engine_pair p(client, s.server, "a.test");
+    REQUIRE(connect(p).client.status == status::done);
+    p.client.set_server_name("evil.test");
+    CHECK(p.client.failure() == tlsio::error::invalid_server_name);
+    CHECK(p.client.server_name() == "a.test");
+    CHECK(!p.client.get_session());
+  }
+  SUBCASE("during the handshake, after a session was offered") {
+    auto saved = session_for_a(s, client);
+    engine_pair q(client, s.server, "a.test");
+    q.client.set_session(saved);
+    REQUIRE(q.client.handshake().status == status::want_input);
+    q.client.set_server_name("evil.test");
+    auto r = connect(q);
+    CHECK(r.client.error == tlsio::error::invalid_server_name);
+    CHECK(q.client.server_name() == "a.test");
+  }
+}
+
+TEST_CASE("a server name with a NUL in it is refused, not verified as its prefix") {
+  a_test_server s;
+  engine_pair p(s.client(), s.server, std::string("a.test\0.evil.example", 20));
+  CHECK(connect(p).client.error == tlsio::error::invalid_server_name);
+}
+
+TEST_CASE("acceptor::set_context refuses a context that cannot serve, and keeps the old one") {
+  a_test_server s;
+  asio::io_context io;
+  tlsio::acceptor acceptor(io.get_executor(), s.server, "127.0.0.1", 0);
+  tlsio::context no_ca{tlsio::role::server};
+  no_ca.load_certificate_chain_pem(s.id.chain_pem);
+  no_ca.load_private_key_pem(s.id.private_key_pem);
+  no_ca.set_client_certificate(tlsio::client_certificate::required);
+  CHECK_THROWS_AS(acceptor.set_context(no_ca), std::system_error);
+  CHECK_THROWS_AS(acceptor.set_context(s.client()), std::system_error);
+  acceptor.close();
+}
+
 TEST_CASE("the session cache: canonical keys, least recently used goes first") {
   a_test_server s;
   auto client = s.client();

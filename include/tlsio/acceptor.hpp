@@ -158,9 +158,10 @@ public:
   /// Listens on host:port. host: a name or address to bind to, or "" / "*" for any address
   /// (IPv6 and IPv4 together where the system allows). port: a number or service name;
   /// 0 picks a free port, which local_endpoint() reports. The context must be a server's.
-  /// Throws std::system_error: with ctx.finalize()'s error if the context cannot accept
-  /// connections (no certificate, client certificates asked for with no CA), or with the
-  /// socket error if host:port cannot be bound.
+  /// Throws std::system_error: error::wrong_role for a client's context;
+  /// error::invalid_port for a number above 65535; ctx.finalize()'s error if the context
+  /// cannot accept connections (no certificate, client certificates asked for with no CA);
+  /// the resolver's or socket's error if host:port cannot be resolved or bound.
   acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
            std::string_view port, acceptor_options options = {});
   acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
@@ -221,7 +222,9 @@ public:
   std::size_t failures() const noexcept { return state_->failures; }
 
   /// Uses `ctx` for connections accepted from now on (for example a renewed certificate);
-  /// established connections keep theirs. Safe to call from any thread.
+  /// established connections keep theirs. Safe to call from any thread. Throws
+  /// std::system_error, keeping the old context, with error::wrong_role for a client's
+  /// context or with ctx.finalize()'s error (as the constructor).
   void set_context(const context &ctx);
 
   /// Stops listening and ends the handshakes in progress; a pending async_accept()

@@ -13,7 +13,8 @@
 //
 // Errors: resolver and socket errors keep Asio's codes; TLS failures are tlsio::error
 // values (error::host_name_mismatch, error::untrusted_issuer, ...) or engine codes;
-// error::timed_out if the options' deadline passes first. The stream handed to the handler
+// error::timed_out if the options' deadline passes first; error::invalid_port for a port
+// number above 65535; error::wrong_role for a server's context. The stream handed to the handler
 // on failure is unconnected; its failure_detail() says more about a TLS failure.
 #pragma once
 
@@ -54,6 +55,16 @@ struct connect_options {
 
 namespace detail {
 
+/// A port given as digits must fit in 16 bits: the resolver would wrap "99999" to 34463.
+inline std::error_code check_port(std::string_view port) {
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos)
+    return {}; // a service name, which the resolver looks up
+  auto digits = port.substr(std::min(port.find_first_not_of('0'), port.size()));
+  if (digits.size() > 5 || (digits.size() == 5 && digits > "65535"))
+    return error::invalid_port;
+  return {};
+}
+
 /// "[::1]" -> "::1": brackets belong to URLs, not to the resolver.
 inline std::string unbracket(std::string_view host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
@@ -75,6 +86,10 @@ inline asio::awaitable<std::error_code> resolve_connect_handshake(const context 
                                                                   std::string host,
                                                                   std::string port,
                                                                   connect_options options) {
+  if (auto ec = check_port(port))
+    co_return ec;
+  if (ctx.get_role() != role::client)
+    co_return make_error_code(error::wrong_role);
   auto token = compat::as_tuple(asio::use_awaitable);
   asio::ip::tcp::resolver resolver(s.get_executor());
   auto [resolve_ec, endpoints] = co_await resolver.async_resolve(unbracket(host), port, token);

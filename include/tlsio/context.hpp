@@ -211,10 +211,12 @@ public:
   /// Anyone who can read the file can read all that traffic. For debugging; never in
   /// production.
   ///
-  /// The file is opened now, for appending: an existing file is added to, never truncated,
-  /// and keeps its permissions; a new one is created with mode 0600 (owner only). If the last
-  /// component of `path` is a symbolic link, it is refused with error::key_log_symlink, so
-  /// that nobody can send the secrets elsewhere. Other failures to open give the system's
+  /// The file is opened now, for appending: an existing file is added to, never truncated;
+  /// a new one is created with mode 0600 (owner only). If the last component of `path` is a
+  /// symbolic link, it is refused with error::key_log_symlink; an existing file that is not
+  /// a regular file owned by this user with no group or other access (a FIFO, a file
+  /// another user planted, mode 0644) with error::key_log_not_private: nobody else may
+  /// read or redirect the secrets. Other failures to open give the system's
   /// error (std::generic_category()). On failure the context is unchanged. A second call
   /// replaces the first file.
   ///

@@ -55,6 +55,13 @@ enum class error {
   /// A client's server name is empty or has an empty label ("a..b", ".a", "a.."): it is
   /// neither a host name nor an IP address (one trailing dot is fine and is dropped).
   invalid_server_name,
+  /// The key log file exists but is not a regular file of this user's that only this user
+  /// can read and write.
+  key_log_not_private,
+  /// A port number outside 0..65535 (a service name is looked up instead).
+  invalid_port,
+  /// A client's context where a server's is needed, or the reverse.
+  wrong_role,
 };
 
 /// The category of tlsio::error.
