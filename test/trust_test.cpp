@@ -56,6 +56,16 @@ tlsio::session session_for_a(const a_test_server &s, const tlsio::context &clien
   return *saved;
 }
 
+// Makes the client's next read fail with bad_record_mac, a fatal failure.
+void corrupt_next_record_to_client(engine_pair &p) {
+  p.server.write(std::as_bytes(std::span("hello")));
+  p.to_client.take_from(p.server);
+  p.to_client.bytes.back() ^= std::byte{1}; // the record's tag
+  p.to_client.deliver_to(p.client, p.to_client.bytes.size());
+  std::string got;
+  REQUIRE(p.read_until(p.client, p.to_client, 1, got).status == status::failed);
+}
+
 // A temporary PEM file, removed at the end of the scope.
 struct pem_file {
   std::filesystem::path path;
@@ -126,13 +136,7 @@ TEST_CASE("a fatal failure ends a session's use; a missing close_notify does not
   client.cache_session("a.test:443", *saved);
 
   SUBCASE("a record that fails authentication") {
-    p.server.write(std::as_bytes(std::span("hello")));
-    p.to_client.take_from(p.server);
-    p.to_client.bytes.back() ^= std::byte{1}; // the record's tag
-    p.to_client.deliver_to(p.client, p.to_client.bytes.size());
-    std::string got;
-    auto r = p.read_until(p.client, p.to_client, 1, got);
-    REQUIRE(r.status == status::failed);
+    corrupt_next_record_to_client(p);
     CHECK(!p.client.get_session());
     CHECK(!client.cached_session("a.test:443"));
     engine_pair again(client, s.server, "a.test");
@@ -163,20 +167,6 @@ TEST_CASE("a fatal failure ends a session's use; a missing close_notify does not
     CHECK(p.client.get_session());
   }
 }
-
-namespace {
-
-// Makes the client's next read fail with bad_record_mac, a fatal failure.
-void corrupt_next_record_to_client(engine_pair &p) {
-  p.server.write(std::as_bytes(std::span("hello")));
-  p.to_client.take_from(p.server);
-  p.to_client.bytes.back() ^= std::byte{1};
-  p.to_client.deliver_to(p.client, p.to_client.bytes.size());
-  std::string got;
-  REQUIRE(p.read_until(p.client, p.to_client, 1, got).status == status::failed);
-}
-
-} // namespace
 
 TEST_CASE("no session is handed out by a connection that failed fatally, even asked late") {
   a_test_server s;
