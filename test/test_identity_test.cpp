@@ -460,7 +460,11 @@ public:
   std::string write(const std::string &name, const std::string &content) const {
     auto file = path_ / name;
     std::ofstream(file, std::ios::binary) << content;
-    return "'" + file.string() + "'";
+    // Appended, not a chain of operator+: GCC 12 warns falsely (-Wrestrict) on that at -O3.
+    std::string quoted = "'";
+    quoted += file.string();
+    quoted += "'";
+    return quoted;
   }
 
 private:
