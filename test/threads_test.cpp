@@ -382,6 +382,10 @@ template <class Bind> struct duplex_side {
   int reads = 0, writes = 0, polls = 0, ready_polls = 0, read_timeouts = 0, write_timeouts = 0;
   bool reader_done = false, writer_done = false, ended = false;
   std::error_code shutdown_error = asio::error::would_block;
+  // The writer starts once the peer's reader has timed out once, so that the timeout path is
+  // taken however the threads are scheduled (the peer's reads see no data until then).
+  std::atomic<bool> read_timed_out{false};
+  const std::atomic<bool> *peer_read_timed_out = nullptr;
 
   void start() {
     s.set_handshake_timeout(5s);
@@ -389,7 +393,7 @@ template <class Bind> struct duplex_side {
       if (ec)
         return fail("handshake: " + ec.message());
       read_next();
-      write_next();
+      write_after_peer_read_timeout();
       poll_next();
     }));
   }
@@ -401,8 +405,10 @@ template <class Bind> struct duplex_side {
     s.async_read_some_for(asio::buffer(buffer.data(), want), 2ms,
                           reader_bind([this](std::error_code ec, std::size_t n) {
                             ++reads;
-                            if (ec == tlsio::error::timed_out && n == 0)
+                            if (ec == tlsio::error::timed_out && n == 0) {
                               ++read_timeouts;
+                              read_timed_out = true;
+                            }
                             else if (ec)
                               return fail("read: " + ec.message());
                             received.append(buffer.data(), n);
@@ -417,6 +423,13 @@ template <class Bind> struct duplex_side {
                             reader_pause.async_wait(
                                 reader_bind([this](std::error_code) { read_next(); }));
                           }));
+  }
+
+  void write_after_peer_read_timeout() {
+    if (peer_read_timed_out == nullptr || *peer_read_timed_out)
+      return write_next();
+    writer_pause.expires_after(1ms);
+    writer_pause.async_wait(bind([this](std::error_code) { write_after_peer_read_timeout(); }));
   }
 
   // Writes pieces of 1 byte to 70 KB (more than one write takes), every third with a 1 ms
@@ -521,6 +534,8 @@ void exchange_on_strands(thread_pool &pool, std::pair<tcp_socket, tcp_socket> so
                            duplex_data(11), r, finished);
   duplex_side<Bind> server(p.server, strands[1], binds[1], "server", duplex_data(11),
                            duplex_data(0), r, finished);
+  client.peer_read_timed_out = &server.read_timed_out;
+  server.peer_read_timed_out = &client.read_timed_out;
   auto started = std::chrono::steady_clock::now();
   asio::post(strands[0], [&] { client.start(); });
   asio::post(strands[1], [&] { server.start(); });
