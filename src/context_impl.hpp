@@ -46,11 +46,11 @@ struct context::impl {
   detail::ssl_config config_;
 
   ca_source ca_source_ = ca_source::system;
-  bool ca_source_chosen_ = false;            // set by use_system_ca, set_ca_bundle, no_ca
-  std::string ca_bundle_;                    // what set_ca_bundle read (PEM or DER)
+  bool ca_source_chosen_ = false;              // set by use_system_ca, set_ca_bundle, no_ca
+  std::string ca_bundle_;                      // what set_ca_bundle read (PEM or DER)
   std::vector<std::string> added_authorities_; // what add_certificate_authority gave
-  detail::x509_crt ca_chain_;                // all of the above, built by prepare()
-  detail::x509_crt own_chain_; // this side's leaf, then intermediates
+  detail::x509_crt ca_chain_;                  // all of the above, built by prepare()
+  detail::x509_crt own_chain_;                 // this side's leaf, then intermediates
   detail::pk_context own_key_;
   bool has_own_chain_ = false;
   bool has_own_key_ = false;

@@ -298,9 +298,10 @@ void engine::set_server_name(std::string_view name) {
   if (e.failure_)
     return;
   if (!normalized) {
-    e.fail(error::invalid_server_name,
-           "invalid server name '" + std::string(name) +
-               "': a host name has no empty label (no leading dot, no two dots in a row) and no NUL");
+    e.fail(
+        error::invalid_server_name,
+        "invalid server name '" + std::string(name) +
+            "': a host name has no empty label (no leading dot, no two dots in a row) and no NUL");
     return;
   }
   // SNI carries DNS names only (RFC 6066); an IP literal is verified by verify_certificate.

@@ -170,9 +170,9 @@ TEST_CASE("the session cache resumes for the name verified, not for the address 
   run_coroutine(io, [&]() -> awaitable<void> {
     auto as = [&](std::string name) -> awaitable<std::pair<std::error_code, bool>> {
       tlsio::connect_options options{.server_name = std::move(name)};
-      auto [ec, s] = co_await tlsio::async_connect(co_await asio::this_coro::executor, client,
-                                                   "127.0.0.1", port, options,
-                                                   tlsio::compat::as_tuple(use_awaitable));
+      auto [ec, s] =
+          co_await tlsio::async_connect(co_await asio::this_coro::executor, client, "127.0.0.1",
+                                        port, options, tlsio::compat::as_tuple(use_awaitable));
       co_return std::pair(ec, !ec && s.resumed());
     };
     auto first = co_await as("a.test");

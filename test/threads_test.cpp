@@ -408,8 +408,7 @@ template <class Bind> struct duplex_side {
                             if (ec == tlsio::error::timed_out && n == 0) {
                               ++read_timeouts;
                               read_timed_out = true;
-                            }
-                            else if (ec)
+                            } else if (ec)
                               return fail("read: " + ec.message());
                             received.append(buffer.data(), n);
                             if (received.size() == expect.size()) {

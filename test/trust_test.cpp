@@ -350,7 +350,9 @@ TEST_CASE("ALPN lists TLS cannot carry are refused, and change nothing") {
   for (const auto &bad : std::vector<std::vector<std::string>>{
            {"h2", ""},
            {std::string(256, 'x')},
-           {std::string("h\0" "2", 3)},
+           {std::string("h\0"
+                        "2",
+                        3)},
            std::vector<std::string>(300, std::string(255, 'x'))}) {
     ctx.set_alpn(bad, tlsio::alpn_mismatch::fail, ec);
     CHECK(ec == tlsio::error::invalid_alpn);

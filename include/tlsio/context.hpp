@@ -166,8 +166,7 @@ public:
   /// unchanged. An empty vector turns ALPN off.
   void set_alpn(std::vector<std::string> protocols,
                 alpn_mismatch on_mismatch = alpn_mismatch::fail);
-  void set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch,
-                std::error_code &ec);
+  void set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch, std::error_code &ec);
 
   /// Server: another certificate chain and key, chosen when a client's SNI server name
   /// matches one of `names` (exact, or "*.example.com" for one label, case-insensitive).

@@ -64,10 +64,10 @@ struct certificate_info {
 /// A session remembers what it was made for: the server name (compared without case and
 /// without a trailing dot) and the context, whose trust settings verified it. An engine
 /// offers it only for the same server name, on an engine of the same context; otherwise
-/// the engine does a full handshake, which verifies the server afresh. A fatal failure (a fatal alert sent or
-/// received, a bad record MAC, a failed verification) on any connection that offered or
-/// made the session ends its use for resumption (RFC 5246 §7.2.2); a connection closed
-/// without close_notify does not (§7.2.1).
+/// the engine does a full handshake, which verifies the server afresh. A fatal failure (a fatal
+/// alert sent or received, a bad record MAC, a failed verification) on any connection that offered
+/// or made the session ends its use for resumption (RFC 5246 §7.2.2); a connection closed without
+/// close_notify does not (§7.2.1).
 class session {
 public:
   struct impl;
