@@ -10,7 +10,7 @@
 #include "tool_options.hpp"
 
 #include <tlsio/connect.hpp>
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>

@@ -15,7 +15,7 @@
 #include "tool_options.hpp"
 
 #include <tlsio/acceptor.hpp>
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/test_identity.hpp>
 
 #include <asio/co_spawn.hpp>

@@ -39,7 +39,7 @@
 //    acceptor's state, not the object, so they are no obstacle).
 #pragma once
 
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/stream.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -187,7 +187,7 @@ public:
   /// The next client whose handshake has completed. Safe from any thread.
   /// Completion signature: void(std::error_code, tlsio::stream<>).
   /// Fails only when the acceptor is closed (asio::error::operation_aborted) or cancelled.
-  template <class Token = asio::default_completion_token_t<asio::any_io_executor>>
+  template <class Token = tlsio::default_token_t<asio::any_io_executor>>
   auto async_accept(Token &&token = {}) {
     start();
     return asio::async_initiate<Token, void(std::error_code, stream<>)>(

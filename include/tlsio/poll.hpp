@@ -17,19 +17,23 @@
 // The timeout is a duration (relative), a time point of the steady or the system clock
 // (absolute; one in the past gives an immediate answer), or tlsio::forever. When it passes,
 // the result is wait::none: a timeout is not an error. A stream that is not connected
-// (never handshaken, or closed) gives wait::none at once.
+// (never handshaken, or shut down) fails at once with error::not_connected, a destroyed one
+// with asio::error::operation_aborted, a closed acceptor with asio::error::bad_descriptor:
+// those are never mistaken for a timeout. (A peer that has closed makes read ready: the
+// read reports asio::error::eof or error::stream_truncated.)
 //
 // With other operations pending on the same stream, poll never competes with them for
 // data: while a read is pending, read readiness is whatever that read leaves in the engine
 // after it completes; while a write is pending, write is not ready until it completes.
 //
-// Completion signature: void(std::error_code, tlsio::wait). Terminal cancellation through
-// the handler's slot completes it with asio::error::operation_aborted; its timer and its
-// socket waits are cancelled with it.
+// Completion signature: void(std::error_code, tlsio::wait). Cancellation through the
+// handler's slot (terminal, partial or total: poll has taken nothing the caller could lose)
+// completes it with asio::error::operation_aborted; its timer and its socket waits are
+// cancelled with it.
 #pragma once
 
 #include <tlsio/acceptor.hpp>
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/stream.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -92,8 +96,21 @@ inline bool fd_ready(int fd, short events, int timeout_ms = 0) {
   return ::poll(&p, 1, timeout_ms) > 0;
 }
 
-template <class N> bool poll_connected(const stream_state<N> &s) {
-  return s.engine.handshake_done() && !s.closed && !s.destroyed;
+/// Passes any cancellation on to the operations a poll waits in as terminal: they are
+/// coroutines whose own filter would drop partial and total cancellation.
+struct as_terminal_cancellation {
+  asio::cancellation_type_t operator()(asio::cancellation_type_t type) const noexcept {
+    return type == asio::cancellation_type::none ? type : asio::cancellation_type::terminal;
+  }
+};
+
+/// Why a stream cannot be polled, if it cannot.
+template <class N> std::error_code poll_refusal(const stream_state<N> &s) {
+  if (s.destroyed)
+    return asio::error::operation_aborted;
+  if (!s.engine.handshake_done() || s.closed)
+    return error::not_connected;
+  return {};
 }
 
 /// Read readiness, exact: read_ready() processes records that carry no application data
@@ -163,11 +180,13 @@ template <class N>
 asio::awaitable<std::tuple<std::error_code, wait>> poll_stream(std::shared_ptr<stream_state<N>> s,
                                                                wait what, poll_deadline deadline) {
   using namespace compat::awaitable_operators;
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(),
+                                                     detail::as_terminal_cancellation{});
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor), read_idler(executor), write_idler(executor);
   for (;;) {
-    if (!poll_connected(*s))
-      co_return std::tuple(std::error_code{}, wait::none);
+    if (auto ec = poll_refusal(*s))
+      co_return std::tuple(ec, wait::none);
     auto ready = ready_now(*s, what);
     start_flush(s, executor); // an answer that read_ready() queued
     if (ready != wait::none)
@@ -221,7 +240,7 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr
 
 /// Waits until s is ready for `what` or the timeout passes; see the top of this file.
 template <class NextLayer, class Timeout,
-          class Token = asio::default_completion_token_t<typename stream<NextLayer>::executor_type>>
+          class Token = tlsio::default_token_t<typename stream<NextLayer>::executor_type>>
 auto async_poll(stream<NextLayer> &s, wait what, Timeout timeout, Token &&token = {}) {
   return detail::launch_poll(
       s.get_executor(),
@@ -231,7 +250,7 @@ auto async_poll(stream<NextLayer> &s, wait what, Timeout timeout, Token &&token 
 
 /// For an acceptor: wait::read once async_accept() would complete at once (a client's
 /// handshake has completed), else wait::none when the timeout passes.
-template <class Timeout, class Token = asio::default_completion_token_t<asio::any_io_executor>>
+template <class Timeout, class Token = tlsio::default_token_t<asio::any_io_executor>>
 auto async_poll(acceptor &a, Timeout timeout, Token &&token = {}) {
   return detail::launch_poll(a.get_executor(),
                              detail::poll_acceptor(detail::acceptor_access::started_state(a),
@@ -243,13 +262,15 @@ auto async_poll(acceptor &a, Timeout timeout, Token &&token = {}) {
 /// asynchronous operation may be pending on s). While the records of a cancelled or
 /// timed-out asynchronous write are still being sent (by the io_context that runs the
 /// stream), write is not ready: run the io_context to let them go.
+/// A stream that is not connected sets `ec` to error::not_connected and returns wait::none.
 template <class NextLayer, class Timeout>
-wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
+wait poll(stream<NextLayer> &s, wait what, Timeout timeout, std::error_code &ec) {
   auto &state = *detail::stream_access::state(s);
   auto deadline = detail::to_deadline(timeout);
   int fd = state.next_layer.lowest_layer().native_handle();
+  ec = {};
   for (;;) {
-    if (!detail::poll_connected(state))
+    if ((ec = detail::poll_refusal(state)))
       return wait::none;
     auto ready = detail::ready_now(state, what);
     detail::send_at_once(state); // an answer read_ready() queued, or a cancelled write's tail
@@ -278,6 +299,17 @@ wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
         state.engine.commit_input(n);
     }
   }
+}
+
+/// The same; throws tlsio::tls_error (error::not_connected) for a stream that is not
+/// connected.
+template <class NextLayer, class Timeout>
+wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
+  std::error_code ec;
+  auto ready = poll(s, what, timeout, ec);
+  if (ec)
+    throw tls_error(ec, "tlsio::poll: " + ec.message());
+  return ready;
 }
 
 } // namespace tlsio

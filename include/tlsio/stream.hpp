@@ -17,7 +17,9 @@
 // tlsio::async_connect (connect.hpp) does the first four steps in one call.
 //
 // Asynchronous operations take any completion token (asio::use_awaitable, a callback,
-// asio::use_future, tlsio::compat::deferred), run their handler through the handler's
+// asio::use_future, tlsio::compat::deferred); without one they use tlsio::default_token_t
+// (asio::use_awaitable unless the executor names its own default), so that
+// `co_await s.async_read_some(buf)` works. They run their handler through the handler's
 // associated executor (by default the stream's), and never call it from inside the
 // initiating call.
 //
@@ -61,6 +63,7 @@
 // expected example.com, certificate is for DNS:localhost").
 #pragma once
 
+#include <tlsio/compat.hpp>
 #include <tlsio/context.hpp>
 #include <tlsio/detail/stream_operations.hpp>
 #include <tlsio/detail/with_timeout.hpp>
@@ -135,7 +138,7 @@ public:
   /// Completion signature: void(std::error_code).
   /// Fails with error::handshake_timeout if it takes longer than the handshake timeout,
   /// with a verification reason (error::host_name_mismatch, ...) if the peer is refused.
-  template <class Token = asio::default_completion_token_t<executor_type>>
+  template <class Token = tlsio::default_token_t<executor_type>>
   auto async_handshake(Token &&token = {}) {
     return start<void(std::error_code)>(detail::handshake_operation{}, std::forward<Token>(token));
   }
@@ -148,7 +151,7 @@ public:
   /// Completion signature: void(std::error_code, std::size_t).
   /// asio::error::eof once the peer has sent close_notify; error::stream_truncated if the
   /// connection ended without it; error::not_connected before the handshake or after close.
-  template <class MutableBuffers, class Token = asio::default_completion_token_t<executor_type>>
+  template <class MutableBuffers, class Token = tlsio::default_token_t<executor_type>>
   auto async_read_some(const MutableBuffers &buffers, Token &&token = {}) {
     return start<void(std::error_code, std::size_t)>(
         detail::read_operation{{}, detail::first_buffer(buffers)}, std::forward<Token>(token));
@@ -171,7 +174,7 @@ public:
   /// still sends them, ahead of the next write or the shutdown, so the record stream stays
   /// intact. A socket write error breaks the record stream: this and every later operation
   /// report it.
-  template <class ConstBuffers, class Token = asio::default_completion_token_t<executor_type>>
+  template <class ConstBuffers, class Token = tlsio::default_token_t<executor_type>>
   auto async_write_some(const ConstBuffers &buffers, Token &&token = {}) {
     return start<void(std::error_code, std::size_t)>(write_op(buffers), std::forward<Token>(token));
   }
@@ -189,7 +192,7 @@ public:
   /// async_read_some / async_write_some with a time limit: if nothing completes the
   /// operation within `timeout`, it is cancelled and completes with error::timed_out (the
   /// stream stays usable, as after any cancellation).
-  template <class MutableBuffers, class Token = asio::default_completion_token_t<executor_type>>
+  template <class MutableBuffers, class Token = tlsio::default_token_t<executor_type>>
   auto async_read_some_for(const MutableBuffers &buffers,
                            std::chrono::steady_clock::duration timeout, Token &&token = {}) {
     return detail::with_timeout<void(std::error_code, std::size_t)>(
@@ -201,7 +204,7 @@ public:
         },
         std::forward<Token>(token));
   }
-  template <class ConstBuffers, class Token = asio::default_completion_token_t<executor_type>>
+  template <class ConstBuffers, class Token = tlsio::default_token_t<executor_type>>
   auto async_write_some_for(const ConstBuffers &buffers,
                             std::chrono::steady_clock::duration timeout, Token &&token = {}) {
     return detail::with_timeout<void(std::error_code, std::size_t)>(
@@ -219,13 +222,13 @@ public:
   /// A peer that does not answer within the shutdown timeout has its socket closed and the
   /// operation fails with error::timed_out. The socket stays open otherwise.
   /// Completion signature: void(std::error_code).
-  template <class Token = asio::default_completion_token_t<executor_type>>
+  template <class Token = tlsio::default_token_t<executor_type>>
   auto async_shutdown(Token &&token = {}) {
     return start<void(std::error_code)>(detail::shutdown_operation{}, std::forward<Token>(token));
   }
   /// async_shutdown with this call's own bound (it also becomes the stream's shutdown
   /// timeout).
-  template <class Token = asio::default_completion_token_t<executor_type>>
+  template <class Token = tlsio::default_token_t<executor_type>>
   auto async_shutdown_for(std::chrono::milliseconds timeout, Token &&token = {}) {
     set_shutdown_timeout(timeout);
     return async_shutdown(std::forward<Token>(token));
