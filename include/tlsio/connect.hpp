@@ -1,21 +1,23 @@
-// tlsio::async_connect and tlsio::connect: resolve, connect and handshake in one call
-// (the seed's tls-connect).
-//
-// Example:
-//   tlsio::context ctx{tlsio::role::client};
-//   tlsio::stream<> s = co_await tlsio::async_connect(ctx, "example.com", "https");
-//
-// host is a DNS name, an IPv4 literal ("127.0.0.1") or an IPv6 literal with or without
-// brackets ("::1", "[::1]"); port is a number or a service name ("443", "https"). Each
-// resolved address is tried in turn. The server's certificate chain is verified, and so is
-// the host: a name against the certificate's DNS names (and sent as SNI), an IP literal
-// against its IP addresses (and never sent as SNI).
-//
-// Errors: resolver and socket errors keep Asio's codes; TLS failures are tlsio::error
-// values (error::host_name_mismatch, error::untrusted_issuer, ...) or engine codes;
-// error::timed_out if the options' deadline passes first; error::invalid_port for a port
-// number above 65535; error::wrong_role for a server's context. The stream handed to the handler
-// on failure is unconnected; its failure_detail() says more about a TLS failure.
+/// \file
+/// tlsio::async_connect and tlsio::connect: resolve, connect and handshake in one call
+/// (the seed's tls-connect).
+///
+/// Example:
+///
+///     tlsio::context ctx{tlsio::role::client};
+///     tlsio::stream<> s = co_await tlsio::async_connect(ctx, "example.com", "https");
+///
+/// host is a DNS name, an IPv4 literal ("127.0.0.1") or an IPv6 literal with or without
+/// brackets ("::1", "[::1]"); port is a number or a service name ("443", "https"). Each
+/// resolved address is tried in turn. The server's certificate chain is verified, and so is
+/// the host: a name against the certificate's DNS names (and sent as SNI), an IP literal
+/// against its IP addresses (and never sent as SNI).
+///
+/// Errors: resolver and socket errors keep Asio's codes; TLS failures are tlsio::error
+/// values (error::host_name_mismatch, error::untrusted_issuer, ...) or engine codes;
+/// error::timed_out if the options' deadline passes first; error::invalid_port for a port
+/// number above 65535; error::wrong_role for a server's context. The stream handed to the handler
+/// on failure is unconnected; its failure_detail() says more about a TLS failure.
 #pragma once
 
 #include <tlsio/detail/asio_compat.hpp>
@@ -40,12 +42,15 @@
 
 namespace tlsio {
 
+/// What tlsio::async_connect may do beyond the defaults. Every member is optional.
 struct connect_options {
   /// The name to verify and send as SNI, if not the host connected to.
   std::optional<std::string> server_name{};
-  /// A bound on resolve + connect + handshake together: relative, absolute, or both (the
-  /// earlier applies). The context's handshake timeout still bounds the handshake.
+  /// A bound on resolve + connect + handshake together, counted from when the connect
+  /// starts; error::timed_out when it passes. With `deadline` too, the earlier applies.
+  /// The context's handshake timeout still bounds the handshake.
   std::optional<std::chrono::steady_clock::duration> timeout{};
+  /// The same bound as an absolute time of the steady clock.
   std::optional<std::chrono::steady_clock::time_point> deadline{};
   /// A session to offer for resumption (from an earlier stream's engine().get_session()).
   /// Without one, a context with enable_session_cache() offers its last session for the
@@ -141,10 +146,35 @@ connect_coroutine(const context ctx, std::string host, std::string port, connect
 
 } // namespace detail
 
-/// Resolves host, connects to port and performs the TLS handshake.
-/// Completion signature: void(std::error_code, tlsio::stream<>).
+/// Resolves host, connects to port and performs the TLS handshake as a client.
+///
+/// \param executor the executor the connect runs on, which becomes the stream's
+///   executor (pass a strand to have the stream on one).
+/// \param ctx a client's context (copied; finalized by the handshake).
+/// \param host a DNS name or an IP literal (IPv6 with or without brackets): connected to,
+///   verified and sent as SNI as described at the top of connect.hpp.
+/// \param port a number or a service name.
+/// \param options a deadline, another name to verify, a session to resume.
+/// \param token any completion token.
+///
+/// Completion signature: void(std::error_code, tlsio::stream<>). On success the stream is
+/// connected; on failure it is unconnected (its socket closed) and its failure_detail()
+/// says more about a TLS failure. The handler runs on its associated executor, by default
+/// `executor`.
+///
+/// Errors: error::invalid_port, error::wrong_role, the resolver's and the socket's Asio
+/// codes, the handshake's (a verification reason, error::handshake_timeout, an
+/// engine_category() code, ...), error::timed_out, std::errc::not_enough_memory if
+/// allocation fails.
+///
+/// Session cache: with context::enable_session_cache() on and no options.resume, the
+/// session cached under "name:port" (name as verified, port as given, so "443" and
+/// "https" are different keys) is offered, and the new one is cached after the
+/// handshake.
+///
 /// Cancellation: terminal cancellation through the handler's slot aborts whichever step
-/// is under way and completes with asio::error::operation_aborted.
+/// is under way and completes with asio::error::operation_aborted. Thread safety: the
+/// call may be made from any thread; the context may be shared.
 template <class Executor, class Token = asio::default_completion_token_t<Executor>>
 auto async_connect(const Executor &executor, const context &ctx, std::string_view host,
                    std::string_view port, connect_options options, Token &&token = {}) {
@@ -169,6 +199,7 @@ auto async_connect(const Executor &executor, const context &ctx, std::string_vie
       token, executor, ctx, std::string(host), std::string(port), std::move(options));
 }
 
+/// As async_connect() above, with default options.
 template <class Executor, class Token = asio::default_completion_token_t<Executor>>
 requires(!std::is_same_v<std::decay_t<Token>, connect_options>) auto async_connect(
     const Executor &executor, const context &ctx, std::string_view host, std::string_view port,
@@ -185,8 +216,11 @@ inline tls_error connect_error(const std::error_code &ec, const stream<> &s, std
 }
 } // namespace detail
 
-/// In a coroutine: connects on the coroutine's own executor; throws tlsio::tls_error (a
-/// std::system_error whose what() names the reason) on failure.
+/// In a coroutine: connects on the coroutine's own executor and returns the connected
+/// stream; throws tlsio::tls_error on failure, with the error as code() and a what() that
+/// names the host, the port and the reason ("connecting to example.com port 443: host
+/// name mismatch: expected example.com, certificate is for DNS:localhost"). Otherwise as
+/// the async_connect() above.
 ///
 /// GCC 12 destroys a braced temporary twice when it stands in an expression with co_await
 /// (co_await async_connect(ctx, h, p, {.resume = s}) frees the session early). With GCC 12,
@@ -209,7 +243,14 @@ inline asio::awaitable<stream<>> async_connect(const context &ctx, std::string_v
 }
 
 /// Blocking: resolve, connect and handshake on the calling thread (the context's
-/// handshake timeout bounds the handshake). For simple programs without an event loop.
+/// handshake timeout bounds the handshake; the connect itself is the system's). For simple
+/// programs without an event loop: `io` need not run; it becomes the stream's executor.
+/// `host` is verified and sent as SNI as for async_connect(); there are no options and no
+/// session cache. The context must be a client's.
+///
+/// Returns the stream: connected, or on failure not connected, with the error in `ec`
+/// (cleared on success): the resolver's, the socket's or the handshake's, as for
+/// async_connect(). The stream's failure_detail() says more about a TLS failure.
 inline stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
                         std::string_view port, std::error_code &ec) {
   stream<> s(ctx, io);
@@ -224,6 +265,8 @@ inline stream<> connect(asio::io_context &io, const context &ctx, std::string_vi
   return s;
 }
 
+/// As connect() above, throwing tlsio::tls_error on failure (its what() as for the
+/// coroutine form of async_connect()).
 inline stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
                         std::string_view port) {
   std::error_code ec;
