@@ -250,7 +250,8 @@ inline asio::awaitable<stream<>> async_connect(const context &ctx, std::string_v
 ///
 /// Returns the stream: connected, or on failure not connected, with the error in `ec`
 /// (cleared on success): the resolver's, the socket's or the handshake's, as for
-/// async_connect(). The stream's failure_detail() says more about a TLS failure.
+/// async_connect(). The stream's failure_detail() says more about a TLS failure; after a
+/// failed handshake its socket is still open until the stream is destroyed.
 inline stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
                         std::string_view port, std::error_code &ec) {
   stream<> s(ctx, io);
