@@ -1,15 +1,18 @@
-// tlsio::compat: names that differ between Asio versions, so that code (tlsio's, and yours)
-// builds with Debian 12's Asio 1.22 and with later versions alike.
-//
-// Asio 1.22 has deferred, as_tuple and the awaitable operators only under
-// asio::experimental; later versions moved the first two into asio::. And on Asio 1.22 an
-// executor has no default completion token (asio::default_completion_token_t is void), so an
-// asynchronous call without a token does not compile; tlsio's members default to
-// tlsio::default_token_t instead.
-//
-// Example:
-//   auto [ec, n] = co_await s.async_read_some(buf, tlsio::compat::as_tuple(asio::use_awaitable));
-//   std::size_t m = co_await s.async_read_some(buf); // the default token: asio::use_awaitable
+/// \file
+/// tlsio::compat: names that differ between Asio versions, so that code (tlsio's, and yours)
+/// builds with Debian 12's Asio 1.22 and with later versions alike.
+///
+/// Asio 1.22 has deferred, as_tuple and the awaitable operators only under
+/// asio::experimental; later versions moved the first two into asio::. And on Asio 1.22 an
+/// executor has no default completion token (asio::default_completion_token_t is void), so an
+/// asynchronous call without a token does not compile; tlsio's members default to
+/// tlsio::default_token_t instead.
+///
+/// Example:
+///
+///     auto [ec, n] = co_await s.async_read_some(buf, tlsio::compat::as_tuple(asio::use_awaitable));
+///     std::size_t m = co_await s.async_read_some(buf); // the default token: asio::use_awaitable
+///
 #pragma once
 
 #include <asio/async_result.hpp>
