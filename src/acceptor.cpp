@@ -215,27 +215,57 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr
 
 } // namespace detail
 
+namespace detail {
+namespace {
+
+// Binds and listens on host:port for ctx; on failure, what failed (for the exception).
+std::pair<std::error_code, std::string> start_listening(acceptor_state &state, const context &ctx,
+                                                        std::string_view host,
+                                                        std::string_view port) {
+  if (ctx.get_role() != role::server)
+    return {make_error_code(error::wrong_role), "tlsio::acceptor"};
+  if (auto ec = check_port(port))
+    return {ec, "tlsio::acceptor: port " + std::string(port)};
+  // A context every handshake would refuse is refused here, before anyone connects.
+  if (auto ec = ctx.finalize())
+    return {ec, "tlsio::acceptor: the server context cannot accept connections"};
+  try {
+    auto endpoint = listen_endpoint(state.executor, host, port);
+    try {
+      open_and_bind(state.listener, endpoint, state.options);
+    } catch (const std::system_error &) {
+      if (!is_any(host))
+        throw;
+      // No IPv6 here: any IPv4 address.
+      state.listener = asio::ip::tcp::acceptor(state.strand);
+      open_and_bind(state.listener, {asio::ip::tcp::v4(), endpoint.port()}, state.options);
+    }
+  } catch (const std::system_error &e) {
+    return {e.code(),
+            "tlsio::acceptor: listening on " + std::string(host) + " port " + std::string(port)};
+  }
+  return {};
+}
+
+} // namespace
+} // namespace detail
+
 acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
                    std::string_view port, acceptor_options options)
     : state_(std::make_shared<detail::acceptor_state>(executor, ctx, std::move(options))) {
-  if (ctx.get_role() != role::server)
-    throw std::system_error(make_error_code(error::wrong_role), "tlsio::acceptor");
-  if (auto ec = detail::check_port(port))
-    throw std::system_error(ec, "tlsio::acceptor: port " + std::string(port));
-  // A context every handshake would refuse is refused here, before anyone connects.
-  if (auto ec = ctx.finalize())
-    throw std::system_error(ec, "tlsio::acceptor: the server context cannot accept connections");
-  auto endpoint = detail::listen_endpoint(executor, host, port);
-  try {
-    detail::open_and_bind(state_->listener, endpoint, state_->options);
-  } catch (const std::system_error &) {
-    if (!detail::is_any(host))
-      throw;
-    // No IPv6 here: any IPv4 address.
-    state_->listener = asio::ip::tcp::acceptor(state_->strand);
-    detail::open_and_bind(state_->listener, {asio::ip::tcp::v4(), endpoint.port()},
-                          state_->options);
+  auto [ec, what] = detail::start_listening(*state_, ctx, host, port);
+  if (ec) {
+    close();
+    throw std::system_error(ec, what);
   }
+}
+
+acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
+                   std::string_view port, acceptor_options options, std::error_code &ec)
+    : state_(std::make_shared<detail::acceptor_state>(executor, ctx, std::move(options))) {
+  ec = detail::start_listening(*state_, ctx, host, port).first;
+  if (ec)
+    close();
 }
 
 acceptor &acceptor::operator=(acceptor &&other) noexcept {

@@ -157,6 +157,29 @@ TEST_CASE("port numbers out of range and contexts of the wrong role are refused"
   CHECK_THROWS_WITH_AS(f.get(), doctest::Contains("other role"), std::system_error);
 }
 
+TEST_CASE("the acceptor's error_code constructor reports what the other throws") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  std::error_code ec;
+  auto refused = [&](const tlsio::context &ctx, std::string_view port) {
+    tlsio::acceptor a(io.get_executor(), ctx, "127.0.0.1", port, {}, ec);
+    if (ec) { // closed: it answers, and hands out nothing
+      CHECK_THROWS_AS(a.local_endpoint(), std::system_error);
+      auto f = a.async_accept(asio::use_future);
+      REQUIRE(run_until_ready(io, f));
+      CHECK_THROWS_AS(f.get(), std::system_error);
+    }
+    return ec;
+  };
+  CHECK(refused(pki.server_context(), "99999") == tlsio::error::invalid_port);
+  CHECK(refused(pki.client_context(), "0") == tlsio::error::wrong_role);
+  CHECK(refused(tlsio::context{tlsio::role::server}, "0") == tlsio::error::no_certificate);
+  tlsio::acceptor taken(io.get_executor(), pki.server_context(), "127.0.0.1", 0);
+  CHECK(refused(pki.server_context(), std::to_string(taken.local_endpoint().port())) ==
+        asio::error::address_in_use);
+  CHECK(!refused(pki.server_context(), "0"));
+}
+
 TEST_CASE("the session cache resumes for the name verified, not for the address reached") {
   asio::io_context io;
   const auto &pki = test_pki::shared();

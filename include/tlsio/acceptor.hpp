@@ -210,6 +210,11 @@ public:
   acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
            unsigned short port, acceptor_options options = {})
       : acceptor(executor, ctx, host, std::to_string(port), std::move(options)) {}
+  /// As the constructor above, reporting through `ec` (cleared on success) what it would
+  /// throw. On failure the acceptor is closed: local_endpoint() throws, async_accept()
+  /// completes with an error, and it may be destroyed or assigned to.
+  acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
+           std::string_view port, acceptor_options options, std::error_code &ec);
   /// Takes over `other`'s port, accept loop and queue. The moved-from acceptor may only be
   /// destroyed or assigned to.
   acceptor(acceptor &&other) noexcept = default;

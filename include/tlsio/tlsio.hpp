@@ -1,9 +1,11 @@
 /// \file
 /// tlsio: asynchronous TLS over standalone Asio, with a sans-I/O Mbed TLS engine.
-/// This header brings in the whole public API.
+/// This header brings in the whole public API except tlsio/test_identity.hpp (throwaway
+/// certificates for tests and demos, which a program includes on its own).
 #pragma once
 
 #include <tlsio/acceptor.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/connect.hpp>
 #include <tlsio/context.hpp>
 #include <tlsio/engine.hpp>
