@@ -1,64 +1,91 @@
 // tlsio-client: a TLS client for the command line, like `openssl s_client -quiet`.
 //
-//   tlsio-client HOST PORT [--ca FILE|system] [--insecure] [--servername NAME]
-//                [--alpn P,...] [--cert FILE --key FILE [--pass PASSWORD]]
+//   tlsio-client [options] HOST:PORT      (or HOST PORT; an IPv6 address as [::1]:443)
 //
 // Copies standard input to the server and the server's data to standard output. Once the
 // input has ended it goes on reading until the server closes or has been quiet for a second,
-// then sends close_notify. Exit status 0 on success; otherwise one line on standard error
-// that names the reason, and 1 (2 for a command line it cannot understand).
-#include "tool_options.hpp"
+// then sends close_notify. On failure, one line on standard error that names the server and
+// the reason, and an exit status for the kind of failure (exit_status.hpp; --help).
+#include "command_line.hpp"
+#include "exit_status.hpp"
+#include "host_port.hpp"
+#include "key_log.hpp"
+#include "report.hpp"
+#include "standard_io.hpp"
 
-#include <tlsio/connect.hpp>
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/stream.hpp>
 
 #include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
 #include <asio/io_context.hpp>
-#include <asio/posix/stream_descriptor.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <array>
-#include <cerrno>
 #include <chrono>
 #include <iostream>
-#include <span>
 
 namespace {
 
 using asio::awaitable;
 using asio::use_awaitable;
 using clock_type = std::chrono::steady_clock;
+using tool::exit_status;
 constexpr auto as_tuple = tlsio::compat::as_tuple(use_awaitable);
 constexpr auto quiet_period = std::chrono::seconds(1);
-constexpr const char *usage =
-    "usage: tlsio-client HOST PORT [--ca FILE|system] [--insecure] [--servername NAME]\n"
-    "                    [--alpn P,...] [--cert FILE --key FILE [--pass PASSWORD]]\n";
+constexpr std::string_view usage = "usage: tlsio-client [options] HOST:PORT\n"
+                                   "       tlsio-client [options] HOST PORT\n";
+constexpr std::string_view options_help =
+    "\nCopies standard input to the server and the server's data to standard output.\n"
+    "\noptions:\n"
+    "  --ca FILE, --cacert FILE  trust only the CAs in FILE; \"system\": the system's\n"
+    "                            store (default: system)\n"
+    "  -k, --insecure            do NOT verify the server's certificate; prints a warning\n"
+    "                            (default: off, the chain and the host name are verified)\n"
+    "  --servername NAME         the name to verify and send as SNI (default: HOST)\n"
+    "  --alpn P,...              the ALPN protocols to offer (default: none)\n"
+    "  --cert FILE               a client certificate chain, leaf first (default: none)\n"
+    "  --key FILE                the private key of --cert (default: none)\n"
+    "  --pass PASSWORD           the password of --key (default: none)\n"
+    "  -v, --verbose             print what was negotiated to standard error (default: off)\n"
+    "  -h, --help                print this help and exit\n"
+    "  --version                 print tlsio's and the TLS engine's versions and exit\n";
 
 struct client_options {
   std::string host, port;
   std::optional<std::string> ca; // a bundle file; none (or "system"): the system's store
   bool insecure = false;
+  bool verbose = false;
   std::optional<std::string> server_name;
   std::vector<std::string> alpn;
   std::optional<std::string> cert, key, password;
 };
+
+// HOST:PORT, [v6]:PORT or HOST PORT.
+void set_target(client_options &o, const std::vector<std::string> &positional) {
+  tool::host_port target;
+  if (positional.size() == 1)
+    target = tool::split_host_port(positional[0]);
+  else if (positional.size() == 2)
+    target = {tool::unbracket(positional[0]), positional[1]};
+  else
+    throw tool::usage_error("expected HOST:PORT or HOST PORT");
+  tool::check_port(target.port);
+  o.host = target.host;
+  o.port = target.port;
+}
 
 client_options parse(int argc, char **argv) {
   client_options o;
   std::vector<std::string> positional;
   tool::command_line args(argc, argv);
   while (auto arg = args.next()) {
-    if (*arg == "--ca")
+    if (*arg == "--ca" || *arg == "--cacert")
       o.ca = args.value();
-    else if (*arg == "--insecure")
+    else if (*arg == "--insecure" || *arg == "-k")
       o.insecure = true;
+    else if (*arg == "--verbose" || *arg == "-v")
+      o.verbose = true;
     else if (*arg == "--servername")
       o.server_name = args.value();
     else if (*arg == "--alpn")
@@ -69,19 +96,16 @@ client_options parse(int argc, char **argv) {
       o.key = args.value();
     else if (*arg == "--pass")
       o.password = args.value();
-    else if (arg->starts_with("-"))
+    else if (arg->starts_with("-") && *arg != "-")
       throw tool::usage_error("unknown option " + *arg);
     else
       positional.push_back(*arg);
   }
-  if (positional.size() != 2)
-    throw tool::usage_error("expected HOST and PORT");
+  set_target(o, positional);
   if (o.cert.has_value() != o.key.has_value())
     throw tool::usage_error("--cert and --key go together");
   if (o.password && !o.key)
     throw tool::usage_error("--pass is for --key");
-  o.host = positional[0];
-  o.port = positional[1];
   return o;
 }
 
@@ -111,71 +135,6 @@ tlsio::context make_context(const client_options &o) {
   return ctx;
 }
 
-// Standard input, read without blocking the event loop. Pipes, terminals and sockets are
-// watched with epoll. epoll refuses regular files and devices such as /dev/null, but reading
-// those never waits, so they are read directly.
-class stdin_reader {
-public:
-  explicit stdin_reader(const asio::any_io_executor &executor) : descriptor_(executor) {
-    struct stat st {};
-    if (::fstat(STDIN_FILENO, &st) != 0)
-      return;
-    if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || ::isatty(STDIN_FILENO)) {
-      saved_flags_ = ::fcntl(STDIN_FILENO, F_GETFL);
-      descriptor_.assign(STDIN_FILENO);
-    }
-  }
-  // Asio made the file non-blocking, which the shell (and standard output, when both are
-  // the terminal) would otherwise inherit.
-  ~stdin_reader() {
-    if (descriptor_.is_open()) {
-      descriptor_.release();
-      ::fcntl(STDIN_FILENO, F_SETFL, saved_flags_);
-    }
-  }
-  stdin_reader(const stdin_reader &) = delete;
-  stdin_reader &operator=(const stdin_reader &) = delete;
-
-  /// Some bytes; 0 at the end of the input.
-  awaitable<std::size_t> read_some(asio::mutable_buffer buffer) {
-    if (!descriptor_.is_open())
-      co_return read_directly(buffer);
-    auto [ec, n] = co_await descriptor_.async_read_some(buffer, as_tuple);
-    if (ec && ec != asio::error::eof)
-      throw std::system_error(ec, "reading standard input");
-    co_return n;
-  }
-
-private:
-  static std::size_t read_directly(asio::mutable_buffer buffer) {
-    for (;;) {
-      auto n = ::read(STDIN_FILENO, buffer.data(), buffer.size());
-      if (n >= 0)
-        return static_cast<std::size_t>(n);
-      if (errno != EINTR)
-        throw std::system_error(errno, std::generic_category(), "reading standard input");
-    }
-  }
-
-  asio::posix::stream_descriptor descriptor_;
-  int saved_flags_ = 0;
-};
-
-// Standard output may be non-blocking: a terminal shared with standard input (see above).
-void write_stdout(std::span<const char> data) {
-  while (!data.empty()) {
-    auto n = ::write(STDOUT_FILENO, data.data(), data.size());
-    if (n >= 0) {
-      data = data.subspan(static_cast<std::size_t>(n));
-    } else if (errno == EAGAIN) {
-      pollfd writable{STDOUT_FILENO, POLLOUT, 0};
-      ::poll(&writable, 1, -1);
-    } else if (errno != EINTR) {
-      throw std::system_error(errno, std::generic_category(), "writing standard output");
-    }
-  }
-}
-
 struct session {
   tlsio::stream<> &stream;
   clock_type::time_point last_data = clock_type::now();
@@ -192,14 +151,14 @@ awaitable<void> receive(session &s) {
         s.error = ec;
       co_return;
     }
-    write_stdout({buffer.data(), n});
+    tool::write_stdout({buffer.data(), n});
     s.last_data = clock_type::now();
   }
 }
 
 // Standard input to the server; then waits for the server to be quiet for a while, since
 // it may still be answering.
-awaitable<void> send(session &s, stdin_reader &input) {
+awaitable<void> send(session &s, tool::stdin_reader &input) {
   std::array<char, 16384> buffer;
   while (std::size_t n = co_await input.read_some(asio::buffer(buffer))) {
     auto [ec, written] =
@@ -218,72 +177,103 @@ awaitable<void> send(session &s, stdin_reader &input) {
   }
 }
 
-std::string connect_failure(const std::error_code &ec, const tlsio::stream<> &s,
-                            const client_options &o) {
-  if (ec.category() == asio::error::get_netdb_category() ||
-      ec.category() == asio::error::get_addrinfo_category())
-    return "cannot resolve " + o.host + ": " + ec.message();
-  if (ec.category() == asio::error::get_system_category())
-    return "cannot connect to " + o.host + " port " + o.port + ": " + ec.message();
-  return tool::describe(ec, s);
+struct outcome {
+  exit_status status = exit_status::ok;
+  std::string reason; // empty on success
+};
+
+// Resolve and TCP connect, apart from the handshake: their failures have their own status.
+awaitable<outcome> open_connection(const client_options &o, tlsio::stream<> &stream) {
+  asio::ip::tcp::resolver resolver(stream.get_executor());
+  auto [ec, endpoints] = co_await resolver.async_resolve(o.host, o.port, as_tuple);
+  if (ec)
+    co_return outcome{exit_status::unreachable, "cannot resolve: " + ec.message()};
+  auto [connect_ec, endpoint] =
+      co_await asio::async_connect(stream.next_layer(), endpoints, as_tuple);
+  if (connect_ec)
+    co_return outcome{exit_status::unreachable, "cannot connect: " + connect_ec.message()};
+  if (o.verbose)
+    std::cerr << "* connected to " << tool::to_string(endpoint) << "\n";
+  co_return outcome{};
 }
 
-// The failure to report, or "" on success.
-awaitable<std::string> run(const client_options &o, tlsio::context ctx) {
-  auto executor = co_await asio::this_coro::executor;
-  tlsio::connect_options options{.server_name = o.server_name};
-  auto [ec, stream] =
-      co_await tlsio::async_connect(executor, ctx, o.host, o.port, options, as_tuple);
+awaitable<outcome> handshake(const client_options &o, tlsio::stream<> &stream) {
+  // An IP literal is checked against the certificate's addresses and never sent as SNI.
+  stream.set_server_name(o.server_name.value_or(o.host));
+  auto [ec] = co_await stream.async_handshake(as_tuple);
   if (ec)
-    co_return connect_failure(ec, stream, o);
+    co_return outcome{tool::handshake_status(ec, stream.verification_result()),
+                      tool::describe(ec, stream)};
+  if (o.verbose)
+    tool::print_negotiated(std::cerr, stream);
+  co_return outcome{};
+}
+
+awaitable<outcome> run(const client_options &o, tlsio::context ctx) {
+  auto executor = co_await asio::this_coro::executor;
+  tlsio::stream<> stream(ctx, executor);
+  if (auto r = co_await open_connection(o, stream); r.status != exit_status::ok)
+    co_return r;
+  if (auto r = co_await handshake(o, stream); r.status != exit_status::ok)
+    co_return r;
 
   session s{stream};
-  stdin_reader input(executor);
+  tool::stdin_reader input(executor);
   using namespace tlsio::compat::awaitable_operators;
   co_await (receive(s) || send(s, input));
   if (s.error)
-    co_return tool::describe(s.error, stream);
+    co_return outcome{exit_status::tls, tool::describe(s.error, stream)};
   // Errors ignored: all data has arrived, and a server that closes without answering our
   // close_notify loses nothing.
   co_await stream.async_shutdown(as_tuple);
-  co_return "";
+  co_return outcome{};
 }
 
-} // namespace
-
-int main(int argc, char **argv) {
-  if (tool::wants_help(argc, argv)) {
-    std::cout << usage << tool::environment_help;
-    return 0;
-  }
-  client_options options;
-  try {
-    options = parse(argc, argv);
-  } catch (const tool::usage_error &e) {
-    std::cerr << "tlsio-client: " << e.what() << "\n" << usage;
-    return 2;
-  }
-  // A closed standard input reads as empty; otherwise the first socket would become it.
-  if (::fcntl(STDIN_FILENO, F_GETFD) == -1)
-    ::open("/dev/null", O_RDONLY);
+// Everything after the command line; every failure line starts with the server's name.
+int connect_and_copy(const client_options &options) {
+  auto where = tool::join_host_port(options.host, options.port);
   try {
     auto ctx = make_context(options);
     if (options.insecure)
       std::cerr << "tlsio-client: WARNING: --insecure: the server's certificate is NOT "
                    "verified; anyone on the path can read and change this connection\n";
     asio::io_context io;
-    std::string failure;
-    asio::co_spawn(io, run(options, ctx), [&](std::exception_ptr e, std::string result) {
+    outcome result;
+    asio::co_spawn(io, run(options, ctx), [&](std::exception_ptr e, outcome r) {
       if (e)
         std::rethrow_exception(e);
-      failure = std::move(result);
+      result = std::move(r);
     });
     io.run();
-    if (failure.empty())
-      return 0;
-    std::cerr << "tlsio-client: " << failure << "\n";
+    if (result.status != exit_status::ok)
+      std::cerr << "tlsio-client: " << where << ": " << result.reason << "\n";
+    return tool::to_int(result.status);
   } catch (const std::exception &e) {
-    std::cerr << "tlsio-client: " << e.what() << "\n";
+    std::cerr << "tlsio-client: " << where << ": " << e.what() << "\n";
+    return tool::to_int(exit_status::failure);
   }
-  return 1;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (tool::has_flag(argc, argv, "--help", "-h")) {
+    std::cout << usage << options_help << tool::client_exit_help << tool::environment_help;
+    return 0;
+  }
+  if (tool::has_flag(argc, argv, "--version")) {
+    tool::print_version(std::cout, "tlsio-client");
+    return 0;
+  }
+  client_options options;
+  try {
+    options = parse(argc, argv);
+  } catch (const tool::usage_error &e) {
+    std::cerr << "tlsio-client: " << e.what() << "\n" << usage << "(--help lists the options)\n";
+    return tool::to_int(exit_status::usage);
+  }
+  // A closed standard input reads as empty; otherwise the first socket would become it.
+  if (::fcntl(STDIN_FILENO, F_GETFD) == -1)
+    ::open("/dev/null", O_RDONLY);
+  return connect_and_copy(options);
 }

@@ -12,7 +12,10 @@
 //
 // The first line on standard output is "listening on HOST:PORT"; the log goes to standard
 // error.
-#include "tool_options.hpp"
+#include "command_line.hpp"
+#include "host_port.hpp"
+#include "key_log.hpp"
+#include "report.hpp"
 
 #include <tlsio/acceptor.hpp>
 #include <tlsio/detail/asio_compat.hpp>
@@ -376,7 +379,7 @@ int run(const server_options &o) {
 } // namespace
 
 int main(int argc, char **argv) {
-  if (tool::wants_help(argc, argv)) {
+  if (tool::has_flag(argc, argv, "--help", "-h")) {
     std::cout << usage << tool::environment_help;
     return 0;
   }
