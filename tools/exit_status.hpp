@@ -4,6 +4,7 @@
 
 #include <tlsio/error.hpp>
 
+#include <stdexcept>
 #include <string_view>
 #include <system_error>
 
@@ -37,6 +38,11 @@ inline constexpr std::string_view server_exit_help =
     "  1  any other failure (a certificate, key or CA file that cannot be loaded)\n"
     "  2  a command line it cannot understand\n"
     "  3  cannot listen on the host and port\n";
+
+/// The server cannot listen on its host and port (exit status 3).
+struct listen_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 /// A handshake failure: verification (4) or anything else TLS (5).
 inline exit_status handshake_status(const std::error_code &ec,

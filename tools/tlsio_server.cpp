@@ -1,19 +1,21 @@
 // tlsio-server: a TLS server for the command line.
 //
-//   tlsio-server --cert FILE --key FILE [--pass PASSWORD] [--host H] [--port N] [--ca FILE]
-//                [--echo|--http] [--alpn P,...]
-//   tlsio-server --generate CA_OUT_FILE [...]
+//   tlsio-server --cert FILE --key FILE [options]
+//   tlsio-server --generate CA_OUT_FILE [options]
 //
 // Serves connections concurrently until SIGINT or SIGTERM. --echo (the default) sends back
 // what each client sends; --http answers every HTTP/1.x request with a short greeting.
 // --ca FILE requires client certificates issued by the CAs in FILE. --generate makes a
-// throwaway CA and a certificate for localhost instead of --cert/--key, and writes the CA to
-// CA_OUT_FILE for clients to trust (curl --cacert CA_OUT_FILE https://localhost:PORT/).
+// throwaway CA and a certificate for localhost instead of --cert/--key, writes the CA to
+// CA_OUT_FILE for clients to trust, and prints a command that connects. --threads N runs N
+// threads, each with its own io_context and its own listening socket on the port.
 //
 // The first line on standard output is "listening on HOST:PORT"; the log goes to standard
-// error.
+// error. Exit statuses: exit_status.hpp (and --help).
 #include "command_line.hpp"
+#include "exit_status.hpp"
 #include "host_port.hpp"
+#include "http_service.hpp"
 #include "key_log.hpp"
 #include "report.hpp"
 
@@ -24,30 +26,50 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
-#include <asio/read_until.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
-#include <algorithm>
 #include <array>
-#include <cctype>
 #include <charconv>
 #include <csignal>
-#include <ctime>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <set>
+#include <thread>
 
 namespace {
 
 using asio::awaitable;
 using asio::use_awaitable;
+using tool::exit_status;
 constexpr auto as_tuple = tlsio::compat::as_tuple(use_awaitable);
-constexpr const char *usage =
-    "usage: tlsio-server --cert FILE --key FILE [--pass PASSWORD] [--host H] [--port N]\n"
-    "                    [--ca FILE] [--echo|--http] [--alpn P,...]\n"
-    "       tlsio-server --generate CA_OUT_FILE [--host H] [--port N] [...]\n";
+constexpr std::string_view usage = "usage: tlsio-server --cert FILE --key FILE [options]\n"
+                                   "       tlsio-server --generate CA_OUT_FILE [options]\n";
+constexpr std::string_view options_help =
+    "\nServes TLS connections until SIGINT or SIGTERM. The first line on standard output is\n"
+    "\"listening on HOST:PORT\"; the log goes to standard error.\n"
+    "\noptions:\n"
+    "  --cert FILE          the certificate chain, leaf first (required without --generate)\n"
+    "  --key FILE           the private key of --cert (required without --generate)\n"
+    "  --pass PASSWORD      the password of --key (default: none)\n"
+    "  --generate CA_FILE   instead of --cert/--key: a throwaway certificate for localhost,\n"
+    "                       127.0.0.1 and ::1; its CA goes to CA_FILE, and a command that\n"
+    "                       connects is printed (default: off)\n"
+    "  --host H             the address to listen on (default: every address)\n"
+    "  --port N             the port; 0 picks a free one (default: 4433)\n"
+    "  --threads N          N threads, each with its own listening socket on the port\n"
+    "                       (SO_REUSEPORT), so that the kernel spreads clients over them\n"
+    "                       (default: 1)\n"
+    "  --ca FILE            require client certificates issued by the CAs in FILE\n"
+    "                       (default: none asked for)\n"
+    "  --echo               send back what each client sends (default mode)\n"
+    "  --http               answer each HTTP/1.x request with a short greeting (default: off)\n"
+    "  --alpn P,...         the ALPN protocols to accept (default: none)\n"
+    "  -h, --help           print this help and exit\n"
+    "  --version            print tlsio's and the TLS engine's versions and exit\n";
 
 enum class mode { echo, http };
 
@@ -55,41 +77,59 @@ struct server_options {
   std::optional<std::string> cert, key, password, client_ca, generate;
   std::string host; // empty: every address
   std::string port = "4433";
+  int threads = 1;
   mode serve = mode::echo;
   std::vector<std::string> alpn;
 };
 
+int parse_threads(const std::string &text) {
+  int n = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc{} || end != text.data() + text.size() || n < 1 || n > 1024)
+    throw tool::usage_error("--threads takes a number from 1 to 1024, not " + text);
+  return n;
+}
+
+// One option; false if `arg` is none of the server's.
+bool parse_option(server_options &o, const std::string &arg, tool::command_line &args) {
+  if (arg == "--cert")
+    o.cert = args.value();
+  else if (arg == "--key")
+    o.key = args.value();
+  else if (arg == "--pass")
+    o.password = args.value();
+  else if (arg == "--host")
+    o.host = tool::unbracket(args.value());
+  else if (arg == "--port")
+    o.port = args.value();
+  else if (arg == "--threads")
+    o.threads = parse_threads(args.value());
+  else if (arg == "--ca")
+    o.client_ca = args.value();
+  else if (arg == "--echo")
+    o.serve = mode::echo;
+  else if (arg == "--http")
+    o.serve = mode::http;
+  else if (arg == "--alpn")
+    o.alpn = tool::split_list(args.value());
+  else if (arg == "--generate")
+    o.generate = args.value();
+  else
+    return false;
+  return true;
+}
+
 server_options parse(int argc, char **argv) {
   server_options o;
   tool::command_line args(argc, argv);
-  while (auto arg = args.next()) {
-    if (*arg == "--cert")
-      o.cert = args.value();
-    else if (*arg == "--key")
-      o.key = args.value();
-    else if (*arg == "--pass")
-      o.password = args.value();
-    else if (*arg == "--host")
-      o.host = args.value();
-    else if (*arg == "--port")
-      o.port = args.value();
-    else if (*arg == "--ca")
-      o.client_ca = args.value();
-    else if (*arg == "--echo")
-      o.serve = mode::echo;
-    else if (*arg == "--http")
-      o.serve = mode::http;
-    else if (*arg == "--alpn")
-      o.alpn = tool::split_list(args.value());
-    else if (*arg == "--generate")
-      o.generate = args.value();
-    else
+  while (auto arg = args.next())
+    if (!parse_option(o, *arg, args))
       throw tool::usage_error("unexpected argument " + *arg);
-  }
   if (o.generate ? o.cert || o.key : !o.cert || !o.key)
     throw tool::usage_error("give either --cert and --key, or --generate");
   if (o.password && !o.key)
     throw tool::usage_error("--pass is for --key");
+  tool::check_port(o.port);
   return o;
 }
 
@@ -135,7 +175,8 @@ tlsio::context make_context(const server_options &o) {
   return ctx;
 }
 
-void log(const std::string &line) { std::cerr << "tlsio-server: " << line << std::endl; }
+// One write per line, so that lines from several threads never mix.
+void log(const std::string &line) { std::cerr << "tlsio-server: " + line + "\n" << std::flush; }
 
 // --- Echo ------------------------------------------------------------------------------------
 
@@ -156,138 +197,18 @@ awaitable<std::error_code> serve_echo(tlsio::stream<> &s) {
   co_return ec;
 }
 
-// --- HTTP ------------------------------------------------------------------------------------
-
-constexpr std::size_t max_request_head = 64 * 1024;
-
-struct http_request {
-  bool valid = false;
-  bool head_only = false; // HEAD: no body in the response
-  bool keep_alive = false;
-  bool framed = true; // false: a body we cannot find the end of (chunked)
-  std::size_t body_size = 0;
-};
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-bool has_token(std::string_view list, std::string_view token) {
-  for (const auto &item : tool::split_list(lower(list))) {
-    auto first = item.find_first_not_of(' ');
-    auto last = item.find_last_not_of(' ');
-    if (first != std::string::npos && item.substr(first, last - first + 1) == token)
-      return true;
-  }
-  return false;
-}
-
-// The request line and headers, up to and including the blank line.
-http_request parse_request(std::string_view head) {
-  http_request r;
-  auto line_end = head.find("\r\n");
-  auto request_line = head.substr(0, line_end);
-  auto method = request_line.substr(0, request_line.find(' '));
-  auto version = request_line.substr(request_line.rfind(' ') + 1);
-  if (method.empty() || (version != "HTTP/1.1" && version != "HTTP/1.0"))
-    return r;
-  r.valid = true;
-  r.head_only = method == "HEAD";
-  bool close = false, keep_alive = false;
-  for (auto pos = line_end + 2; pos < head.size();) {
-    auto end = head.find("\r\n", pos);
-    auto line = head.substr(pos, end - pos);
-    pos = end + 2;
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos)
-      continue;
-    auto name = lower(line.substr(0, colon));
-    auto value = line.substr(colon + 1);
-    value.remove_prefix(std::min(value.find_first_not_of(" \t"), value.size()));
-    if (name == "connection") {
-      close = close || has_token(value, "close");
-      keep_alive = keep_alive || has_token(value, "keep-alive");
-    } else if (name == "content-length") {
-      auto [end_ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), r.body_size);
-      r.framed = r.framed && ec == std::errc{};
-    } else if (name == "transfer-encoding") {
-      r.framed = false;
-    }
-  }
-  // HTTP/1.1 keeps the connection by default, HTTP/1.0 only when asked to.
-  r.keep_alive = r.framed && !close && (version == "HTTP/1.1" || keep_alive);
-  return r;
-}
-
-std::string http_date() {
-  std::array<char, 64> text{};
-  auto now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  return {text.data(), std::strftime(text.data(), text.size(), "%a, %d %b %Y %H:%M:%S GMT", &utc)};
-}
-
-std::string http_response(const http_request &r, const tlsio::stream<> &s) {
-  std::string status = r.valid ? "200 OK" : "400 Bad Request";
-  std::string body =
-      r.valid ? "hello from tlsio over " + s.protocol_version() + " (" + s.cipher_suite() + ")\n"
-              : "tlsio-server: this is not an HTTP/1.x request\n";
-  return "HTTP/1.1 " + status + "\r\nDate: " + http_date() +
-         "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size()) +
-         (r.keep_alive ? "" : "\r\nConnection: close") + "\r\n\r\n" + (r.head_only ? "" : body);
-}
-
-// Reads past a request's body (ignored), so that the next request starts where it should.
-awaitable<std::error_code> skip_body(tlsio::stream<> &s, std::string &buffer, std::size_t size) {
-  auto buffered = std::min(size, buffer.size());
-  buffer.erase(0, buffered);
-  size -= buffered;
-  std::array<char, 16384> scratch;
-  while (size > 0) {
-    auto [ec, n] = co_await s.async_read_some(
-        asio::buffer(scratch.data(), std::min(size, scratch.size())), as_tuple);
-    if (ec)
-      co_return ec;
-    size -= n;
-  }
-  co_return std::error_code{};
-}
-
-awaitable<std::error_code> serve_http(tlsio::stream<> &s) {
-  std::string buffer;
-  for (;;) {
-    auto [ec, n] = co_await asio::async_read_until(
-        s, asio::dynamic_buffer(buffer, max_request_head), "\r\n\r\n", as_tuple);
-    if (ec == asio::error::eof && buffer.empty()) // closed between requests
-      break;
-    if (ec)
-      co_return ec;
-    auto request = parse_request(std::string_view(buffer).substr(0, n));
-    buffer.erase(0, n);
-    if (request.keep_alive) {
-      if (auto skip_ec = co_await skip_body(s, buffer, request.body_size))
-        co_return skip_ec;
-    }
-    auto response = http_response(request, s);
-    auto [write_ec, written] = co_await asio::async_write(s, asio::buffer(response), as_tuple);
-    if (write_ec)
-      co_return write_ec;
-    if (!request.keep_alive)
-      break;
-  }
-  auto [ec] = co_await s.async_shutdown(as_tuple);
-  co_return ec;
-}
-
 // --- Serving ---------------------------------------------------------------------------------
 
 struct server {
   tlsio::acceptor acceptor;
   mode serve;
+  int thread_number;                         // 0: the only thread
   std::set<tlsio::stream<> *> connections{}; // to close when the server stops
+
+  /// "thread 2: 127.0.0.1:5555", or only the peer when there is one thread.
+  std::string name(const std::string &peer) const {
+    return thread_number == 0 ? peer : "thread " + std::to_string(thread_number) + ": " + peer;
+  }
 
   void stop() {
     acceptor.close();
@@ -317,14 +238,14 @@ awaitable<void> serve_connection(server &srv, tlsio::stream<> s) {
     ~unregister() { srv.connections.erase(s); }
   } guard{srv, &s};
 
-  log(peer + ": " + describe_connection(s));
+  log(srv.name(peer) + ": " + describe_connection(s));
   // Not `c ? co_await a : co_await b`: GCC 12 runs both when they return a class type.
   if (srv.serve == mode::http)
-    ec = co_await serve_http(s);
+    ec = co_await tool::serve_http(s);
   else
     ec = co_await serve_echo(s);
   if (ec && ec != asio::error::operation_aborted)
-    log(peer + ": " + tool::describe(ec, s));
+    log(srv.name(peer) + ": " + tool::describe(ec, s));
 }
 
 awaitable<void> accept_loop(server &srv) {
@@ -342,37 +263,93 @@ void log_failure(const tlsio::handshake_failure &f) {
       " failed: " + f.detail);
 }
 
-tlsio::acceptor listen(asio::io_context &io, const tlsio::context &ctx, const server_options &o) {
-  try {
-    return tlsio::acceptor(io.get_executor(), ctx, o.host, o.port, {.on_failure = log_failure});
-  } catch (const std::system_error &e) {
-    auto host = o.host.empty() ? "*" : o.host;
-    throw std::runtime_error("cannot listen on " + host + " port " + o.port + ": " +
-                             e.code().message());
+// For the printed command: the path as the shell must see it.
+std::string shell_quote(const std::string &word) {
+  if (!word.empty() && word.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789_./:=@%+-") == std::string::npos)
+    return word;
+  std::string quoted = "'";
+  for (char c : word)
+    quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// --generate: a command that works as printed. curl only in --http mode: an echo server
+// sends curl's own request back, which curl rejects ("Received HTTP/0.9").
+std::string try_command(const server_options &o, unsigned short port) {
+  // The generated certificate names localhost, 127.0.0.1 and ::1; any other address it
+  // listens on is reached as localhost.
+  auto host = o.host == "127.0.0.1" || o.host == "::1" ? o.host : "localhost";
+  auto where = tool::join_host_port(host, std::to_string(port));
+  auto ca = shell_quote(*o.generate);
+  if (o.serve == mode::http)
+    return "curl --cacert " + ca + " https://" + where + "/";
+  return "echo hello | tlsio-client --cacert " + ca + " " + where +
+         "   (for curl, start tlsio-server with --http)";
+}
+
+// One per --threads: an io_context run by one thread, with its own acceptor. Connections
+// never leave their thread, so they need no strand.
+struct worker {
+  asio::io_context io{1};
+  std::optional<server> srv;
+
+  void run() {
+    io.run();
+    // Lets the cancelled operations finish. Handshakes in progress inside the acceptor are
+    // not cancelled by close(), so they get a moment, not their whole handshake timeout.
+    io.restart();
+    io.run_for(std::chrono::seconds(1));
   }
+};
+
+tlsio::acceptor listen(worker &w, const tlsio::context &ctx, const server_options &o,
+                       const std::string &port) {
+  try {
+    return tlsio::acceptor(
+        w.io.get_executor(), ctx, o.host, port,
+        {.reuse_port = o.threads > 1, .strand_per_connection = false, .on_failure = log_failure});
+  } catch (const std::system_error &e) {
+    auto where = tool::join_host_port(o.host.empty() ? "*" : o.host, port);
+    throw tool::listen_error("cannot listen on " + where + ": " + e.code().message());
+  }
+}
+
+// Port 0: the first acceptor picks the port, and the others bind to the same one.
+std::vector<std::unique_ptr<worker>> start_workers(const tlsio::context &ctx,
+                                                   const server_options &o) {
+  std::vector<std::unique_ptr<worker>> workers;
+  auto port = o.port;
+  for (int i = 0; i < o.threads; ++i) {
+    auto &w = *workers.emplace_back(std::make_unique<worker>());
+    w.srv.emplace(server{listen(w, ctx, o, port), o.serve, o.threads > 1 ? i + 1 : 0});
+    port = std::to_string(w.srv->acceptor.local_endpoint().port());
+  }
+  for (auto &w : workers)
+    asio::co_spawn(w->io, accept_loop(*w->srv), asio::detached);
+  return workers;
 }
 
 int run(const server_options &o) {
   auto ctx = make_context(o);
-  asio::io_context io;
-  server srv{listen(io, ctx, o), o.serve};
-  auto endpoint = srv.acceptor.local_endpoint();
+  auto workers = start_workers(ctx, o);
+  auto endpoint = workers.front()->srv->acceptor.local_endpoint();
   std::cout << "listening on " << tool::to_string(endpoint) << std::endl;
   if (o.generate)
-    log("trust " + *o.generate + " to connect, e.g. curl --cacert " + *o.generate +
-        " https://localhost:" + std::to_string(endpoint.port()) + "/");
+    log("trust " + *o.generate + " to connect, e.g.: " + try_command(o, endpoint.port()));
 
-  asio::co_spawn(io, accept_loop(srv), asio::detached);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::signal_set signals(workers.front()->io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int) {
-    srv.stop();
-    io.stop();
+    for (auto &w : workers)
+      asio::post(w->io, [&w = *w] {
+        w.srv->stop();
+        w.io.stop();
+      });
   });
-  io.run();
-  // Lets the cancelled operations finish. Handshakes in progress inside the acceptor are not
-  // cancelled by close(), so they get a moment, not their whole handshake timeout.
-  io.restart();
-  io.run_for(std::chrono::seconds(1));
+  std::vector<std::jthread> threads;
+  for (std::size_t i = 1; i < workers.size(); ++i)
+    threads.emplace_back([&w = *workers[i]] { w.run(); });
+  workers.front()->run();
   return 0;
 }
 
@@ -380,20 +357,27 @@ int run(const server_options &o) {
 
 int main(int argc, char **argv) {
   if (tool::has_flag(argc, argv, "--help", "-h")) {
-    std::cout << usage << tool::environment_help;
+    std::cout << usage << options_help << tool::server_exit_help << tool::environment_help;
+    return 0;
+  }
+  if (tool::has_flag(argc, argv, "--version")) {
+    tool::print_version(std::cout, "tlsio-server");
     return 0;
   }
   server_options options;
   try {
     options = parse(argc, argv);
   } catch (const tool::usage_error &e) {
-    std::cerr << "tlsio-server: " << e.what() << "\n" << usage;
-    return 2;
+    std::cerr << "tlsio-server: " << e.what() << "\n" << usage << "(--help lists the options)\n";
+    return tool::to_int(exit_status::usage);
   }
   try {
     return run(options);
+  } catch (const tool::listen_error &e) {
+    std::cerr << "tlsio-server: " << e.what() << "\n";
+    return tool::to_int(exit_status::unreachable);
   } catch (const std::exception &e) {
     std::cerr << "tlsio-server: " << e.what() << "\n";
-    return 1;
+    return tool::to_int(exit_status::failure);
   }
 }
