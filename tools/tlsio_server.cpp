@@ -284,8 +284,7 @@ std::string try_command(const server_options &o, unsigned short port) {
   auto ca = shell_quote(*o.generate);
   if (o.serve == mode::http)
     return "curl --cacert " + ca + " https://" + where + "/";
-  return "echo hello | tlsio-client --cacert " + ca + " " + where +
-         "   (for curl, start tlsio-server with --http)";
+  return "echo hello | tlsio-client --cacert " + ca + " " + where;
 }
 
 // One per --threads: an io_context run by one thread, with its own acceptor. Connections
@@ -335,8 +334,11 @@ int run(const server_options &o) {
   auto workers = start_workers(ctx, o);
   auto endpoint = workers.front()->srv->acceptor.local_endpoint();
   std::cout << "listening on " << tool::to_string(endpoint) << std::endl;
-  if (o.generate)
+  if (o.generate) {
     log("trust " + *o.generate + " to connect, e.g.: " + try_command(o, endpoint.port()));
+    if (o.serve == mode::echo)
+      log("for curl, add --http to this server's command: it echoes by default");
+  }
 
   asio::signal_set signals(workers.front()->io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int) {
