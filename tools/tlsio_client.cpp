@@ -96,7 +96,7 @@ client_options parse(int argc, char **argv) {
       o.key = args.value();
     else if (*arg == "--pass")
       o.password = args.value();
-    else if (arg->starts_with("-") && *arg != "-")
+    else if (arg->starts_with("-"))
       throw tool::usage_error("unknown option " + *arg);
     else
       positional.push_back(*arg);
