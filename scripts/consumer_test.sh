@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Packaging test (issue 8): builds tlsio from scratch, installs it into a temporary prefix,
-# and builds and runs test/consumer (a TLS round trip over loopback) the ways an outside
+# Packaging test (issues 8, 16): builds tlsio from scratch with the README's commands,
+# installs it into a temporary prefix, and builds and runs test/consumer (a TLS round trip over loopback) the ways an outside
 # project would use tlsio:
 #   package       find_package(tlsio) against the installed prefix
 #   pkg-config    g++ -std=c++20 main.cpp $(pkg-config --cflags --libs tlsio), same prefix
@@ -43,16 +43,27 @@ run_logged() {
   fi
 }
 
-# The library only, as a package maintainer would build it. If this fails, the modes that
-# use the install fail too; the ones that build from the source tree still run.
+# The library only, with the README's own commands (the block after its consumer_test.sh
+# marker), run as written with PREFIX set. If this fails, the modes that use the install fail
+# too; the ones that build from the source tree still run.
+readme_install() {
+  awk '/consumer_test.sh runs the next block/ {found = 1; next}
+       found && /^```sh/ {inside = 1; next}
+       inside && /^```/ {exit}
+       inside {print}' README.md
+}
 start=$SECONDS
 installed=0
-if run_logged install.log cmake -S . -B "$dir/tlsio" -DCMAKE_BUILD_TYPE=Release \
-  -DTLSIO_BUILD_TESTS=OFF -DTLSIO_BUILD_TOOLS=OFF &&
-  run_logged install.log cmake --build "$dir/tlsio" -j "$jobs" &&
-  run_logged install.log cmake --install "$dir/tlsio" --prefix "$prefix"; then
-  installed=1
-  echo "consumer: installed tlsio into $prefix ($((SECONDS - start))s)"
+commands=$(readme_install)
+if [[ -z $commands ]]; then
+  echo "consumer: README.md has no install block after the consumer_test.sh marker" >&2
+else
+  rm -rf build-lib
+  echo "$commands" >"$dir/logs/install.log"
+  if run_logged install.log env PREFIX="$prefix" bash -euo pipefail -c "$commands"; then
+    installed=1
+    echo "consumer: installed tlsio into $prefix with the README's commands ($((SECONDS - start))s)"
+  fi
 fi
 need_install() {
   [[ $installed == 1 ]] || echo "consumer: no install to use (see $dir/logs/install.log)" >&2
@@ -105,14 +116,13 @@ mode_fetchcontent() { cmake_consumer fetchcontent -DTLSIO_SOURCE_DIR="$root"; }
 
 mode_pkgconfig() {
   need_install || return 1
-  local pc
-  pc=$(find "$prefix" -name tlsio.pc -path "*/pkgconfig/*" | head -n 1)
-  if [[ -z $pc ]]; then
-    echo "consumer: no tlsio.pc under $prefix" >&2
+  # Where the README says it is.
+  if [[ ! -f $prefix/lib/pkgconfig/tlsio.pc ]]; then
+    echo "consumer: no $prefix/lib/pkgconfig/tlsio.pc" >&2
     return 1
   fi
   local flags
-  flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs tlsio) || return 1
+  flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs tlsio) || return 1
   echo "pkg-config --cflags --libs tlsio: $flags" >>"$dir/logs/pkg-config.log"
   mkdir -p "$dir/pkg-config"
   # Sources before libraries: the static libtlsio must follow what uses it.

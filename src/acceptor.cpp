@@ -1,6 +1,7 @@
 #include <tlsio/acceptor.hpp>
-#include <tlsio/connect.hpp>
 #include <tlsio/poll.hpp>
+
+#include "host_port.hpp"
 
 #include <asio/dispatch.hpp>
 #include <asio/ip/v6_only.hpp>
@@ -192,11 +193,13 @@ asio::awaitable<void> accept_loop(std::shared_ptr<acceptor_state> state) {
 asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr<acceptor_state> s,
                                                                  poll_deadline deadline) {
   using namespace compat::awaitable_operators;
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(),
+                                                     detail::as_terminal_cancellation{});
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
   for (;;) {
     if (!s->is_open())
-      co_return std::tuple(std::error_code{}, wait::none);
+      co_return std::tuple(make_error_code(asio::error::bad_descriptor), wait::none);
     if (s->ready.ready())
       co_return std::tuple(std::error_code{}, wait::read);
     if (deadline && *deadline <= std::chrono::steady_clock::now())

@@ -189,6 +189,40 @@ TEST_CASE("the session cache resumes for the name verified, not for the address 
   acceptor.close();
 }
 
+// What a user writes first. GCC 12 destroys a braced temporary in a co_await expression
+// twice: with options that own a string or a session, this freed them early (ASan: double
+// free; otherwise a resumption that fails or a crash).
+TEST_CASE("options as a braced temporary in co_await: resumption and a long server name") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context();
+  server_ctx.enable_session_tickets();
+  tlsio::acceptor acceptor(io.get_executor(), server_ctx, "127.0.0.1", 0);
+  asio::co_spawn(io, serve(acceptor), asio::detached);
+  auto port = std::to_string(acceptor.local_endpoint().port());
+  auto client = pki.client_context();
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto first = co_await tlsio::async_connect(client, "127.0.0.1", port,
+                                               {.server_name = std::string("localhost")});
+    auto session = first.engine().get_session();
+    REQUIRE(session);
+    auto again = co_await tlsio::async_connect(client, "127.0.0.1", port,
+                                               {.server_name = "localhost", .resume = *session});
+    CHECK(again.resumed());
+    try {
+      co_await tlsio::async_connect(
+          client, "127.0.0.1", port,
+          {.server_name = std::string("a-name-longer-than-any-small-string-buffer.example"),
+           .timeout = std::chrono::seconds(20),
+           .resume = *session});
+      FAIL("connected with the wrong name");
+    } catch (const tlsio::tls_error &e) {
+      CHECK(e.code() == tlsio::error::host_name_mismatch);
+    }
+  });
+  acceptor.close();
+}
+
 TEST_CASE("silent and garbage clients do not delay a good client") {
   asio::io_context io;
   const auto &pki = test_pki::shared();
@@ -256,6 +290,46 @@ TEST_CASE("blocking connect and accept") {
   CHECK(reply == "ping");
   s.shutdown();
   server.get();
+}
+
+TEST_CASE("blocking connect takes async_connect's options and checks") {
+  asio::io_context io;
+  const auto &pki = test_pki::shared();
+  std::error_code ec;
+
+  SUBCASE("a deadline bounds a server that never answers") {
+    asio::ip::tcp::acceptor mute(io, {asio::ip::make_address("127.0.0.1"), 0});
+    auto port = std::to_string(mute.local_endpoint().port());
+    auto start = std::chrono::steady_clock::now();
+    auto s = tlsio::connect(io, pki.client_context(), "localhost", port,
+                            {.timeout = std::chrono::milliseconds(300)}, ec);
+    CHECK(ec == tlsio::error::timed_out);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(20));
+    CHECK(!s.lowest_layer().is_open()); // a failed connect leaves no socket behind
+  }
+  SUBCASE("a server name other than the host, and a session to resume") {
+    auto server_ctx = pki.server_context(pki.ca.issue({.dns_names = {"a.test"}}));
+    server_ctx.enable_session_tickets();
+    tlsio::acceptor acceptor(io.get_executor(), server_ctx, "127.0.0.1", 0);
+    asio::co_spawn(io, serve(acceptor), asio::detached);
+    auto port = std::to_string(acceptor.local_endpoint().port());
+    auto client = pki.client_context();
+    CHECK_THROWS_WITH_AS(tlsio::connect(io, client, "127.0.0.1", port),
+                         doctest::Contains("host name mismatch"), tlsio::tls_error);
+    auto first = tlsio::connect(io, client, "127.0.0.1", port, {.server_name = "a.test"});
+    auto session = first.engine().get_session();
+    REQUIRE(session);
+    auto again = tlsio::connect(io, client, "127.0.0.1", port,
+                                {.server_name = "a.test", .resume = *session});
+    CHECK(again.resumed());
+    acceptor.close();
+  }
+  SUBCASE("ports out of range and server contexts are refused") {
+    tlsio::connect(io, pki.client_context(), "127.0.0.1", "99999", ec);
+    CHECK(ec == tlsio::error::invalid_port);
+    tlsio::connect(io, pki.server_context(), "127.0.0.1", "1", ec);
+    CHECK(ec == tlsio::error::wrong_role);
+  }
 }
 
 TEST_CASE("a connect deadline covers the handshake") {

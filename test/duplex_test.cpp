@@ -3,7 +3,7 @@
 // readiness after a timed-out write, and operations that outlive a moved stream.
 #include "loopback.hpp"
 
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/poll.hpp>
 
 #include <doctest/doctest.h>

@@ -162,18 +162,22 @@ TEST_CASE("the peer closing makes read ready, and the read reports the end") {
   CHECK(*ec == asio::error::eof);
 }
 
-TEST_CASE("forever, then cancelled") {
-  asio::io_context io;
-  stream_pair p(io);
-  require_handshake(p);
-  asio::cancellation_signal signal;
-  asio::steady_timer later(io, 100ms);
-  later.async_wait([&](std::error_code) { signal.emit(asio::cancellation_type::terminal); });
-  auto o = poll_and_wait(io, p.server, wait::read, tlsio::forever, signal.slot());
-  CHECK(*o.ec == asio::error::operation_aborted);
-  CHECK(o.ready == wait::none);
-  io.restart();
-  io.run(); // nothing is left waiting
+TEST_CASE("forever, then cancelled: terminal, partial or total") {
+  for (auto type : {asio::cancellation_type::terminal, asio::cancellation_type::partial,
+                    asio::cancellation_type::total}) {
+    CAPTURE(static_cast<int>(type));
+    asio::io_context io;
+    stream_pair p(io);
+    require_handshake(p);
+    asio::cancellation_signal signal;
+    asio::steady_timer later(io, 100ms);
+    later.async_wait([&](std::error_code) { signal.emit(type); });
+    auto o = poll_and_wait(io, p.server, wait::read, tlsio::forever, signal.slot());
+    CHECK(*o.ec == asio::error::operation_aborted);
+    CHECK(o.ready == wait::none);
+    io.restart();
+    io.run(); // nothing is left waiting
+  }
 }
 
 TEST_CASE("write is ready on a fresh connection; read and write together") {
@@ -184,12 +188,31 @@ TEST_CASE("write is ready on a fresh connection; read and write together") {
   CHECK(poll_and_wait(io, p.client, wait::read_write, 5s).ready == wait::write);
 }
 
-TEST_CASE("not connected: the empty set at once") {
+TEST_CASE("not connected: not_connected at once, never taken for a timeout") {
   asio::io_context io;
   stream_pair p(io);
   auto o = poll_and_wait(io, p.client, wait::read_write, 10s);
+  CHECK(*o.ec == tlsio::error::not_connected);
   CHECK(o.ready == wait::none);
   CHECK(o.took < 2s);
+  std::error_code ec;
+  CHECK(tlsio::poll(p.client, wait::read, 10s, ec) == wait::none);
+  CHECK(ec == tlsio::error::not_connected);
+  CHECK_THROWS_AS(tlsio::poll(p.client, wait::read, 10s), tlsio::tls_error);
+
+  SUBCASE("after our shutdown") {
+    require_handshake(p);
+    std::optional<std::error_code> done;
+    p.client.async_shutdown([&](std::error_code e) { done = e; });
+    p.server.async_shutdown([](std::error_code) {});
+    while (!done) {
+      io.restart();
+      io.run_one_for(100ms);
+    }
+    auto closed = poll_and_wait(io, p.client, wait::read, 10s);
+    CHECK(*closed.ec == tlsio::error::not_connected);
+    CHECK(closed.took < 2s);
+  }
 }
 
 TEST_CASE("blocking poll") {
@@ -229,4 +252,14 @@ TEST_CASE("poll on an acceptor") {
   }
   CHECK(ready == wait::read);
   CHECK(acceptor.ready());
+
+  acceptor.close();
+  ec.reset();
+  tlsio::async_poll(acceptor, 10s, [&](std::error_code e, wait w) { ec = e, ready = w; });
+  while (!ec) {
+    io.restart();
+    io.run_one_for(100ms);
+  }
+  CHECK(*ec == asio::error::bad_descriptor);
+  CHECK(ready == wait::none);
 }

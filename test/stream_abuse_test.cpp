@@ -1,7 +1,7 @@
 // Cancellation at each wait, destruction and close with operations pending, silent peers.
 #include "loopback.hpp"
 
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 
 #include <doctest/doctest.h>
 

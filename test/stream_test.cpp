@@ -1,7 +1,7 @@
 // tlsio::stream over loopback TCP: every operation with every kind of completion token.
 #include "loopback.hpp"
 
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 
 #include <doctest/doctest.h>
 

@@ -2,7 +2,7 @@
 #include "engine_pair.hpp"
 #include "support/test_stream.hpp"
 
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/stream.hpp>
 
 #include <asio.hpp>

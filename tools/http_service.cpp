@@ -3,7 +3,7 @@
 
 #include "command_line.hpp"
 
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 
 #include <asio/read_until.hpp>
 #include <asio/use_awaitable.hpp>

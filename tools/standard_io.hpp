@@ -2,7 +2,7 @@
 // and writing standard output whether or not it is blocking.
 #pragma once
 
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>

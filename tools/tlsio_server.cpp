@@ -20,7 +20,7 @@
 #include "report.hpp"
 
 #include <tlsio/acceptor.hpp>
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/test_identity.hpp>
 
 #include <asio/co_spawn.hpp>

@@ -1,236 +1,196 @@
-// tlsio::async_connect and tlsio::connect: resolve, connect and handshake in one call
-// (the seed's tls-connect).
-//
-// Example:
-//   tlsio::context ctx{tlsio::role::client};
-//   tlsio::stream<> s = co_await tlsio::async_connect(ctx, "example.com", "https");
-//
-// host is a DNS name, an IPv4 literal ("127.0.0.1") or an IPv6 literal with or without
-// brackets ("::1", "[::1]"); port is a number or a service name ("443", "https"). Each
-// resolved address is tried in turn. The server's certificate chain is verified, and so is
-// the host: a name against the certificate's DNS names (and sent as SNI), an IP literal
-// against its IP addresses (and never sent as SNI).
-//
-// Errors: resolver and socket errors keep Asio's codes; TLS failures are tlsio::error
-// values (error::host_name_mismatch, error::untrusted_issuer, ...) or engine codes;
-// error::timed_out if the options' deadline passes first; error::invalid_port for a port
-// number above 65535; error::wrong_role for a server's context. The stream handed to the handler
-// on failure is unconnected; its failure_detail() says more about a TLS failure.
+/// \file
+/// tlsio::async_connect and tlsio::connect: resolve, connect and handshake in one call
+/// (the seed's tls-connect).
+///
+/// Example:
+///
+///     tlsio::context ctx{tlsio::role::client};
+///     tlsio::stream<> s = co_await tlsio::async_connect(ctx, "example.com", "https");
+///
+/// host is a DNS name, an IPv4 literal ("127.0.0.1") or an IPv6 literal with or without
+/// brackets ("::1", "[::1]"); port is a number or a service name ("443", "https"). Each
+/// resolved address is tried in turn. The server's certificate chain is verified, and so is
+/// the host: a name against the certificate's DNS names (and sent as SNI), an IP literal
+/// against its IP addresses (and never sent as SNI).
+///
+/// Errors: resolver and socket errors keep Asio's codes; TLS failures are tlsio::error
+/// values (error::host_name_mismatch, error::untrusted_issuer, ...) or engine codes;
+/// error::timed_out if the options' deadline passes first; error::invalid_port for a port
+/// number above 65535; error::wrong_role for a server's context. The stream handed over on
+/// failure is unconnected (its socket closed); its failure_detail() says more about a TLS
+/// failure.
+///
+/// Session cache: with context::enable_session_cache() on and no options.resume, the
+/// session cached under "name:port" (name as verified, port as given, so "443" and "https"
+/// are different keys) is offered, and the new one is cached after the handshake. This holds
+/// for every form below, the blocking one included.
 #pragma once
 
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/stream.hpp>
 
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/bind_executor.hpp>
-#include <asio/co_spawn.hpp>
-#include <asio/connect.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/dispatch.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
 
 #include <chrono>
-#include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <tuple>
-#include <variant>
+#include <type_traits>
 
 namespace tlsio {
 
+/// What async_connect and connect may do beyond the defaults. Every member is optional, and
+/// a value or a view: the call copies what they refer to before it returns, so a braced
+/// temporary (`{.server_name = name, .resume = session}`) is fine even in a co_await
+/// expression; a named options variable must not outlive what its views refer to.
 struct connect_options {
   /// The name to verify and send as SNI, if not the host connected to.
-  std::optional<std::string> server_name{};
-  /// A bound on resolve + connect + handshake together: relative, absolute, or both (the
-  /// earlier applies). The context's handshake timeout still bounds the handshake.
+  std::optional<std::string_view> server_name{};
+  /// A bound on resolve + connect + handshake together, counted from the call;
+  /// error::timed_out when it passes. With `deadline` too, the earlier applies. The
+  /// context's handshake timeout still bounds the handshake.
   std::optional<std::chrono::steady_clock::duration> timeout{};
+  /// The same bound as an absolute time of the steady clock.
   std::optional<std::chrono::steady_clock::time_point> deadline{};
   /// A session to offer for resumption (from an earlier stream's engine().get_session()).
   /// Without one, a context with enable_session_cache() offers its last session for the
   /// same server name and port (server_name if given, else the host).
-  std::optional<session> resume{};
+  std::optional<std::reference_wrapper<const session>> resume{};
 };
+// GCC 12 destroys a braced temporary in an expression with co_await twice (once member by
+// member); with nothing to destroy, `co_await async_connect(ctx, h, p, {.resume = s})` is safe.
+static_assert(std::is_trivially_destructible_v<connect_options>);
 
 namespace detail {
 
-/// A port given as digits must fit in 16 bits: the resolver would wrap "99999" to 34463.
-inline std::error_code check_port(std::string_view port) {
-  if (port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos)
-    return {}; // a service name, which the resolver looks up
-  auto digits = port.substr(std::min(port.find_first_not_of('0'), port.size()));
-  if (digits.size() > 5 || (digits.size() == 5 && digits > "65535"))
-    return error::invalid_port;
-  return {};
-}
+/// connect_options with what the views refer to copied, for the operation to keep.
+struct connect_request {
+  connect_request(std::string_view host, std::string_view port, const connect_options &o);
+  std::string host, port;
+  std::optional<std::string> server_name;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  std::optional<session> resume;
+};
 
-/// "[::1]" -> "::1": brackets belong to URLs, not to the resolver.
-inline std::string unbracket(std::string_view host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  return std::string(host);
-}
+/// How the library's connect operation (compiled once, in src/connect.cpp) hands its result
+/// to a handler of any type: one virtual call, so that headers stay light.
+struct connect_completion {
+  virtual ~connect_completion() = default;
+  virtual void complete(std::error_code ec, stream<> s) = 0;
+};
 
-inline std::optional<std::chrono::steady_clock::time_point>
-connect_deadline(const connect_options &o) {
-  std::optional<std::chrono::steady_clock::time_point> d = o.deadline;
-  if (o.timeout) {
-    auto relative = std::chrono::steady_clock::now() + *o.timeout;
-    d = d ? std::min(*d, relative) : relative;
+/// Starts resolve + connect + handshake on `ex`; calls done->complete() on `ex` once.
+/// Terminal cancellation through `slot` aborts it with asio::error::operation_aborted.
+void start_connect(const asio::any_io_executor &ex, asio::cancellation_slot slot,
+                   const context &ctx, connect_request request,
+                   std::unique_ptr<connect_completion> done);
+
+template <class Handler, class IoExecutor>
+class connect_completion_for final : public connect_completion {
+public:
+  connect_completion_for(Handler handler, const IoExecutor &io)
+      : handler_(std::move(handler)),
+        work_(asio::make_work_guard(asio::get_associated_executor(handler_, io))) {}
+
+  void complete(std::error_code ec, stream<> s) override {
+    auto ex = work_.get_executor();
+    asio::dispatch(ex, [handler = std::move(handler_), ec, s = std::move(s)]() mutable {
+      std::move(handler)(ec, std::move(s));
+    });
+    work_.reset();
   }
-  return d;
-}
 
-inline asio::awaitable<std::error_code> resolve_connect_handshake(const context &ctx, stream<> &s,
-                                                                  std::string host,
-                                                                  std::string port,
-                                                                  connect_options options) {
-  if (auto ec = check_port(port))
-    co_return ec;
-  if (ctx.get_role() != role::client)
-    co_return make_error_code(error::wrong_role);
-  auto token = compat::as_tuple(asio::use_awaitable);
-  asio::ip::tcp::resolver resolver(s.get_executor());
-  auto [resolve_ec, endpoints] = co_await resolver.async_resolve(unbracket(host), port, token);
-  if (resolve_ec)
-    co_return resolve_ec;
-  auto [connect_ec, endpoint] = co_await asio::async_connect(s.next_layer(), endpoints, token);
-  if (connect_ec)
-    co_return connect_ec;
-  auto name = options.server_name ? *options.server_name : host;
-  s.set_server_name(name);
-  // Keyed by the name that is verified, not by the address reached.
-  auto server = name + ":" + port;
-  if (!options.resume)
-    options.resume = ctx.cached_session(server);
-  if (options.resume)
-    s.engine().set_session(*options.resume);
-  auto [handshake_ec] = co_await s.async_handshake(token);
-  if (!handshake_ec)
-    if (auto session = s.engine().get_session())
-      ctx.cache_session(server, *session);
-  co_return handshake_ec;
-}
+private:
+  Handler handler_;
+  asio::executor_work_guard<asio::associated_executor_t<Handler, IoExecutor>> work_;
+};
 
-// optional<>: co_spawn default-constructs the result, and a stream needs a context.
-using connect_result = std::tuple<std::error_code, std::optional<stream<>>>;
-
-inline asio::awaitable<connect_result>
-connect_coroutine(const context ctx, std::string host, std::string port, connect_options options) {
-  auto executor = co_await asio::this_coro::executor;
-  stream<> s(ctx, executor);
-  auto deadline = connect_deadline(options);
-  std::error_code ec;
-  if (!deadline) {
-    ec = co_await resolve_connect_handshake(ctx, s, std::move(host), std::move(port), options);
-  } else {
-    using namespace compat::awaitable_operators;
-    asio::steady_timer timer(executor, *deadline);
-    auto first =
-        co_await (resolve_connect_handshake(ctx, s, std::move(host), std::move(port), options) ||
-                  timer.async_wait(asio::use_awaitable));
-    ec = first.index() == 0 ? std::get<0>(first) : make_error_code(error::timed_out);
-  }
-  if (ec) {
-    std::error_code ignored;
-    s.lowest_layer().close(ignored);
-  }
-  co_return connect_result(ec, std::move(s));
-}
+tls_error connect_error(const std::error_code &ec, const stream<> &s, std::string_view host,
+                        std::string_view port);
 
 } // namespace detail
 
-/// Resolves host, connects to port and performs the TLS handshake.
-/// Completion signature: void(std::error_code, tlsio::stream<>).
+/// Resolves host, connects to port and performs the TLS handshake as a client.
+///
+/// \param executor the executor the connect runs on, which becomes the stream's
+///   executor (pass a strand to have the stream on one).
+/// \param ctx a client's context (copied; finalized by the handshake).
+/// \param host a DNS name or an IP literal (IPv6 with or without brackets): connected to,
+///   verified and sent as SNI as described at the top of connect.hpp.
+/// \param port a number or a service name.
+/// \param options a deadline, another name to verify, a session to resume.
+/// \param token any completion token; by default tlsio::default_token_t.
+///
+/// Completion signature: void(std::error_code, tlsio::stream<>). On success the stream is
+/// connected; on failure it is unconnected (its socket closed) and its failure_detail()
+/// says more about a TLS failure. The handler runs on its associated executor, by default
+/// `executor`.
+///
+/// Errors: error::invalid_port, error::wrong_role, the resolver's and the socket's Asio
+/// codes, the handshake's (a verification reason, error::handshake_timeout, an
+/// engine_category() code, ...), error::timed_out, std::errc::not_enough_memory if
+/// allocation fails.
+///
 /// Cancellation: terminal cancellation through the handler's slot aborts whichever step
-/// is under way and completes with asio::error::operation_aborted.
-template <class Executor, class Token = asio::default_completion_token_t<Executor>>
+/// is under way and completes with asio::error::operation_aborted. Thread safety: the
+/// call may be made from any thread; the context may be shared.
+template <class Executor, class Token = tlsio::default_token_t<Executor>>
 auto async_connect(const Executor &executor, const context &ctx, std::string_view host,
                    std::string_view port, connect_options options, Token &&token = {}) {
   return asio::async_initiate<Token, void(std::error_code, stream<>)>(
-      [](auto handler, const Executor &ex, const context &c, std::string h, std::string p,
-         connect_options o) {
+      [](auto handler, const Executor &ex, const context &c, detail::connect_request r) {
         auto slot = asio::get_associated_cancellation_slot(handler);
-        auto handler_ex = asio::get_associated_executor(handler, ex);
-        auto complete = [handler = std::move(handler), ex,
-                         c](std::exception_ptr e, detail::connect_result result) mutable {
-          auto &[ec, s] = result;
-          if (e) // only allocation failures can land here; report them as an error code
-            ec = make_error_code(std::errc::not_enough_memory);
-          if (!s)
-            s.emplace(c, ex);
-          std::move(handler)(ec, std::move(*s));
-        };
-        asio::co_spawn(ex, detail::connect_coroutine(c, std::move(h), std::move(p), std::move(o)),
-                       asio::bind_cancellation_slot(
-                           slot, asio::bind_executor(handler_ex, std::move(complete))));
+        using completion = detail::connect_completion_for<decltype(handler), Executor>;
+        detail::start_connect(ex, slot, c, std::move(r),
+                              std::make_unique<completion>(std::move(handler), ex));
       },
-      token, executor, ctx, std::string(host), std::string(port), std::move(options));
+      token, executor, ctx, detail::connect_request(host, port, options));
 }
 
-template <class Executor, class Token = asio::default_completion_token_t<Executor>>
-requires(!std::is_same_v<std::decay_t<Token>, connect_options>) auto async_connect(
+/// As async_connect() above, with default options.
+template <class Executor, class Token = tlsio::default_token_t<Executor>>
+requires(!std::is_convertible_v<Token, connect_options>) auto async_connect(
     const Executor &executor, const context &ctx, std::string_view host, std::string_view port,
     Token &&token = {}) {
   return async_connect(executor, ctx, host, port, connect_options{}, std::forward<Token>(token));
 }
 
-namespace detail {
-inline tls_error connect_error(const std::error_code &ec, const stream<> &s, std::string_view host,
-                               std::string_view port) {
-  auto detail = s.failure_detail();
-  return tls_error(ec, "connecting to " + std::string(host) + " port " + std::string(port) + ": " +
-                           (detail.empty() ? ec.message() : detail));
-}
-} // namespace detail
+/// In a coroutine: connects on the coroutine's own executor and returns the connected
+/// stream; throws tlsio::tls_error on failure, with the error as code() and a what() that
+/// names the host, the port and the reason ("connecting to example.com port 443: host
+/// name mismatch: expected example.com, certificate is for DNS:localhost"). Otherwise as
+/// the async_connect() above. Not itself a coroutine: the options' views are copied when it
+/// is called, not when the awaitable it returns first runs.
+asio::awaitable<stream<>> async_connect(const context &ctx, std::string_view host,
+                                        std::string_view port, connect_options options = {});
 
-/// In a coroutine: connects on the coroutine's own executor; throws tlsio::tls_error (a
-/// std::system_error whose what() names the reason) on failure.
+/// Blocking: resolve, connect and handshake, by running `io` on the calling thread until
+/// they are done (other handlers queued on `io` may run meanwhile; a stopped `io` is
+/// restarted). For simple programs without an event loop; `io` becomes the stream's
+/// executor. Takes the options async_connect() takes, deadline included (without one, the
+/// context's handshake timeout bounds the handshake alone), and uses the session cache as
+/// it does.
 ///
-/// GCC 12 destroys a braced temporary twice when it stands in an expression with co_await
-/// (co_await async_connect(ctx, h, p, {.resume = s}) frees the session early). With GCC 12,
-/// pass options as a named variable.
-inline asio::awaitable<stream<>> async_connect(const context &ctx, std::string_view host,
-                                               std::string_view port, connect_options options) {
-  auto executor = co_await asio::this_coro::executor;
-  auto [ec, s] = co_await async_connect(executor, ctx, host, port, std::move(options),
-                                        compat::as_tuple(asio::use_awaitable));
-  if (ec)
-    throw detail::connect_error(ec, s, host, port);
-  co_return std::move(s);
-}
-
-/// The same without options (an overload, not a default argument, for the reason above).
-inline asio::awaitable<stream<>> async_connect(const context &ctx, std::string_view host,
-                                               std::string_view port) {
-  connect_options options;
-  co_return co_await async_connect(ctx, host, port, options);
-}
-
-/// Blocking: resolve, connect and handshake on the calling thread (the context's
-/// handshake timeout bounds the handshake). For simple programs without an event loop.
-inline stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
-                        std::string_view port, std::error_code &ec) {
-  stream<> s(ctx, io);
-  asio::ip::tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(detail::unbracket(host), port, ec);
-  if (!ec)
-    asio::connect(s.next_layer(), endpoints, ec);
-  if (!ec) {
-    s.set_server_name(host);
-    s.handshake(ec);
-  }
-  return s;
-}
-
-inline stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
-                        std::string_view port) {
-  std::error_code ec;
-  auto s = connect(io, ctx, host, port, ec);
-  if (ec)
-    throw detail::connect_error(ec, s, host, port);
-  return s;
-}
+/// Returns the stream: connected, or on failure unconnected (its socket closed), with the
+/// error in `ec` (cleared on success): those of async_connect(), or
+/// asio::error::operation_aborted if `io` is stopped by another thread first. Must not be
+/// called from a handler running on `io`.
+stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
+                 std::string_view port, const connect_options &options, std::error_code &ec);
+/// As connect() above, with default options.
+stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
+                 std::string_view port, std::error_code &ec);
+/// As connect() above, throwing tlsio::tls_error on failure (its what() as for the
+/// coroutine form of async_connect()).
+stream<> connect(asio::io_context &io, const context &ctx, std::string_view host,
+                 std::string_view port, const connect_options &options = {});
 
 } // namespace tlsio

@@ -1,24 +1,25 @@
-// tlsio::engine: one TLS connection without I/O (sans-I/O).
-//
-// The engine owns the TLS state of one connection and two byte buffers: the input that
-// came from the peer and the output that must go to it. Its steps (handshake, read, write,
-// shutdown) never block and never touch a socket. Each returns what it needs next:
-//
-//   - status::done        the step is complete;
-//   - status::want_input  give it more bytes from the peer (put_input / prepare_input +
-//                         commit_input, or put_eof), then call the same step again;
-//   - status::closed      (read, shutdown) the peer ended the TLS session with close_notify;
-//   - status::failed      result.error says why; the engine can do nothing more.
-//
-// After every step, whatever the status, send pending_output() to the peer (then
-// consume_output()): a step may queue records (handshake flights, an alert that explains
-// a failure) even when it also wants input or has failed.
-//
-// tlsio::stream drives an engine over an Asio socket; other event loops can drive it the
-// same way. Two engines can also be wired back to back in memory, as the tests do.
-//
-// Thread safety: one engine must not be used by two threads at once. Distinct engines
-// sharing one context may be used concurrently.
+/// \file
+/// tlsio::engine: one TLS connection without I/O (sans-I/O).
+///
+/// The engine owns the TLS state of one connection and two byte buffers: the input that
+/// came from the peer and the output that must go to it. Its steps (handshake, read, write,
+/// shutdown) never block and never touch a socket. Each returns what it needs next:
+///
+///  - status::done: the step is complete;
+///  - status::want_input: give it more bytes from the peer (put_input(), or prepare_input()
+///    and commit_input(), or put_eof()), then call the same step again;
+///  - status::closed: (read, shutdown) the peer ended the TLS session with close_notify;
+///  - status::failed: result.error says why; the engine can do nothing more.
+///
+/// After every step, whatever the status, send pending_output() to the peer (then
+/// consume_output()): a step may queue records (handshake flights, an alert that explains
+/// a failure) even when it also wants input or has failed.
+///
+/// tlsio::stream drives an engine over an Asio socket; other event loops can drive it the
+/// same way. Two engines can also be wired back to back in memory, as the tests do.
+///
+/// Thread safety: one engine must not be used by two threads at once. Distinct engines
+/// sharing one context may be used concurrently.
 #pragma once
 
 #include <tlsio/context.hpp>
@@ -37,10 +38,16 @@
 namespace tlsio {
 
 /// What a step of the engine needs next.
-enum class status { done, want_input, closed, failed };
+enum class status {
+  done,       ///< The step is complete.
+  want_input, ///< Give the engine more input (or put_eof()), then call the same step again.
+  closed,     ///< read(): the peer sent close_notify; no more data will come.
+  failed,     ///< The engine has failed (step_result::error says why) and stays failed.
+};
 
 /// The outcome of one engine step.
 struct step_result {
+  /// What the step needs next.
   tlsio::status status = status::done;
   /// read: bytes placed in the caller's buffer; write: bytes taken from it.
   std::size_t bytes = 0;
@@ -50,12 +57,12 @@ struct step_result {
 
 /// A certificate as the peer presented it.
 struct certificate_info {
-  std::string subject; ///< e.g. "CN=localhost, O=tlsio test"
-  std::string issuer;
-  std::chrono::system_clock::time_point not_before;
-  std::chrono::system_clock::time_point not_after;
-  std::string serial; ///< hex
-  std::string pem;    ///< the certificate itself
+  std::string subject; ///< The subject's distinguished name, e.g. "CN=localhost, O=tlsio test".
+  std::string issuer;  ///< The issuer's distinguished name, in the same form.
+  std::chrono::system_clock::time_point not_before; ///< Start of validity (notBefore).
+  std::chrono::system_clock::time_point not_after;  ///< End of validity (notAfter).
+  std::string serial; ///< The serial number, hex bytes separated by colons ("01:A2:FF").
+  std::string pem;    ///< The certificate itself, PEM, ending with a newline.
 };
 
 /// A TLS session a client can resume (its ticket or session id, and master secret).
@@ -68,29 +75,52 @@ struct certificate_info {
 /// alert sent or received, a bad record MAC, a failed verification) on any connection that offered
 /// or made the session ends its use for resumption (RFC 5246 §7.2.2); a connection closed without
 /// close_notify does not (§7.2.1).
+///
+/// Obtain one from engine::get_session(), stream::engine().get_session() or
+/// context::cached_session(); hand it to engine::set_session() (tlsio::async_connect does
+/// both through the context's session cache).
 class session {
 public:
+  /// The session's state (internal; defined in the library's sources).
   struct impl;
+  /// For the library: wraps the state engine::get_session() made. Applications never
+  /// need it.
   explicit session(std::shared_ptr<const impl> i) : impl_(std::move(i)) {}
+  /// For the library: the state.
   const impl &get() const noexcept { return *impl_; }
+  /// For the library: the shared state, which the session cache keeps.
   const std::shared_ptr<const impl> &shared() const noexcept { return impl_; }
 
 private:
   std::shared_ptr<const impl> impl_;
 };
 
+/// One TLS connection without I/O (see engine.hpp): steps that never block, an input and
+/// an output buffer that the caller moves to and from the peer.
+///
+/// Thread safety: not safe for concurrent use; one thread (or strand) at a time. Distinct
+/// engines, even of one context, may be used on different threads at once.
+///
+/// Errors: steps report through step_result (status::failed and step_result::error);
+/// nothing throws but allocation (std::bad_alloc). After the first failure every step
+/// returns status::failed with the same error, and failure() and failure_detail() tell it.
 class engine {
 public:
   /// The largest amount of application data in one TLS record.
   static constexpr std::size_t max_record_payload = 16384;
 
-  /// A fresh connection using ctx's configuration (which becomes read-only). Problems in the
-  /// configuration (no system CA store, a certificate without its key) are reported by the
-  /// first handshake step, so that connecting is where they show.
+  /// A fresh connection using ctx's configuration (which becomes read-only: ctx.finalize()
+  /// runs here). Problems in the configuration (no system CA store, a certificate without
+  /// its key) do not throw: the engine starts failed, and the first handshake step reports
+  /// them, so that connecting is where they show. The engine keeps the context alive.
   explicit engine(const context &ctx);
+  /// Frees the connection's state. Sends nothing: call shutdown() first for a clean end.
   ~engine();
-  engine(engine &&) noexcept;
-  engine &operator=(engine &&) noexcept;
+  /// Takes over `other`'s connection; `other` may then only be destroyed or assigned to.
+  engine(engine &&other) noexcept;
+  /// Frees this connection's state and takes over `other`'s, which may then only be
+  /// destroyed or assigned to.
+  engine &operator=(engine &&other) noexcept;
 
   /// Client: the name of the server, for SNI and certificate verification. A DNS name is
   /// sent as SNI and matched against the certificate's DNS names; an IPv4 or IPv6 literal
@@ -103,20 +133,27 @@ public:
   /// "a..") fails the engine: the first handshake step reports error::invalid_server_name
   /// and nothing is sent. A client that verifies must have a name, or the handshake fails
   /// with error::no_host_name.
+  ///
+  /// Call it before the first handshake step. Once the handshake has started, the name
+  /// cannot change: a call then fails the engine with error::invalid_server_name (unless
+  /// it has already failed).
   void set_server_name(std::string_view name);
-  /// The server name as it is sent and verified: without the trailing dot.
+  /// The server name as it is sent and verified: without the trailing dot. Empty until
+  /// set_server_name() is called.
   const std::string &server_name() const noexcept;
 
   /// Client: offer to resume `s` (from get_session() of an earlier connection). The offer
   /// is made by the first handshake step, and only if `s` may resume here (see session:
   /// same server name as set_server_name(), same context); otherwise, and if the
-  /// server declines, a full handshake happens. resumed() tells which.
+  /// server declines, a full handshake happens. resumed() tells which. Client only, and
+  /// before the first handshake step: a session set later is not offered.
   void set_session(const session &s);
   /// Client, after the handshake: the session to resume next time; the same session on
   /// every call. Nothing before the handshake, on a server, or once a fatal failure has
   /// made the session unfit for resumption.
   std::optional<session> get_session() const;
   /// After the handshake: whether it resumed an earlier session (abbreviated handshake).
+  /// False before the handshake is done.
   bool resumed() const noexcept;
 
   // --- Steps --------------------------------------------------------------------------------
@@ -131,15 +168,29 @@ public:
   /// the reason in failure_detail(). A server with client_certificate::required refuses a
   /// client without a certificate (error::no_peer_certificate, alert handshake_failure);
   /// with client_certificate::optional it accepts one without, but refuses a bad one.
+  ///
+  /// Errors (status::failed): a verification reason (error::host_name_mismatch,
+  /// error::untrusted_issuer, ...), error::no_host_name (a verifying client without
+  /// set_server_name()), error::invalid_server_name, the context's configuration error
+  /// (see context::finalize()), error::stream_truncated if the input ends first, or an
+  /// engine_category() code (a fatal alert from the peer, no common cipher suite, ...).
+  /// Once done, calling it again returns done.
   step_result handshake();
-  /// Decrypt application data into out. done with bytes > 0; closed on close_notify; failed
-  /// with error::stream_truncated if the input ended without close_notify, and with
-  /// error::not_connected before the handshake or once both sides have closed.
+  /// Decrypt application data into out: done with 1 to out.size() bytes (0 only when out is
+  /// empty); want_input when no whole record with data is there; closed once the peer has
+  /// sent close_notify (on every call after, as long as this side has not sent its own);
+  /// failed with error::stream_truncated if the input ended without close_notify, and with
+  /// error::not_connected before the handshake or once both sides have closed (shutdown()
+  /// after the peer's close_notify).
   step_result read(std::span<std::byte> out);
-  /// Encrypt all of data into records (output). Never partial: done with bytes == size.
+  /// Encrypt all of data into records (output), 16 KiB of data at most per record. Never
+  /// partial: done with bytes == data.size(). failed with error::not_connected before the
+  /// handshake or once shutdown() has queued close_notify.
   step_result write(std::span<const std::byte> data);
-  /// Queue close_notify, then wait for the peer's. done (or closed) once both are exchanged;
-  /// failed with error::stream_truncated if the input ends first.
+  /// Queue close_notify (once), then wait for the peer's, discarding application data that
+  /// arrives meanwhile. done once both are exchanged; want_input until the peer's arrives;
+  /// failed with error::stream_truncated if the input ends first, with
+  /// error::not_connected before the handshake.
   step_result shutdown();
 
   // --- The two buffers ----------------------------------------------------------------------
@@ -158,7 +209,7 @@ public:
   void put_eof();
   /// Records waiting to be sent to the peer.
   std::span<const std::byte> pending_output() const noexcept;
-  /// The first n bytes of pending_output() have been sent.
+  /// The first n bytes of pending_output() have been sent (n at most its size).
   void consume_output(std::size_t n) noexcept;
   /// Moves all pending output into `buffer` (which must be empty) and leaves the engine
   /// with buffer's former storage: a way to hand records to a socket without copying
@@ -167,6 +218,8 @@ public:
 
   // --- State --------------------------------------------------------------------------------
 
+  /// Whether the handshake has completed (and stays true after shutdown() or a later
+  /// failure).
   bool handshake_done() const noexcept;
   /// True exactly when read() would now return without new input: application data is
   /// decrypted and waiting, the peer sent close_notify, the engine has failed, or the input
@@ -178,26 +231,35 @@ public:
   bool read_ready();
   /// Input bytes received but not yet processed.
   std::size_t pending_input() const noexcept;
-  /// The error the engine failed with, if it has.
+  /// The error the engine failed with, if it has; empty otherwise.
   std::error_code failure() const noexcept;
   /// A sentence about the last failure with the details its error code cannot carry, e.g.
   /// "host name mismatch: expected example.com, certificate is for DNS:localhost,
-  /// IP:127.0.0.1".
+  /// IP:127.0.0.1"; the error's message when there are none; empty if nothing failed.
   std::string failure_detail() const;
 
   // --- After the handshake ------------------------------------------------------------------
 
-  std::string protocol_version() const; ///< "TLSv1.2"
-  std::string
-  cipher_suite() const; ///< IANA-style name, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"
-  std::string alpn_protocol() const; ///< empty if none was negotiated
+  // What each returns stays the same after shutdown() and after a later failure.
+
+  /// The protocol version, "TLSv1.2"; empty before the handshake is done.
+  std::string protocol_version() const;
+  /// The cipher suite, Mbed TLS's name for it, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256";
+  /// empty before the handshake is done.
+  std::string cipher_suite() const;
+  /// The application protocol agreed by ALPN; empty if none was negotiated or the handshake
+  /// has not got that far.
+  std::string alpn_protocol() const;
+  /// The certificate the peer presented (its leaf); nothing before the handshake is done or
+  /// if the peer sent none.
   std::optional<certificate_info> peer_certificate() const;
   /// The verification result of the peer's certificate: empty if it verified (or was not
   /// checked), else the reason (error::no_peer_certificate for a client that sent none to
   /// a server with client_certificate::optional). A resumed session reports the result its
-  /// first handshake had.
+  /// first handshake had. Empty before the peer's certificate has been judged.
   std::error_code verification_result() const noexcept;
 
+  /// The implementation (internal; defined in the library's sources).
   struct impl;
 
 private:
@@ -205,7 +267,8 @@ private:
 };
 
 /// The TLS implementation in use and its version, e.g. "Mbed TLS 2.28.3" (the counterpart
-/// of rfc.tls's default-tls-class).
+/// of rfc.tls's default-tls-class): the library linked at run time, not the headers built
+/// against. Thread-safe.
 std::string engine_name();
 
 } // namespace tlsio

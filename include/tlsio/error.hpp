@@ -1,11 +1,16 @@
-// Error codes reported by tlsio.
-//
-// Every failure reaches the caller as a std::error_code in one of two categories:
-//  - tlsio::error_category(): tlsio's own conditions (tlsio::error below), among them each
-//    reason a certificate can fail verification;
-//  - tlsio::engine_category(): a code from the TLS engine (Mbed TLS), with a message a
-//    person can act on rather than a bare number.
-// Socket errors keep Asio's own category (asio::error::connection_reset, ...).
+/// \file
+/// Error codes reported by tlsio.
+///
+/// Every failure reaches the caller as a std::error_code in one of two categories:
+///  - tlsio::error_category(): tlsio's own conditions (tlsio::error below), among them each
+///
+///      reason a certificate can fail verification;
+///
+///  - tlsio::engine_category(): a code from the TLS engine (Mbed TLS), with a message a
+///
+///      person can act on rather than a bare number.
+///
+/// Socket errors keep Asio's own category (asio::error::connection_reset, ...).
 #pragma once
 
 #include <string>
@@ -16,8 +21,10 @@ namespace tlsio {
 /// tlsio's own error conditions.
 enum class error {
   /// The peer closed the connection without sending close_notify: the data may be cut short.
+  /// Never reported as a clean end of stream (that is asio::error::eof).
   stream_truncated = 1,
-  /// The handshake did not complete within the configured time.
+  /// The handshake did not complete within the configured time
+  /// (context::set_handshake_timeout(), stream::set_handshake_timeout()).
   handshake_timeout,
   /// The stream has no established TLS session (before the handshake, or after close).
   not_connected,
@@ -26,24 +33,48 @@ enum class error {
   no_host_name,
   /// The system certificate store was asked for, but none was found on this machine.
   no_system_ca_store,
-  /// A connect or operation deadline passed.
+  /// A connect or operation deadline passed (connect_options::timeout, the _for
+  /// operations, a shutdown that waited longer than the shutdown timeout).
   timed_out,
 
-  // Certificate verification, by reason.
+  // Certificate verification, by reason. When several apply, one is reported, in this
+  // order: no_peer_certificate, untrusted_issuer, certificate_expired,
+  // certificate_not_yet_valid, host_name_mismatch, certificate_revoked,
+  // certificate_wrong_usage, certificate_bad_signature, certificate_verify_failed.
+
+  /// A certificate of the peer's chain is past its notAfter date.
   certificate_expired,
+  /// A certificate of the peer's chain is before its notBefore date.
   certificate_not_yet_valid,
+  /// The server's certificate does not name the host the client asked for (its
+  /// subjectAltName DNS names or IP addresses; the Common Name does not count).
   host_name_mismatch,
+  /// The chain does not lead to a CA this side trusts (or a signature in it is wrong).
   untrusted_issuer,
+  /// A certificate of the chain is revoked.
   certificate_revoked,
+  /// A certificate is not for this use: its keyUsage or extendedKeyUsage (a client
+  /// certificate used by a server, say) does not allow it.
   certificate_wrong_usage,
+  /// A certificate is signed with an algorithm or a key that is not accepted (an old hash,
+  /// a key too short), not a signature that fails to verify (that is untrusted_issuer).
   certificate_bad_signature,
+  /// Verification failed for a reason none of the above names.
   certificate_verify_failed,
+  /// The peer sent no certificate where one is needed (a server's, or a client's under
+  /// client_certificate::required).
   no_peer_certificate,
 
   // Configuration.
+
+  /// The private key is encrypted and no password was given.
   private_key_password_required,
+  /// The password given for the private key is wrong.
   private_key_wrong_password,
+  /// The private key does not belong to the leaf certificate.
   private_key_mismatch,
+  /// No certificate where one is needed: a file or PEM text with none (or with a block that
+  /// is not a certificate), or a server context with no certificate and key to present.
   no_certificate,
   /// A server asks for client certificates but names no CA to verify them against.
   no_client_ca,
@@ -64,13 +95,20 @@ enum class error {
   wrong_role,
 };
 
-/// The category of tlsio::error.
+/// The category of tlsio::error, named "tlsio". Its messages are sentences a person can act
+/// on. A single object for the whole program; thread-safe.
 const std::error_category &error_category() noexcept;
 
 /// The category of codes that come from the TLS engine (Mbed TLS). The value is the
-/// engine's (negative) error number.
+/// engine's (negative) error number; the message is the engine's text, or a plainer
+/// sentence for the common ones. Codes that mean one of tlsio's own conditions (a wrong key
+/// password, a connection closed without close_notify) are reported as tlsio::error
+/// instead. A single object for the whole program; thread-safe.
 const std::error_category &engine_category() noexcept;
 
+/// `e` as a std::error_code in error_category(). Found by argument-dependent lookup, so
+/// `std::error_code ec = tlsio::error::timed_out;` and `ec == tlsio::error::timed_out`
+/// work.
 inline std::error_code make_error_code(error e) noexcept {
   return {static_cast<int>(e), error_category()};
 }
@@ -78,10 +116,18 @@ inline std::error_code make_error_code(error e) noexcept {
 /// What the throwing forms throw: a std::system_error whose what() is one sentence with the
 /// details the code cannot carry ("connecting to example.com port 443: host name mismatch:
 /// expected example.com, certificate is for DNS:localhost"), not repeated.
+///
+/// Thrown by the blocking members of tlsio::stream (handshake(), read_some(), write_some(),
+/// shutdown()) and by tlsio::connect and tlsio::async_connect. tlsio::context and
+/// tlsio::acceptor throw a plain std::system_error, so catching std::system_error catches
+/// both; code() is the error either way.
 class tls_error : public std::system_error {
 public:
+  /// An exception for `ec` whose what() is exactly `message` (which should therefore
+  /// include the error's message or the failure detail).
   tls_error(std::error_code ec, std::string message)
       : std::system_error(ec), message_(std::move(message)) {}
+  /// The message given to the constructor.
   const char *what() const noexcept override { return message_.c_str(); }
 
 private:
@@ -90,4 +136,8 @@ private:
 
 } // namespace tlsio
 
+/// \cond
+// Lets tlsio::error convert to std::error_code. Hidden from Doxygen, which (1.9.4) cannot
+// place a specialization of a std template declared by its qualified name.
 template <> struct std::is_error_code_enum<tlsio::error> : std::true_type {};
+/// \endcond

@@ -1,35 +1,41 @@
-// tlsio::async_poll and tlsio::poll: wait until a TLS stream is ready to read or write, with
-// a timeout (the seed's tls-poll).
-//
-// Example:
-//   using namespace std::chrono_literals;
-//   auto ready = co_await tlsio::async_poll(s, tlsio::wait::read, 500ms, asio::use_awaitable);
-//   if (ready == tlsio::wait::none) { /* nothing came within 500 ms */ }
-//
-// Readiness is judged at the TLS level, not on the raw socket:
-//  - read is ready when a read would not wait: decrypted bytes are buffered, a complete
-//    record sits in the engine's input, the peer has closed (close_notify or EOF), or an
-//    error is waiting to be reported. Bytes of an incomplete record are taken in from the
-//    socket while poll waits, but they are not readiness;
-//  - write is ready when a record can be written without waiting: no write is in progress,
-//    nothing is left unsent, and the socket accepts more.
-//
-// The timeout is a duration (relative), a time point of the steady or the system clock
-// (absolute; one in the past gives an immediate answer), or tlsio::forever. When it passes,
-// the result is wait::none: a timeout is not an error. A stream that is not connected
-// (never handshaken, or closed) gives wait::none at once.
-//
-// With other operations pending on the same stream, poll never competes with them for
-// data: while a read is pending, read readiness is whatever that read leaves in the engine
-// after it completes; while a write is pending, write is not ready until it completes.
-//
-// Completion signature: void(std::error_code, tlsio::wait). Terminal cancellation through
-// the handler's slot completes it with asio::error::operation_aborted; its timer and its
-// socket waits are cancelled with it.
+/// \file
+/// tlsio::async_poll and tlsio::poll: wait until a TLS stream is ready to read or write, with
+/// a timeout (the seed's tls-poll).
+///
+/// Example:
+///
+///     using namespace std::chrono_literals;
+///     auto ready = co_await tlsio::async_poll(s, tlsio::wait::read, 500ms, asio::use_awaitable);
+///     if (ready == tlsio::wait::none) { /* nothing came within 500 ms */ }
+///
+/// Readiness is judged at the TLS level, not on the raw socket:
+///  - read is ready when a read would not wait: decrypted bytes are buffered, a complete
+///    record sits in the engine's input, the peer has closed (close_notify or EOF), or an
+///    error is waiting to be reported. Bytes of an incomplete record are taken in from the
+///    socket while poll waits, but they are not readiness;
+///  - write is ready when a record can be written without waiting: no write is in progress,
+///    nothing is left unsent, and the socket accepts more.
+///
+/// The timeout is a duration (relative), a time point of the steady or the system clock
+/// (absolute; one in the past gives an immediate answer), or tlsio::forever. When it passes,
+/// the result is wait::none: a timeout is not an error. A stream that is not connected
+/// (never handshaken, or shut down) fails at once with error::not_connected, a destroyed one
+/// with asio::error::operation_aborted, a closed acceptor with asio::error::bad_descriptor:
+/// those are never mistaken for a timeout. (A peer that has closed makes read ready: the
+/// read reports asio::error::eof or error::stream_truncated.)
+///
+/// With other operations pending on the same stream, poll never competes with them for
+/// data: while a read is pending, read readiness is whatever that read leaves in the engine
+/// after it completes; while a write is pending, write is not ready until it completes.
+///
+/// Completion signature: void(std::error_code, tlsio::wait). Cancellation through the
+/// handler's slot (terminal, partial or total: poll has taken nothing the caller could lose)
+/// completes it with asio::error::operation_aborted; its timer and its socket waits are
+/// cancelled with it.
 #pragma once
 
 #include <tlsio/acceptor.hpp>
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/stream.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -47,19 +53,28 @@
 
 namespace tlsio {
 
-/// A set of readiness conditions.
-enum class wait : unsigned { none = 0, read = 1, write = 2, read_write = 3 };
+/// A set of readiness conditions: what to wait for, and what a poll found ready.
+enum class wait : unsigned {
+  none = 0,       ///< Nothing (a poll's answer when the timeout passed first).
+  read = 1,       ///< A read would not wait.
+  write = 2,      ///< A write would not wait.
+  read_write = 3, ///< Both; the same as `wait::read | wait::write`.
+};
 
+/// The union of two sets.
 constexpr wait operator|(wait a, wait b) noexcept {
   return static_cast<wait>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
 }
+/// The intersection of two sets.
 constexpr wait operator&(wait a, wait b) noexcept {
   return static_cast<wait>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
 }
+/// Whether `set` holds every condition of `w`; false for `w == wait::none`.
 constexpr bool contains(wait set, wait w) noexcept { return (set & w) == w && w != wait::none; }
 
-/// No timeout: wait until ready or cancelled.
+/// The type of tlsio::forever.
 struct forever_t {};
+/// A timeout that never passes: the poll waits until ready or cancelled.
 inline constexpr forever_t forever{};
 
 namespace detail {
@@ -92,8 +107,21 @@ inline bool fd_ready(int fd, short events, int timeout_ms = 0) {
   return ::poll(&p, 1, timeout_ms) > 0;
 }
 
-template <class N> bool poll_connected(const stream_state<N> &s) {
-  return s.engine.handshake_done() && !s.closed && !s.destroyed;
+/// Passes any cancellation on to the operations a poll waits in as terminal: they are
+/// coroutines whose own filter would drop partial and total cancellation.
+struct as_terminal_cancellation {
+  asio::cancellation_type_t operator()(asio::cancellation_type_t type) const noexcept {
+    return type == asio::cancellation_type::none ? type : asio::cancellation_type::terminal;
+  }
+};
+
+/// Why a stream cannot be polled, if it cannot.
+template <class N> std::error_code poll_refusal(const stream_state<N> &s) {
+  if (s.destroyed)
+    return asio::error::operation_aborted;
+  if (!s.engine.handshake_done() || s.closed)
+    return error::not_connected;
+  return {};
 }
 
 /// Read readiness, exact: read_ready() processes records that carry no application data
@@ -163,11 +191,13 @@ template <class N>
 asio::awaitable<std::tuple<std::error_code, wait>> poll_stream(std::shared_ptr<stream_state<N>> s,
                                                                wait what, poll_deadline deadline) {
   using namespace compat::awaitable_operators;
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(),
+                                                     as_terminal_cancellation{});
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor), read_idler(executor), write_idler(executor);
   for (;;) {
-    if (!poll_connected(*s))
-      co_return std::tuple(std::error_code{}, wait::none);
+    if (auto ec = poll_refusal(*s))
+      co_return std::tuple(ec, wait::none);
     auto ready = ready_now(*s, what);
     start_flush(s, executor); // an answer that read_ready() queued
     if (ready != wait::none)
@@ -219,9 +249,31 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr
 
 } // namespace detail
 
-/// Waits until s is ready for `what` or the timeout passes; see the top of this file.
+/// Waits until `s` is ready for `what` or the timeout passes (the rules are at the top of
+/// poll.hpp).
+///
+/// \param s a stream; it must outlive the poll.
+/// \param what wait::read, wait::write or both. With wait::none the poll only waits for the
+///   timeout.
+/// \param timeout a std::chrono duration (relative, any unit; zero or negative: answer
+///   at once), a time point of std::chrono::steady_clock or std::chrono::system_clock
+///   (absolute; a system time is converted to the steady clock when the poll starts), or
+///   tlsio::forever.
+/// \param token any completion token.
+///
+/// Completion signature: void(std::error_code, tlsio::wait). The wait is the part of
+/// `what` that is ready (possibly both), or wait::none if the timeout passed first or there
+/// is an error. Errors, at once: error::not_connected if the stream is not connected (before
+/// the handshake, after shutdown()); asio::error::operation_aborted if it is destroyed, or
+/// after cancellation (terminal, partial or total) through the handler's slot. A socket
+/// error is not the poll's: it makes read ready, and the next read reports it.
+///
+/// Threads: the poll reads into and writes from the stream, so it runs where its handler
+/// runs (the handler's associated executor, if it is an I/O executor such as a strand;
+/// else the stream's) and, like the stream's own operations, must not run concurrently
+/// with other calls on the stream from other threads.
 template <class NextLayer, class Timeout,
-          class Token = asio::default_completion_token_t<typename stream<NextLayer>::executor_type>>
+          class Token = tlsio::default_token_t<typename stream<NextLayer>::executor_type>>
 auto async_poll(stream<NextLayer> &s, wait what, Timeout timeout, Token &&token = {}) {
   return detail::launch_poll(
       s.get_executor(),
@@ -230,8 +282,14 @@ auto async_poll(stream<NextLayer> &s, wait what, Timeout timeout, Token &&token 
 }
 
 /// For an acceptor: wait::read once async_accept() would complete at once (a client's
-/// handshake has completed), else wait::none when the timeout passes.
-template <class Timeout, class Token = asio::default_completion_token_t<asio::any_io_executor>>
+/// handshake has completed), else wait::none when the timeout passes. Starts the
+/// acceptor's accept loop, as async_accept() does. The timeout is as for a stream.
+///
+/// Completion signature: void(std::error_code, tlsio::wait); the error is
+/// asio::error::bad_descriptor at once if the acceptor is closed, and
+/// asio::error::operation_aborted after cancellation (terminal, partial or total) through
+/// the handler's slot. Safe from any thread, as async_accept().
+template <class Timeout, class Token = tlsio::default_token_t<asio::any_io_executor>>
 auto async_poll(acceptor &a, Timeout timeout, Token &&token = {}) {
   return detail::launch_poll(a.get_executor(),
                              detail::poll_acceptor(detail::acceptor_access::started_state(a),
@@ -239,17 +297,24 @@ auto async_poll(acceptor &a, Timeout timeout, Token &&token = {}) {
                              std::forward<Token>(token));
 }
 
-/// Blocking: waits on the calling thread. For programs without a running event loop (no
-/// asynchronous operation may be pending on s). While the records of a cancelled or
+/// Blocking: waits on the calling thread until `s` is ready for `what` or the timeout
+/// passes, and returns what is ready (wait::none on timeout). A stream that is not
+/// connected sets `ec` to error::not_connected and returns wait::none at once; `ec` is
+/// cleared otherwise. Arguments as async_poll(). For programs without a running event loop
+/// (no asynchronous operation may be pending on s). While the records of a cancelled or
 /// timed-out asynchronous write are still being sent (by the io_context that runs the
 /// stream), write is not ready: run the io_context to let them go.
+///
+/// A socket error is not the poll's: it makes read ready, and the next read reports it.
+/// Not thread-safe, like the stream's other members.
 template <class NextLayer, class Timeout>
-wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
+wait poll(stream<NextLayer> &s, wait what, Timeout timeout, std::error_code &ec) {
   auto &state = *detail::stream_access::state(s);
   auto deadline = detail::to_deadline(timeout);
   int fd = state.next_layer.lowest_layer().native_handle();
+  ec = {};
   for (;;) {
-    if (!detail::poll_connected(state))
+    if ((ec = detail::poll_refusal(state)))
       return wait::none;
     auto ready = detail::ready_now(state, what);
     detail::send_at_once(state); // an answer read_ready() queued, or a cancelled write's tail
@@ -278,6 +343,17 @@ wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
         state.engine.commit_input(n);
     }
   }
+}
+
+/// As poll() above, throwing tlsio::tls_error (error::not_connected) for a stream that is
+/// not connected.
+template <class NextLayer, class Timeout>
+wait poll(stream<NextLayer> &s, wait what, Timeout timeout) {
+  std::error_code ec;
+  auto ready = poll(s, what, timeout, ec);
+  if (ec)
+    throw tls_error(ec, "tlsio::poll: " + ec.message());
+  return ready;
 }
 
 } // namespace tlsio

@@ -1,17 +1,19 @@
-// Throwaway certificate authorities and certificates, made in memory.
-//
-// For tests, demos and benchmarks: nothing here is meant to protect anything. Every key is
-// fresh and random, nothing is written to disk unless the caller does so, and no key or
-// certificate file ever needs to be committed.
-//
-// Example:
-//   auto ca = tlsio::test_identity::authority::create("tlsio test CA");
-//   auto leaf = ca.issue({.common_name = "localhost",
-//                         .dns_names = {"localhost"},
-//                         .ip_addresses = {"127.0.0.1", "::1"}});
-//   server_ctx.load_certificate_chain_pem(leaf.certificate_pem);
-//   server_ctx.load_private_key_pem(leaf.private_key_pem);
-//   client_ctx.add_certificate_authority(ca.certificate_pem());
+/// \file
+/// Throwaway certificate authorities and certificates, made in memory.
+///
+/// For tests, demos and benchmarks: nothing here is meant to protect anything. Every key is
+/// fresh and random, nothing is written to disk unless the caller does so, and no key or
+/// certificate file ever needs to be committed.
+///
+/// Example:
+///
+///     auto ca = tlsio::test_identity::authority::create("tlsio test CA");
+///     auto leaf = ca.issue({.common_name = "localhost",
+///                           .dns_names = {"localhost"},
+///                           .ip_addresses = {"127.0.0.1", "::1"}});
+///     server_ctx.load_certificate_chain_pem(leaf.certificate_pem);
+///     server_ctx.load_private_key_pem(leaf.private_key_pem);
+///     client_ctx.add_certificate_authority(ca.certificate_pem());
 #pragma once
 
 #include <chrono>
@@ -20,52 +22,83 @@
 #include <string>
 #include <vector>
 
+/// Throwaway certificate authorities and certificates for tests, demos and benchmarks.
+/// Every function here throws std::runtime_error (its what() names the failing step) if a
+/// certificate cannot be made, for example for an ip_addresses entry that is not an IP
+/// address or a DNS name that is not ASCII.
 namespace tlsio::test_identity {
 
-enum class key_type { ecdsa_p256, rsa_2048 };
+/// The kind of key to generate.
+enum class key_type {
+  ecdsa_p256, ///< ECDSA on NIST P-256 (the default).
+  rsa_2048,   ///< RSA with 2048 bits (much slower to generate).
+};
 
 /// What a certificate may be used for (the extendedKeyUsage extension).
-enum class usage { server_and_client, server_only, client_only, none };
+enum class usage {
+  server_and_client, ///< serverAuth and clientAuth (the default).
+  server_only,       ///< serverAuth: refused as a client certificate.
+  client_only,       ///< clientAuth: refused as a server certificate.
+  none,              ///< codeSigning only: no TLS use at all (for wrong-usage tests).
+};
 
 /// What to put in a certificate. Every member has an initializer so that designated
 /// initializers may skip any of them under -Wmissing-field-initializers.
 struct certificate_options {
+  /// The subject's Common Name (the subject is "CN=common_name,O=tlsio test"). It names no
+  /// host for verification: only dns_names and ip_addresses do.
   std::string common_name = "localhost";
   /// dNSName subject-alternative names ("localhost", "*.example.test").
   std::vector<std::string> dns_names{};
   /// iPAddress subject-alternative names in text form ("127.0.0.1", "::1").
   std::vector<std::string> ip_addresses{};
+  /// The kind of the fresh key the certificate is made for.
   key_type key = key_type::ecdsa_p256;
-  /// Validity. Defaults: from one hour ago to thirty days ahead.
+  /// Start of validity (whole seconds, UTC). Default: one hour before the call.
   std::optional<std::chrono::system_clock::time_point> not_before{};
+  /// End of validity (whole seconds, UTC). Default: thirty days after the call.
   std::optional<std::chrono::system_clock::time_point> not_after{};
+  /// The extendedKeyUsage extension (authorities get it too).
   usage extended_usage = usage::server_and_client;
   /// When set, the private key PEM is encrypted with this password (legacy PEM encryption,
-  /// AES-128-CBC, which Mbed TLS and OpenSSL both read).
+  /// AES-128-CBC, which Mbed TLS and OpenSSL both read). Leaves only: issue() honours it,
+  /// an authority's key is never encrypted.
   std::optional<std::string> key_password{};
 };
 
 /// A certificate and its private key, both PEM text.
 struct identity {
+  /// The leaf certificate, PEM.
   std::string certificate_pem;
+  /// Its private key, PEM (encrypted if certificate_options::key_password was set).
   std::string private_key_pem;
   /// certificate_pem followed by the issuing intermediates' certificates (leaf first), the
   /// order a server sends its chain in.
   std::string chain_pem;
 };
 
-/// A certificate authority that can sign leaves and intermediate authorities.
+/// A certificate authority that can sign leaves and intermediate authorities: its
+/// certificate and its private key, held in memory. Copies are independent values (the
+/// same certificate and key). Const members may be called from several threads at once;
+/// each draws its own randomness.
 class authority {
 public:
-  /// A self-signed root. options.common_name names it; dns_names/ip_addresses are ignored.
+  /// A self-signed root named `name` (its Common Name), with a fresh key of type `key`.
+  /// Throws std::runtime_error on failure.
   static authority create(const std::string &name, key_type key = key_type::ecdsa_p256);
+  /// A self-signed root (basicConstraints CA:TRUE, keyUsage keyCertSign and cRLSign) with a
+  /// fresh key. options.common_name names it; dns_names, ip_addresses and key_password are
+  /// ignored. Throws std::runtime_error on failure.
   static authority create(const certificate_options &options);
 
   /// Signs a leaf certificate (basicConstraints CA:FALSE, keyUsage digitalSignature and
-  /// keyEncipherment) for a fresh key. Throws std::runtime_error on failure.
+  /// keyEncipherment, SHA-256, a random 16-byte serial) for a fresh key. Throws
+  /// std::runtime_error on failure.
   identity issue(const certificate_options &options) const;
 
-  /// Signs an intermediate authority (CA:TRUE) under this one.
+  /// Signs an intermediate authority (CA:TRUE) under this one, with a fresh key; its
+  /// chain_pem() includes this authority's. key_password is ignored. Throws
+  /// std::runtime_error on failure.
   authority issue_intermediate(const certificate_options &options) const;
 
   /// Signs a certificate that claims to be CA:FALSE but is then used to sign others: for
@@ -80,10 +113,17 @@ public:
   /// including the root (so empty for a root).
   const std::string &chain_pem() const;
 
-  authority(authority &&) noexcept;
-  authority &operator=(authority &&) noexcept;
-  authority(const authority &);
-  authority &operator=(const authority &);
+  /// Takes over `other`'s certificate and key; `other` may then only be destroyed or
+  /// assigned to.
+  authority(authority &&other) noexcept;
+  /// Takes over `other`'s certificate and key; `other` may then only be destroyed or
+  /// assigned to.
+  authority &operator=(authority &&other) noexcept;
+  /// A copy of `other`'s certificate, key and chain.
+  authority(const authority &other);
+  /// Replaces this authority's certificate, key and chain with copies of `other`'s.
+  authority &operator=(const authority &other);
+  /// Forgets the key (it was only ever in memory).
   ~authority();
 
 private:

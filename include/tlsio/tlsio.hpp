@@ -1,5 +1,6 @@
-// tlsio: asynchronous TLS over standalone Asio, with a sans-I/O Mbed TLS engine.
-// This header brings in the whole public API.
+/// \file
+/// tlsio: asynchronous TLS over standalone Asio, with a sans-I/O Mbed TLS engine.
+/// This header brings in the whole public API.
 #pragma once
 
 #include <tlsio/acceptor.hpp>

@@ -7,7 +7,7 @@
 
 #include <tlsio/acceptor.hpp>
 #include <tlsio/connect.hpp>
-#include <tlsio/detail/asio_compat.hpp>
+#include <tlsio/compat.hpp>
 #include <tlsio/test_identity.hpp>
 
 #include <asio.hpp>
