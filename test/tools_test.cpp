@@ -2,7 +2,7 @@
 // `openssl s_server`, and `openssl s_client` and curl against tlsio-server. Certificates are
 // made by the test and kept in a temporary directory. openssl and curl come from
 // scripts/setup.sh --test; without them the test fails rather than skips.
-#include "tools/child_process.hpp"
+#include "tools/fixtures.hpp"
 
 #include <tlsio/acceptor.hpp>
 #include <tlsio/test_identity.hpp>
@@ -18,144 +18,9 @@
 #include <thread>
 
 using namespace std::chrono_literals;
-using tools_test::child_process;
-using tools_test::run;
-using tools_test::run_result;
+using namespace tools_test;
 namespace fs = std::filesystem;
 namespace ti = tlsio::test_identity;
-
-namespace {
-
-/// A built tool: they sit next to this test (build/bin).
-std::string tool(const std::string &name) {
-  auto path = fs::read_symlink("/proc/self/exe").parent_path() / name;
-  REQUIRE_MESSAGE(fs::exists(path), path.string() << " is missing: build the tools too");
-  return path.string();
-}
-
-/// A peer from the system.
-std::string program(const std::string &name) {
-  auto path = tools_test::find_program(name);
-  REQUIRE_MESSAGE(path.has_value(),
-                  name << " is not installed: run scripts/setup.sh --test, which installs it");
-  return path->string();
-}
-
-std::size_t count(std::string_view text, std::string_view what) {
-  std::size_t n = 0;
-  for (auto at = text.find(what); at != std::string_view::npos; at = text.find(what, at + 1))
-    ++n;
-  return n;
-}
-
-bool contains(std::string_view text, std::string_view what) {
-  return text.find(what) != std::string_view::npos;
-}
-
-/// A failed run: a non-zero exit and one line on standard error naming `reason`.
-void check_failure(const run_result &r, std::string_view reason) {
-  INFO("stderr: " << r.err);
-  REQUIRE(r.status.has_value());
-  CHECK(*r.status != 0);
-  CHECK(contains(r.err, reason));
-  CHECK(count(r.err, "\n") == 1);
-}
-
-/// The test's PKI, written to a temporary directory as NAME.pem (chain) and NAME.key.
-struct certificates {
-  tools_test::temp_dir dir;
-  fs::path ca;
-
-  certificates() {
-    auto authority = ti::authority::create("tlsio tools test CA");
-    ca = write("ca.pem", authority.certificate_pem());
-    auto now = std::chrono::system_clock::now();
-    ti::certificate_options localhost{.dns_names = {"localhost"},
-                                      .ip_addresses = {"127.0.0.1", "::1"}};
-    save("server", authority.issue(localhost));
-    save("elsewhere",
-         authority.issue({.common_name = "other.example", .dns_names = {"other.example"}}));
-    auto expired = localhost;
-    expired.not_before = now - std::chrono::hours(24 * 30);
-    expired.not_after = now - std::chrono::hours(24);
-    save("expired", authority.issue(expired));
-    save("stranger", ti::authority::create("some other CA").issue(localhost));
-    save("client", authority.issue({.common_name = "tools test client",
-                                    .extended_usage = ti::usage::client_only,
-                                    .key_password = "secret"}));
-  }
-
-  std::string pem(const std::string &name) const { return (dir.path() / (name + ".pem")).string(); }
-  std::string key(const std::string &name) const { return (dir.path() / (name + ".key")).string(); }
-  const fs::path &path() const { return dir.path(); }
-
-private:
-  fs::path write(const std::string &name, const std::string &text) {
-    auto file = dir.path() / name;
-    std::ofstream(file) << text;
-    return file;
-  }
-  void save(const std::string &name, const ti::identity &id) {
-    write(name + ".pem", id.chain_pem);
-    write(name + ".key", id.private_key_pem);
-  }
-};
-
-/// The port from a line like "ACCEPT 127.0.0.1:4433" or "listening on 127.0.0.1:4433".
-std::string port_after(const std::string &output, std::string_view marker) {
-  auto line_start = output.find(marker);
-  auto line_end = output.find('\n', line_start);
-  auto colon = output.rfind(':', line_end);
-  return output.substr(colon + 1, line_end - colon - 1);
-}
-
-/// `openssl s_server -rev`: answers each line reversed.
-struct openssl_server {
-  child_process process;
-  std::string port;
-
-  openssl_server(const certificates &c, const std::string &identity,
-                 std::vector<std::string> extra = {})
-      : process(arguments(c, identity, std::move(extra)), c.path(), "s_server-" + identity) {
-    REQUIRE_MESSAGE(process.wait_for_output("ACCEPT", 10s), "s_server: " << process.err());
-    port = port_after(process.out(), "ACCEPT");
-  }
-
-  static std::vector<std::string> arguments(const certificates &c, const std::string &identity,
-                                            std::vector<std::string> extra) {
-    std::vector<std::string> args{program("openssl"), "s_server", "-accept", "127.0.0.1:0"};
-    args.insert(args.end(), {"-cert", c.pem(identity), "-key", c.key(identity), "-rev"});
-    args.insert(args.end(), extra.begin(), extra.end());
-    return args;
-  }
-};
-
-/// tlsio-server on 127.0.0.1, on a port of its choosing.
-struct tlsio_server {
-  child_process process;
-  std::string port;
-
-  tlsio_server(const fs::path &dir, std::vector<std::string> options)
-      : process(arguments(std::move(options)), dir, "tlsio-server") {
-    REQUIRE_MESSAGE(process.wait_for_output("listening on ", 10s),
-                    "tlsio-server: " << process.err());
-    port = port_after(process.out(), "listening on ");
-  }
-
-  /// SIGTERM; the exit status.
-  std::optional<int> stop() {
-    process.send_signal(SIGTERM);
-    return process.wait(10s);
-  }
-
-  static std::vector<std::string> arguments(std::vector<std::string> options) {
-    std::vector<std::string> args{tool("tlsio-server"), "--host", "127.0.0.1", "--port", "0"};
-    args.insert(args.end(), options.begin(), options.end());
-    return args;
-  }
-};
-
-} // namespace
 
 TEST_CASE("tlsio-client against openssl s_server") {
   certificates c;
@@ -182,7 +47,7 @@ TEST_CASE("tlsio-client against openssl s_server") {
     check_failure(
         run({client, "127.0.0.1", server.port, "--ca", c.ca, "--servername", "wrong.example"}, "",
             c.path(), "servername"),
-        "host name mismatch: expected wrong.example");
+        "host name mismatch: expected wrong.example", 4);
   }
   SUBCASE("trusting the system's store, which does not know the test CA") {
     auto r = run({client, "localhost", server.port}, "", c.path(), "system");
@@ -210,24 +75,31 @@ TEST_CASE("tlsio-client against openssl s_server") {
     auto port = std::to_string(closed.local_endpoint().port());
     closed.close();
     check_failure(run({client, "127.0.0.1", port, "--ca", c.ca}, "", c.path(), "refused"),
-                  "cannot connect to 127.0.0.1 port " + port);
+                  "tlsio-client: 127.0.0.1:" + port + ": cannot connect: ", 3);
   }
 }
 
 TEST_CASE("tlsio-client names what is wrong with a server's certificate") {
   certificates c;
   auto client = tool("tlsio-client");
+  std::string port;
   auto attempt = [&](const std::string &identity, std::vector<std::string> extra = {}) {
     openssl_server server(c, identity);
+    port = server.port;
     std::vector<std::string> args{client, "localhost", server.port, "--ca", c.ca};
     args.insert(args.end(), extra.begin(), extra.end());
     return run(args, "ping\n", c.path(), "client-" + identity);
   };
-  check_failure(attempt("elsewhere"),
-                "tlsio-client: host name mismatch: expected localhost, certificate is for DNS:"
-                "other.example");
-  check_failure(attempt("stranger"), "tlsio-client: certificate not trusted");
-  check_failure(attempt("expired"), "tlsio-client: certificate expired");
+  auto r = attempt("elsewhere");
+  check_failure(r,
+                "tlsio-client: localhost:" + port +
+                    ": host name mismatch: expected localhost, certificate is for DNS:"
+                    "other.example",
+                4);
+  r = attempt("stranger");
+  check_failure(r, "tlsio-client: localhost:" + port + ": certificate not trusted", 4);
+  r = attempt("expired");
+  check_failure(r, "tlsio-client: localhost:" + port + ": certificate expired", 4);
 
   auto insecure = attempt("stranger", {"--insecure"});
   CHECK(insecure.status == 0);
@@ -256,7 +128,7 @@ TEST_CASE("tlsio-client: a server that closes without close_notify is a failure"
           c.path(), "truncated");
   server.join();
   CHECK(r.out == "partial\n");
-  check_failure(r, "without close_notify");
+  check_failure(r, "without close_notify", 5);
 }
 
 TEST_CASE("tlsio-client with a client certificate, against openssl s_server -Verify") {
@@ -280,7 +152,7 @@ TEST_CASE("tlsio-client with a client certificate, against openssl s_server -Ver
   auto wrong_password = run({client, "localhost", server.port, "--ca", c.ca, "--cert",
                              c.pem("client"), "--key", c.key("client"), "--pass", "wrong"},
                             "", c.path(), "wrong-password");
-  check_failure(wrong_password, "wrong password");
+  check_failure(wrong_password, "wrong password", 1);
 }
 
 TEST_CASE("openssl s_client against tlsio-server --echo") {
