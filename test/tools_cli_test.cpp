@@ -50,9 +50,9 @@ TEST_CASE("--help lists every option with its default, and the exit statuses") {
   CHECK(server.status == 0);
   for (auto flag : {"--cert FILE", "--key FILE", "--pass PASSWORD", "--generate CA_FILE",
                     "--host H", "--port N", "--threads N", "--ca FILE", "--echo", "--http",
-                    "--alpn P,...", "-h, --help", "--version"})
+                    "--alpn P,...", "--no-tickets", "-h, --help", "--version"})
     CHECK_MESSAGE(contains(server.out, flag), flag);
-  CHECK(count(server.out, "(default") == 9);
+  CHECK(count(server.out, "(default") == 10);
   CHECK(contains(server.out, "  3  cannot listen"));
 }
 

@@ -172,6 +172,46 @@ TEST_CASE("openssl s_client against tlsio-server --echo") {
   CHECK(!contains(server.process.err(), "failed"));
 }
 
+// Load generators (h2load, openssl s_time -reuse) reconnect expecting to resume.
+TEST_CASE("tlsio-server resumes by default (session tickets), not with --no-tickets") {
+  certificates c;
+  auto openssl = program("openssl");
+  auto connect_twice = [&](tlsio_server &server) {
+    std::vector<std::string> base{openssl,
+                                  "s_client",
+                                  "-connect",
+                                  "127.0.0.1:" + server.port,
+                                  "-CAfile",
+                                  c.ca,
+                                  "-verify_return_error",
+                                  "-tls1_2"};
+    auto with = [&](std::vector<std::string> extra) {
+      auto args = base;
+      args.insert(args.end(), extra.begin(), extra.end());
+      return args;
+    };
+    auto session = (c.path() / "session.pem").string();
+    auto first = run(with({"-sess_out", session}), "", c.path(), "s_client-first");
+    REQUIRE(first.status == 0);
+    auto second = run(with({"-sess_in", session}), "", c.path(), "s_client-second");
+    REQUIRE(second.status == 0);
+    return contains(second.out, "Reused, TLSv1.2");
+  };
+
+  tlsio_server resuming(c.path(), {"--cert", c.pem("server"), "--key", c.key("server")});
+  CHECK(connect_twice(resuming));
+  CHECK(resuming.stop() == 0);
+  CHECK(count(resuming.process.err(), ", full handshake") == 1);
+  CHECK(count(resuming.process.err(), ", resumed") == 1);
+
+  tlsio_server full(c.path(),
+                    {"--cert", c.pem("server"), "--key", c.key("server"), "--no-tickets"});
+  CHECK(!connect_twice(full));
+  CHECK(full.stop() == 0);
+  CHECK(count(full.process.err(), ", full handshake") == 2);
+  CHECK(!contains(full.process.err(), ", resumed"));
+}
+
 TEST_CASE("tlsio-server --ca requires a client certificate") {
   certificates c;
   auto openssl = program("openssl");

@@ -68,6 +68,8 @@ constexpr std::string_view options_help =
     "  --echo               send back what each client sends (default mode)\n"
     "  --http               answer each HTTP/1.x request with a short greeting (default: off)\n"
     "  --alpn P,...         the ALPN protocols to accept (default: none)\n"
+    "  --no-tickets         issue no session tickets (RFC 5077), so that no client resumes\n"
+    "                       (default: tickets on, keys rotating hourly, as servers do)\n"
     "  -h, --help           print this help and exit\n"
     "  --version            print tlsio's and the TLS engine's versions and exit\n";
 
@@ -80,6 +82,7 @@ struct server_options {
   int threads = 1;
   mode serve = mode::echo;
   std::vector<std::string> alpn;
+  bool tickets = true;
 };
 
 int parse_threads(const std::string &text) {
@@ -108,6 +111,8 @@ bool parse_option(server_options &o, const std::string &arg, tool::command_line 
     o.client_ca = args.value();
   else if (arg == "--echo")
     o.serve = mode::echo;
+  else if (arg == "--no-tickets")
+    o.tickets = false;
   else if (arg == "--http")
     o.serve = mode::http;
   else if (arg == "--alpn")
@@ -171,6 +176,10 @@ tlsio::context make_context(const server_options &o) {
   }
   if (!o.alpn.empty())
     ctx.set_alpn(o.alpn);
+  // Load generators and browsers reconnect expecting to resume, as nginx and lighttpd let
+  // them; one context serves every thread, so any thread takes any thread's tickets.
+  if (o.tickets)
+    ctx.enable_session_tickets();
   tool::honour_key_log_variable(ctx, "tlsio-server");
   return ctx;
 }
@@ -220,7 +229,8 @@ struct server {
 };
 
 std::string describe_connection(const tlsio::stream<> &s) {
-  auto line = s.protocol_version() + " " + s.cipher_suite();
+  auto line = s.protocol_version() + " " + s.cipher_suite() +
+              (s.resumed() ? ", resumed" : ", full handshake");
   if (auto alpn = s.alpn_protocol(); !alpn.empty())
     line += ", ALPN " + alpn;
   if (auto client = s.peer_certificate())
