@@ -178,6 +178,9 @@ TEST_CASE("the acceptor's error_code constructor reports what the other throws")
   CHECK(refused(pki.server_context(), std::to_string(taken.local_endpoint().port())) ==
         asio::error::address_in_use);
   CHECK(!refused(pki.server_context(), "0"));
+  tlsio::acceptor numbered(io.get_executor(), pki.server_context(), "127.0.0.1", 0, {}, ec);
+  CHECK(!ec); // 0 is a port number here, not a null string
+  CHECK(numbered.local_endpoint().port() != 0);
 }
 
 TEST_CASE("the session cache resumes for the name verified, not for the address reached") {
@@ -346,6 +349,27 @@ TEST_CASE("blocking connect takes async_connect's options and checks") {
                                 {.server_name = "a.test", .resume = *session});
     CHECK(again.resumed());
     acceptor.close();
+  }
+  SUBCASE("with io run by another thread, and io left ready to run") {
+    tlsio::acceptor acceptor(io.get_executor(), pki.server_context(), "127.0.0.1", 0);
+    asio::co_spawn(io, serve(acceptor), asio::detached);
+    auto port = std::to_string(acceptor.local_endpoint().port());
+    {
+      auto guard = asio::make_work_guard(io);
+      std::thread runner([&] { io.run(); });
+      for (int i = 0; i < 5; ++i) { // the completion may run on either thread
+        tlsio::connect(io, pki.client_context(), "localhost", port,
+                       {.timeout = std::chrono::seconds(20)}, ec);
+        CHECK(!ec);
+      }
+      guard.reset();
+      acceptor.close();
+      runner.join();
+    }
+    io.restart();
+    tlsio::connect(io, pki.client_context(), "localhost", "1", ec); // refused
+    CHECK(ec);
+    CHECK(!io.stopped()); // the program's next io.run() runs
   }
   SUBCASE("ports out of range and server contexts are refused") {
     tlsio::connect(io, pki.client_context(), "127.0.0.1", "99999", ec);

@@ -200,6 +200,23 @@ TEST_CASE("not connected: not_connected at once, never taken for a timeout") {
   CHECK(ec == tlsio::error::not_connected);
   CHECK_THROWS_AS(tlsio::poll(p.client, wait::read, 10s), tlsio::tls_error);
 
+  SUBCASE("a socket the application closed: at once, no spinning until the timeout") {
+    require_handshake(p);
+    p.client.lowest_layer().close();
+    auto closed = poll_and_wait(io, p.client, wait::write, 10s);
+    CHECK(*closed.ec == asio::error::bad_descriptor);
+    CHECK(closed.took < 2s);
+    CHECK(tlsio::poll(p.client, wait::read_write, tlsio::forever, ec) == wait::none);
+    CHECK(ec == asio::error::bad_descriptor);
+  }
+  SUBCASE("a timeout past the clock's end is forever, not an immediate timeout") {
+    require_handshake(p);
+    asio::steady_timer later(io, 300ms);
+    later.async_wait([&](std::error_code) { p.server.write_some(asio::buffer("x", 1)); });
+    auto o = poll_and_wait(io, p.client, wait::read, std::chrono::hours::max());
+    CHECK(!*o.ec);
+    CHECK(o.ready == wait::read);
+  }
   SUBCASE("after our shutdown") {
     require_handshake(p);
     std::optional<std::error_code> done;

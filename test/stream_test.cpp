@@ -69,6 +69,25 @@ TEST_CASE("callbacks, futures and deferred") {
   CHECK(got == 5);
 }
 
+// Small buffers are joined into one record when the write is made, not when it starts: two
+// deferred writes made before either runs must not share where they are joined.
+TEST_CASE("deferred gather writes made before either starts keep their own bytes") {
+  asio::io_context io;
+  stream_pair p(io);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    co_await co_handshake_both(p);
+    std::array<asio::const_buffer, 2> first{asio::buffer("aaa", 3), asio::buffer("bbb", 3)};
+    std::array<asio::const_buffer, 2> second{asio::buffer("ccc", 3), asio::buffer("ddd", 3)};
+    auto w1 = p.client.async_write_some(first, tlsio::compat::deferred);
+    auto w2 = p.client.async_write_some(second, tlsio::compat::deferred);
+    CHECK(co_await std::move(w1)(use_awaitable) == 6);
+    CHECK(co_await std::move(w2)(use_awaitable) == 6);
+    std::string got(12, '\0');
+    co_await asio::async_read(p.server, asio::buffer(got), use_awaitable);
+    CHECK(got == "aaabbbcccddd");
+  });
+}
+
 TEST_CASE("synchronous forms") {
   asio::io_context io;
   stream_pair p(io);

@@ -230,5 +230,12 @@ TEST_CASE("tlsio-server --threads 2: two acceptors on one port, both serving") {
     CHECK(server.process.wait_for_error("thread 1: ", 10s));
     CHECK(server.process.wait_for_error("thread 2: ", 10s));
   }
+  SUBCASE("a second server on its port is refused, not let into its SO_REUSEPORT group") {
+    auto second = run({tool("tlsio-server"), "--host", "127.0.0.1", "--port", server.port, "--cert",
+                       c.pem("server"), "--key", c.key("server"), "--threads", "2"},
+                      "", c.path(), "second-server", 10s);
+    CHECK(second.status == 3);
+    CHECK(contains(second.err, "cannot listen on 127.0.0.1:" + server.port));
+  }
   CHECK(server.stop() == 0);
 }

@@ -324,11 +324,25 @@ tlsio::acceptor listen(worker &w, const tlsio::context &ctx, const server_option
   }
 }
 
+// SO_REUSEPORT would let this server join another one's group on a port it holds, and the
+// kernel would split clients between them: first make sure the port is free.
+void check_port_free(const tlsio::context &ctx, const server_options &o) {
+  asio::io_context io;
+  try {
+    tlsio::acceptor probe(io.get_executor(), ctx, o.host, o.port);
+  } catch (const std::system_error &e) {
+    auto where = tool::join_host_port(o.host.empty() ? "*" : o.host, o.port);
+    throw tool::listen_error("cannot listen on " + where + ": " + e.code().message());
+  }
+}
+
 // Port 0: the first acceptor picks the port, and the others bind to the same one.
 std::vector<std::unique_ptr<worker>> start_workers(const tlsio::context &ctx,
                                                    const server_options &o) {
   std::vector<std::unique_ptr<worker>> workers;
   auto port = o.port;
+  if (o.threads > 1 && port != "0")
+    check_port_free(ctx, o);
   for (int i = 0; i < o.threads; ++i) {
     auto &w = *workers.emplace_back(std::make_unique<worker>());
     w.srv.emplace(server{listen(w, ctx, o, port), o.serve, o.threads > 1 ? i + 1 : 0});

@@ -215,6 +215,10 @@ public:
   /// completes with an error, and it may be destroyed or assigned to.
   acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
            std::string_view port, acceptor_options options, std::error_code &ec);
+  /// As the constructor above, with the port as a number (0: a free port).
+  acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
+           unsigned short port, acceptor_options options, std::error_code &ec)
+      : acceptor(executor, ctx, host, std::to_string(port), std::move(options), ec) {}
   /// Takes over `other`'s port, accept loop and queue. The moved-from acceptor may only be
   /// destroyed or assigned to.
   acceptor(acceptor &&other) noexcept = default;

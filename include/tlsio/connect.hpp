@@ -50,7 +50,9 @@ namespace tlsio {
 /// What async_connect and connect may do beyond the defaults. Every member is optional, and
 /// a value or a view: the call copies what they refer to before it returns, so a braced
 /// temporary (`{.server_name = name, .resume = session}`) is fine even in a co_await
-/// expression; a named options variable must not outlive what its views refer to.
+/// expression; a named options variable must not outlive what its views refer to. The trap:
+/// `connect_options o{.server_name = make_name()};` views a std::string that dies at the end
+/// of that declaration; keep the name in a named std::string first.
 struct connect_options {
   /// The name to verify and send as SNI, if not the host connected to.
   std::optional<std::string_view> server_name{};

@@ -139,10 +139,12 @@ public:
   /// set_ca_bundle() and no_ca() wins. Certificates added with add_certificate_authority()
   /// stay and are trusted as well. The file is read and checked now; later changes to it
   /// are not seen. Errors: the file's errno (std::generic_category(), e.g.
-  /// no_such_file_or_directory), error::no_certificate if it holds none or a block that is
-  /// not a certificate, or the engine's parse error (engine_category()); on error the trust
-  /// settings are unchanged. This form throws std::system_error; std::logic_error once the
-  /// context is in use.
+  /// no_such_file_or_directory); otherwise the engine's parse error (engine_category(),
+  /// "CRT/CRL/CSR format is invalid") when the file holds no certificate at all (empty, a
+  /// key only, a directory) or a certificate it cannot parse. Blocks other than
+  /// certificates beside at least one certificate (a private key, say) are ignored. On error
+  /// the trust settings are unchanged. This form throws std::system_error; std::logic_error once
+  /// the context is in use.
   void set_ca_bundle(const std::filesystem::path &path);
   /// As set_ca_bundle(path), reporting the file and parse errors through `ec` (cleared on
   /// success) instead of throwing them. Still throws std::logic_error once the context is

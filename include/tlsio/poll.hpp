@@ -20,7 +20,8 @@
 /// (absolute; one in the past gives an immediate answer), or tlsio::forever. When it passes,
 /// the result is wait::none: a timeout is not an error. A stream that is not connected
 /// (never handshaken, or shut down) fails at once with error::not_connected, a destroyed one
-/// with asio::error::operation_aborted, a closed acceptor with asio::error::bad_descriptor:
+/// with asio::error::operation_aborted, a stream whose socket the application closed and a
+/// closed acceptor with asio::error::bad_descriptor:
 /// those are never mistaken for a timeout. (A peer that has closed makes read ready: the
 /// read reports asio::error::eof or error::stream_truncated.)
 ///
@@ -87,8 +88,13 @@ using poll_deadline = std::optional<std::chrono::steady_clock::time_point>;
 
 inline poll_deadline to_deadline(forever_t) { return std::nullopt; }
 template <class Rep, class Period> poll_deadline to_deadline(std::chrono::duration<Rep, Period> d) {
-  return std::chrono::steady_clock::now() +
-         std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
+  auto now = std::chrono::steady_clock::now();
+  // Compared in d's own unit, so that hours::max() does not overflow: a timeout past the
+  // clock's end is forever.
+  using unit = std::chrono::duration<Rep, Period>;
+  if (d >= std::chrono::duration_cast<unit>(std::chrono::steady_clock::time_point::max() - now))
+    return std::nullopt;
+  return now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(d);
 }
 template <class Duration>
 poll_deadline to_deadline(std::chrono::time_point<std::chrono::steady_clock, Duration> t) {
@@ -96,9 +102,9 @@ poll_deadline to_deadline(std::chrono::time_point<std::chrono::steady_clock, Dur
 }
 template <class Duration>
 poll_deadline to_deadline(std::chrono::time_point<std::chrono::system_clock, Duration> t) {
-  return std::chrono::steady_clock::now() +
-         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-             t - std::chrono::system_clock::now());
+  if (t == t.max())
+    return std::nullopt;
+  return to_deadline(t - std::chrono::system_clock::now());
 }
 
 /// Whether a file descriptor is readable/writable right now (never blocks).
@@ -119,6 +125,8 @@ struct as_terminal_cancellation {
 template <class N> std::error_code poll_refusal(const stream_state<N> &s) {
   if (s.destroyed)
     return asio::error::operation_aborted;
+  if (!s.next_layer.lowest_layer().is_open()) // closed by the application: nothing to wait on
+    return asio::error::bad_descriptor;
   if (!s.engine.handshake_done() || s.closed)
     return error::not_connected;
   return {};
@@ -264,7 +272,8 @@ asio::awaitable<std::tuple<std::error_code, wait>> poll_acceptor(std::shared_ptr
 /// Completion signature: void(std::error_code, tlsio::wait). The wait is the part of
 /// `what` that is ready (possibly both), or wait::none if the timeout passed first or there
 /// is an error. Errors, at once: error::not_connected if the stream is not connected (before
-/// the handshake, after shutdown()); asio::error::operation_aborted if it is destroyed, or
+/// the handshake, after shutdown()); asio::error::bad_descriptor if its socket is closed;
+/// asio::error::operation_aborted if it is destroyed, or
 /// after cancellation (terminal, partial or total) through the handler's slot. A socket
 /// error is not the poll's: it makes read ready, and the next read reports it.
 ///

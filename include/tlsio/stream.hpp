@@ -278,8 +278,7 @@ public:
     return detail::with_timeout<void(std::error_code, std::size_t)>(
         get_executor(), timeout,
         [state = state_, buffers](auto handler) {
-          start<void(std::error_code, std::size_t)>(state, write_op(*state, buffers),
-                                                    std::move(handler));
+          start<void(std::error_code, std::size_t)>(state, write_op(buffers), std::move(handler));
         },
         std::forward<Token>(token));
   }
@@ -371,12 +370,13 @@ private:
     return n;
   }
 
-  template <class ConstBuffers> detail::write_operation write_op(const ConstBuffers &buffers) {
-    return write_op(*state_, buffers);
-  }
   template <class ConstBuffers>
-  static detail::write_operation write_op(state_type &state, const ConstBuffers &buffers) {
-    return {{}, detail::gather(buffers, state.gather_buffer, 4 * engine::max_record_payload)};
+  static detail::write_operation write_op(const ConstBuffers &buffers) {
+    detail::write_operation op;
+    auto bytes = detail::gather(buffers, op.gathered, 4 * engine::max_record_payload);
+    if (op.gathered.empty())
+      op.direct = bytes;
+    return op;
   }
 
   std::error_code handshake_ec() {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 #include <span>
+#include <vector>
 
 namespace tlsio::detail {
 
@@ -104,7 +105,13 @@ struct read_operation : transfer_completion {
 };
 
 struct write_operation : transfer_completion {
-  std::span<const std::byte> data;
+  std::span<const std::byte> direct; // the caller's bytes, when one buffer is written
+  std::vector<std::byte> gathered;   // small buffers joined: the operation's own copy, so
+                                     // that operations started later never share one
+
+  std::span<const std::byte> data() const {
+    return gathered.empty() ? direct : std::span<const std::byte>(gathered);
+  }
 
   static auto cancellation_filter() { return asio::enable_partial_cancellation(); }
   static bool waits_for_flush(const step_result &) { return true; }
@@ -112,7 +119,7 @@ struct write_operation : transfer_completion {
   template <class S> step_result step(S &s) {
     if (s.closed)
       return {status::failed, 0, error::not_connected};
-    return s.engine.write(data);
+    return s.engine.write(data());
   }
   template <class S>
   std::pair<std::error_code, std::size_t> finish(S &, std::error_code io_error,

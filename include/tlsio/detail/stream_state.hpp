@@ -47,7 +47,6 @@ template <class NextLayer> struct stream_state {
   std::uint64_t taken = 0;              // bytes ever moved from the engine to write_buffer
   std::uint64_t sent = 0;               // bytes ever taken by the socket
   std::error_code flush_error;          // how the last socket write failed, if it did
-  std::vector<std::byte> gather_buffer; // small gather writes, joined into one record
 
   /// Bytes ever produced by the engine: the position an operation's records must reach.
   std::uint64_t produced() const noexcept { return taken + engine.pending_output().size(); }
