@@ -8,15 +8,18 @@
 # runs on one core and the load client (bench/load_client.cpp, tlsio-load) on the other.
 #
 # Usage: scripts/bench-servers.sh [--duration SECONDS] [--servers tlsio,lighttpd,nginx]
-#                                 [--json FILE] [--idle N] [--concurrency N] [--build-dir DIR]
+#                                 [--rounds N] [--json FILE] [--idle N] [--concurrency N]
+#                                 [--build-dir DIR]
 # Installs what is missing from Debian (lighttpd, lighttpd-mod-mbedtls, nginx-light, openssl);
 # a server whose package cannot be installed is skipped with a message. Builds tlsio-server and
-# tlsio-load in Release in build-bench/. With the default duration the run takes about 2 minutes.
+# tlsio-load in Release in build-bench/. With the default duration (4 s a figure) and one round
+# the run takes about 2 minutes; --rounds 3 prints the medians of three rounds.
 # A measurement, not a test: neither CI nor the test suite runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 duration=4
+rounds=1
 servers=tlsio,lighttpd,nginx
 json=
 idle=2000
@@ -33,6 +36,7 @@ usage() {
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --duration) duration=${2:?--duration needs seconds}; shift 2 ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift 2 ;;
     --servers) servers=${2:?--servers needs a list}; shift 2 ;;
     --json) json=${2:?--json needs a file}; shift 2 ;;
     --idle) idle=${2:?--idle needs a number}; shift 2 ;;
@@ -43,8 +47,8 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $duration =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "bench-servers: --duration takes seconds" >&2; exit 2; }
-[[ $idle =~ ^[0-9]+$ && $concurrency =~ ^[0-9]+$ ]] ||
-  { echo "bench-servers: --idle and --concurrency take numbers" >&2; exit 2; }
+[[ $idle =~ ^[0-9]+$ && $concurrency =~ ^[1-9][0-9]*$ && $rounds =~ ^[1-9][0-9]*$ ]] ||
+  { echo "bench-servers: --idle, --concurrency and --rounds take numbers" >&2; exit 2; }
 IFS=, read -r -a wanted <<<"$servers"
 for s in "${wanted[@]}"; do
   case "$s" in
@@ -329,22 +333,47 @@ version_of() {
   esac
 }
 
+# Medians of the rounds; each round runs every server once, on a server started afresh, so that
+# a change in the machine's other load falls on every server alike.
+median() { # values...
+  printf '%s\n' "$@" | grep . | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2];
+                              else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+metrics=(full_s full_cpu resumed_s resumed_cpu keepalive_s keepalive_cpu p50_ms p99_ms idle_kib)
+declare -A version=() samples=() good_rounds=() skipped=()
+for ((round = 1; round <= rounds; round++)); do
+  [[ $rounds -gt 1 ]] && say "round $round of $rounds"
+  for s in "${available[@]}"; do
+    [[ -n ${skipped[$s]:-} ]] && continue
+    if start_server "$s"; then
+      version[$s]=$(version_of "$s")
+      if measure "$s"; then
+        good_rounds[$s]=$((${good_rounds[$s]:-0} + 1))
+        for m in "${metrics[@]}"; do samples[$s.$m]+="${result[$s.$m]:-} "; done
+      else
+        say "$s: the load client failed in round $round"
+      fi
+    else
+      say "skipping $s"
+      skipped[$s]=1
+    fi
+    stop_server
+  done
+done
 measured=()
-declare -A version=()
 for s in "${available[@]}"; do
-  if start_server "$s"; then
-    version[$s]=$(version_of "$s")
-    if measure "$s"; then measured+=("$s"); else say "$s: the load client failed; no row"; fi
-  else
-    say "skipping $s"
-  fi
-  stop_server
+  [[ ${good_rounds[$s]:-0} -gt 0 ]] || continue
+  measured+=("$s")
+  for m in "${metrics[@]}"; do
+    # shellcheck disable=SC2086 # the samples are words
+    result[$s.$m]=$(median ${samples[$s.$m]})
+  done
 done
 [[ ${#measured[@]} -gt 0 ]] || { say "no server could be measured"; exit 1; }
 
 # --- Report ----------------------------------------------------------------------------------
 
-metrics=(full_s full_cpu resumed_s resumed_cpu keepalive_s keepalive_cpu p50_ms p99_ms idle_kib)
 declare -A label=(
   [full_s]="full handshakes/s"
   [full_cpu]="full handshakes per server CPU-s"
@@ -357,6 +386,14 @@ declare -A label=(
   [idle_kib]="KiB per idle TLS connection (lower is better)"
 )
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
+shown() { # metric value: rates as whole numbers, milliseconds and KiB with decimals
+  [[ -z $2 ]] && { echo -; return; }
+  case "$1" in
+    p50_ms | p99_ms) printf '%.2f' "$2" ;;
+    idle_kib) printf '%.1f' "$2" ;;
+    *) printf '%.0f' "$2" ;;
+  esac
+}
 others=()
 for s in "${measured[@]}"; do [[ $s == tlsio ]] || others+=("$s"); done
 has_tlsio=0
@@ -364,7 +401,7 @@ for s in "${measured[@]}"; do [[ $s == tlsio ]] && has_tlsio=1; done
 
 echo
 echo "Servers on CPU $server_cpu, tlsio-load on CPU $client_cpu; $(nproc) cores, $(uname -r);" \
-  "${duration} s per figure, $concurrency client connections, $idle idle connections"
+  "${duration} s per figure, median of $rounds round(s), $concurrency client connections, $idle idle connections"
 for s in "${measured[@]}"; do echo "  $s: ${version[$s]}"; done
 echo
 header="| figure |"
@@ -377,7 +414,7 @@ echo "$header"
 echo "$rule"
 for m in "${metrics[@]}"; do
   row="| ${label[$m]} |"
-  for s in "${measured[@]}"; do row+=" ${result[$s.$m]:--}${note[$s.$m]:-} |"; done
+  for s in "${measured[@]}"; do row+=" $(shown "$m" "${result[$s.$m]:-}")${note[$s.$m]:-} |"; done
   if [[ $has_tlsio -eq 1 ]]; then
     for o in "${others[@]}"; do row+=" $(ratio "${result[tlsio.$m]:-}" "${result[$o.$m]:-}") |"; done
   fi
@@ -390,8 +427,8 @@ fi
 
 if [[ -n $json ]]; then
   {
-    printf '{\n  "duration_seconds": %s,\n  "concurrency": %s,\n  "idle_connections": %s,\n' \
-      "$duration" "$concurrency" "$idle"
+    printf '{\n  "duration_seconds": %s,\n  "rounds": %s,\n  "concurrency": %s,\n  "idle_connections": %s,\n' \
+      "$duration" "$rounds" "$concurrency" "$idle"
     printf '  "cores": %s,\n  "kernel": "%s",\n  "servers": {' "$(nproc)" "$(uname -r)"
     sep=
     for s in "${measured[@]}"; do
