@@ -364,19 +364,23 @@ void run_idle(const options &o, asio::io_context &io, asio::ssl::context &ctx,
   warm.open.clear();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   long before = server_rss_kib(o.pid);
+  auto opening = clock_type::now();
   for (int i = 0; i < std::min(o.concurrency, o.connections); ++i)
     asio::co_spawn(io, idle_opener(st, idle, o.connections), asio::detached);
   io.run();
   io.restart();
+  double open_seconds = std::chrono::duration<double>(clock_type::now() - opening).count();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   long after = server_rss_kib(o.pid);
   auto open = static_cast<long>(idle.open.size());
   if (idle.session)
     SSL_SESSION_free(idle.session);
-  std::printf("mode=idle %s connections=%ld failed=%ld resumed=%ld rss_before_kib=%ld rss_after_kib=%ld "
-              "kib_per_connection=%.2f\n",
-              st.negotiated.c_str(), open, idle.failed, idle.resumed, before, after,
-              open > 0 ? static_cast<double>(after - before) / static_cast<double>(open) : 0.0);
+  std::printf(
+      "mode=idle %s connections=%ld failed=%ld resumed=%ld rss_before_kib=%ld rss_after_kib=%ld "
+      "kib_per_connection=%.2f open_seconds=%.2f\n",
+      st.negotiated.c_str(), open, idle.failed, idle.resumed, before, after,
+      open > 0 ? static_cast<double>(after - before) / static_cast<double>(open) : 0.0,
+      open_seconds);
 }
 
 double percentile(std::vector<double> values, double p) {
