@@ -8,10 +8,11 @@
 // is an OpenSSL client too). Asio gives the many concurrent connections in one thread.
 //
 // The client offers only TLS 1.2 and ECDHE-ECDSA-AES128-GCM-SHA256, and the groups x25519 and
-// P-256: Mbed TLS refuses an ECDSA certificate whose curve (P-256) the client did not list, and
-// every server is set to prefer (or only use) x25519. Each line says what was negotiated. It does
-// not verify the certificate: verification costs only the client, and the script checks the
-// servers' answers instead.
+// P-256: Mbed TLS refuses an ECDSA certificate whose curve (P-256) the client did not list;
+// lighttpd and nginx accept only x25519 and tlsio-server prefers it, so x25519 is what every
+// server uses (each line says what was negotiated, and the script checks it). It does
+// not verify the certificate: verification costs only the client; instead every answer must
+// be a 200 with its whole body, or it counts as failed.
 //
 // Usage: tlsio-load --mode MODE --port N [--host 127.0.0.1] [--pid SERVER_PID]
 //                   [--duration S] [--warmup S] [--concurrency N] [--connections N]

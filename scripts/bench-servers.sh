@@ -5,7 +5,7 @@
 # Every server gets the same throwaway certificate (ECDSA P-256, made here with openssl), TLS 1.2
 # only, the suite ECDHE-ECDSA-AES128-GCM-SHA256, the group x25519, session tickets on, and one
 # worker or thread, on 127.0.0.1, with its configuration in a temporary directory. The server
-# runs on one core and the load client (bench/load_client.cpp, tlsio-load) on the other.
+# runs on one CPU and the load client (bench/load_client.cpp, tlsio-load) on another.
 #
 # Usage: scripts/bench-servers.sh [--duration SECONDS] [--servers tlsio,lighttpd,nginx]
 #                                 [--rounds N] [--json FILE] [--idle N] [--concurrency N]
@@ -25,8 +25,6 @@ json=
 idle=2000
 concurrency=16
 dir=build-bench
-server_cpu=0
-client_cpu=1
 
 usage() {
   sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
@@ -82,7 +80,8 @@ ensure() {
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1
 }
 
-ensure cmake g++ make pkg-config libmbedtls-dev libasio-dev libssl-dev openssl util-linux iproute2 ||
+ensure cmake g++ make pkg-config libmbedtls-dev libasio-dev libssl-dev openssl util-linux iproute2 \
+  procps ||
   { say "cannot install the build tools"; exit 1; }
 available=()
 for s in "${wanted[@]}"; do
@@ -103,9 +102,16 @@ for s in "${wanted[@]}"; do
   esac
 done
 
-if [[ $(nproc) -lt 2 ]]; then
-  say "one core only: server and client share it, so the figures measure both"
-  client_cpu=0
+# The first two CPUs this process may use (a container's may not be 0 and 1).
+read -r -a cpus <<<"$(taskset -cp $$ | sed 's/.*: //' | tr ',' '\n' |
+  awk -F- '{ last = NF > 1 ? $2 : $1; for (c = $1; c <= last; c++) printf "%d ", c }')"
+if [[ ${#cpus[@]} -ge 2 ]]; then
+  server_cpu=${cpus[0]}
+  client_cpu=${cpus[1]}
+else
+  say "one CPU only: server and client share it, so the figures measure both"
+  server_cpu=${cpus[0]:-0}
+  client_cpu=$server_cpu
 fi
 
 # --- Build -----------------------------------------------------------------------------------
@@ -176,7 +182,7 @@ ssl.openssl.ssl-conf-cmd = (
   "MinProtocol" => "TLSv1.2",
   "MaxProtocol" => "TLSv1.2",
   "CipherString" => "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256",
-  "Curves" => "x25519:secp256r1"
+  "Curves" => "x25519"
 )
 EOF
 }
@@ -203,7 +209,7 @@ http {
     ssl_certificate_key $tmp/key.pem;
     ssl_protocols TLSv1.2;
     ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;
-    ssl_ecdh_curve X25519:prime256v1;
+    ssl_ecdh_curve X25519;
     ssl_session_tickets on;
     default_type text/plain;
     location / { return 200 "$body\n"; }
