@@ -83,6 +83,9 @@ ensure() {
 ensure cmake g++ make pkg-config libmbedtls-dev libasio-dev libssl-dev openssl util-linux iproute2 \
   procps ||
   { say "cannot install the build tools"; exit 1; }
+# h2load (nghttp2-client): the load generator users point at servers; optional.
+ensure nghttp2-client && command -v h2load >/dev/null ||
+  say "no h2load (nghttp2-client could not be installed): its row stays empty"
 available=()
 for s in "${wanted[@]}"; do
   case "$s" in
@@ -330,6 +333,19 @@ measure() { # server
   result[$s.keepalive_cpu]=$(field per_cpu_second)
   busy_client "$s" keepalive_s
 
+  if command -v h2load >/dev/null; then
+    # Each request on a new connection, which h2load resumes with the last session it got.
+    say "$s: h2load --h1 reconnects (8 000 requests)"
+    local out
+    # -n, not -D: h2load 1.52 with --h1 and -D does not stop after the duration.
+    out=$(timeout 120 taskset -c "$client_cpu" h2load --h1 -c "$concurrency" -n 8000 \
+      -H "Connection: close" --ciphers=ECDHE-ECDSA-AES128-GCM-SHA256 \
+      "https://127.0.0.1:$server_port/" 2>&1) || say "$s: h2load failed"
+    result[$s.h2load_s]=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
+    grep -q "succeeded, 0 failed, 0 errored" <<<"$out" ||
+      say "$s: h2load: $(grep -m1 '^requests:' <<<"$out")"
+  fi
+
   say "$s: light client's latency under full handshakes (${duration} s)"
   load latency || return 1
   result[$s.p50_ms]=$(field p50_ms)
@@ -352,7 +368,8 @@ median() { # values...
     awk '{ v[NR] = $1 } END { if (NR == 0) print ""; else if (NR % 2) print v[(NR + 1) / 2];
                               else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-metrics=(full_s full_cpu resumed_s resumed_cpu keepalive_s keepalive_cpu p50_ms p99_ms idle_kib)
+metrics=(full_s full_cpu resumed_s resumed_cpu h2load_s keepalive_s keepalive_cpu p50_ms p99_ms
+  idle_kib)
 declare -A version=() samples=() good_rounds=() skipped=()
 for ((round = 1; round <= rounds; round++)); do
   [[ $rounds -gt 1 ]] && say "round $round of $rounds"
@@ -391,6 +408,7 @@ declare -A label=(
   [full_cpu]="full handshakes per server CPU-s"
   [resumed_s]="resumed handshakes/s (tickets)"
   [resumed_cpu]="resumed handshakes per server CPU-s"
+  [h2load_s]="h2load --h1 reconnects/s (Connection: close)"
   [keepalive_s]="keep-alive requests/s"
   [keepalive_cpu]="keep-alive requests per server CPU-s"
   [p50_ms]="light client p50 ms under full-handshake load (lower is better)"
