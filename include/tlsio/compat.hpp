@@ -10,8 +10,9 @@
 ///
 /// Example:
 ///
-///     auto [ec, n] = co_await s.async_read_some(buf, tlsio::compat::as_tuple(asio::use_awaitable));
-///     std::size_t m = co_await s.async_read_some(buf); // the default token: asio::use_awaitable
+///     auto [ec, n] = co_await s.async_read_some(buf,
+///     tlsio::compat::as_tuple(asio::use_awaitable)); std::size_t m = co_await
+///     s.async_read_some(buf); // the default token: asio::use_awaitable
 ///
 #pragma once
 

@@ -6,8 +6,8 @@
 #include "process.hpp"
 
 #include <tlsio/acceptor.hpp>
-#include <tlsio/connect.hpp>
 #include <tlsio/compat.hpp>
+#include <tlsio/connect.hpp>
 #include <tlsio/test_identity.hpp>
 
 #include <asio.hpp>

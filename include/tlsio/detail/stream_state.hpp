@@ -43,10 +43,10 @@ template <class NextLayer> struct stream_state {
   // that need their own records sent wait on write_done, cancelled after each socket write.
   bool writing = false;
   asio::steady_timer write_done;
-  std::vector<std::byte> write_buffer;  // records on their way to the socket
-  std::uint64_t taken = 0;              // bytes ever moved from the engine to write_buffer
-  std::uint64_t sent = 0;               // bytes ever taken by the socket
-  std::error_code flush_error;          // how the last socket write failed, if it did
+  std::vector<std::byte> write_buffer; // records on their way to the socket
+  std::uint64_t taken = 0;             // bytes ever moved from the engine to write_buffer
+  std::uint64_t sent = 0;              // bytes ever taken by the socket
+  std::error_code flush_error;         // how the last socket write failed, if it did
 
   /// Bytes ever produced by the engine: the position an operation's records must reach.
   std::uint64_t produced() const noexcept { return taken + engine.pending_output().size(); }
