@@ -30,6 +30,14 @@ struct figure_spec {
   bench::group group = group::x25519;
   std::size_t write_bytes = 0; // bulk: the size of each application write
 
+  /// write_bytes as the tables show it: "16K", "1K", "100B"; empty if not bulk.
+  std::string write_label() const {
+    if (write_bytes == 0)
+      return "";
+    return write_bytes % 1024 == 0 ? std::to_string(write_bytes / 1024) + "K"
+                                   : std::to_string(write_bytes) + "B";
+  }
+
   /// Everything but the implementation: figures with equal keys are compared.
   std::string key() const;
 };

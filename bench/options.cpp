@@ -24,6 +24,7 @@ constexpr const char *usage =
   --concurrency N       client loops (default 16)
   --threads LIST        threads for the handshake figures (default 1,2)
   --sweep LIST          concurrencies for the chart (default 1,4,16,64)
+  --write-bytes LIST    bytes per write in the bulk figures (default 16384,1024)
   --idle N              idle connections to open (default 2000, --quick 250)
   --impl LIST           raw,tlsio,asio-ssl,asio-ssl-tls13 (default all)
   --mode LIST           handshake-full,handshake-resumed,bulk,idle (default all)
@@ -83,6 +84,7 @@ const std::map<std::string, setter> &setters() {
        [](options &o, const std::string &v) { o.concurrency = int_list(v).at(0); }},
       {"--threads", [](options &o, const std::string &v) { o.threads = int_list(v); }},
       {"--sweep", [](options &o, const std::string &v) { o.sweep = int_list(v); }},
+      {"--write-bytes", [](options &o, const std::string &v) { o.write_bytes = int_list(v); }},
       {"--idle", [](options &o, const std::string &v) { o.idle_connections = int_list(v).at(0); }},
       {"--impl",
        [](options &o, const std::string &v) {
@@ -117,7 +119,8 @@ void check(const options &o) {
     throw std::invalid_argument("--role is server or client");
   if (!o.role.empty() && o.port == 0)
     throw std::invalid_argument("--role needs --port");
-  if (o.threads.empty() || o.sweep.empty() || o.impls.empty() || o.modes.empty())
+  if (o.threads.empty() || o.sweep.empty() || o.write_bytes.empty() || o.impls.empty() ||
+      o.modes.empty())
     throw std::invalid_argument("an empty list");
 }
 

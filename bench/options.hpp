@@ -17,7 +17,8 @@ struct options {
   int concurrency = 16;
   std::vector<int> threads{1, 2};
   std::vector<int> sweep{1, 4, 16, 64};
-  int idle_connections = 0; // 0: 2000, or 250 with --quick
+  std::vector<int> write_bytes{16384, 1024}; // the bulk figures' write sizes
+  int idle_connections = 0;                  // 0: 2000, or 250 with --quick
   std::vector<impl> impls{impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13};
   std::vector<mode> modes{mode::handshake_full, mode::handshake_resumed, mode::bulk, mode::idle};
   std::vector<cert> certs;   // empty: ecdsa-p256 (--quick) or both

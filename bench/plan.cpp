@@ -64,9 +64,10 @@ struct planner {
   }
 
   void bulk() {
-    for (std::size_t bytes : {std::size_t{16384}, std::size_t{1024}})
+    for (int size : o.write_bytes)
       for (int n : {1, o.concurrency}) {
-        if (o.quick && bytes == 1024 && n != 1)
+        auto bytes = static_cast<std::size_t>(size);
+        if (o.quick && bytes < 16384 && n != 1)
           continue;
         auto f = base(mode::bulk);
         f.write_bytes = bytes, f.concurrency = n;

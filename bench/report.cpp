@@ -66,8 +66,7 @@ std::string one_line(const figure_result &r) {
   char text[256];
   std::snprintf(text, sizeof text, "%-17s T=%d N=%-3d %-10s %-9s %5s %-14s %10.1f %s %s",
                 name(s.mode), s.threads, s.concurrency, name(s.cert), name(s.group),
-                s.write_bytes ? (std::to_string(s.write_bytes / 1024) + "K").c_str() : "",
-                name(s.impl), r.value, r.unit.c_str(), notes(r).c_str());
+                s.write_label().c_str(), name(s.impl), r.value, r.unit.c_str(), notes(r).c_str());
   return text;
 }
 
@@ -96,11 +95,10 @@ void print_table(std::FILE *out, const std::vector<figure_result> &all) {
     last_key = s.key();
     std::fprintf(out, "%-17s %2d %4d %-10s %-9s %5s %-14s %10.1f %-8s %7s %7s %10s %6s %6s  %s\n",
                  name(s.mode), s.threads, s.concurrency, name(s.cert), name(s.group),
-                 s.write_bytes ? (std::to_string(s.write_bytes / 1024) + "K").c_str() : "-",
-                 name(s.impl), r.value, r.unit.c_str(), optional_ms(r.p50_ms).c_str(),
-                 optional_ms(r.p99_ms).c_str(), cpu_column(r).c_str(),
-                 ratio(r, all, impl::raw).c_str(), ratio(r, all, impl::asio_ssl).c_str(),
-                 notes(r).c_str());
+                 s.write_bytes ? s.write_label().c_str() : "-", name(s.impl), r.value,
+                 r.unit.c_str(), optional_ms(r.p50_ms).c_str(), optional_ms(r.p99_ms).c_str(),
+                 cpu_column(r).c_str(), ratio(r, all, impl::raw).c_str(),
+                 ratio(r, all, impl::asio_ssl).c_str(), notes(r).c_str());
   }
   std::fprintf(out, "\n/raw and /asio: tlsio's value divided by the baseline's in the same row "
                     "group. MB = 10^6 bytes of application data.\n");

@@ -11,7 +11,7 @@ std::string where(const figure_spec &s) {
                 name(s.group));
   std::string w = text;
   if (s.write_bytes)
-    w.append(" ").append(std::to_string(s.write_bytes / 1024)).append("K writes");
+    w.append(" ").append(s.write_label()).append(" writes");
   return w;
 }
 
@@ -39,15 +39,28 @@ std::string per_cpu(const figure_result &r, const figure_result &base) {
   return text;
 }
 
-/// tlsio / baseline for every figure of mode m that has both.
+/// tlsio / baseline for every figure of mode m that has both; `target` gives each its goal.
+template <class Target>
 void ratio_targets(std::FILE *out, const std::vector<figure_result> &all, mode m, impl base,
-                   const char *what, double target) {
+                   const char *what, Target target) {
   for (const auto &r : all) {
     if (r.spec.impl != impl::tlsio || r.spec.mode != m)
       continue;
     if (const auto *b = counterpart(all, r.spec, base); b && b->value > 0)
-      line(out, what, r.value / b->value, true, target, where(r.spec), per_cpu(r, *b));
+      line(out, what, r.value / b->value, true, target(r.spec), where(r.spec), per_cpu(r, *b));
   }
+}
+
+auto fixed(double target) {
+  return [target](const figure_spec &) { return target; };
+}
+
+/// Issue 11's goals: small writes at 0.85 of the engine's own pace, 16 KiB writes over many
+/// connections at 0.95 (over one, the earlier 0.90).
+double bulk_target(const figure_spec &s) {
+  if (s.write_bytes < 16384)
+    return 0.85;
+  return s.concurrency > 1 ? 0.95 : 0.90;
 }
 
 void scaling_targets(std::FILE *out, const std::vector<figure_result> &all) {
@@ -82,10 +95,11 @@ void print_targets(std::FILE *out, const std::vector<figure_result> &all) {
                "machine's CPUs on average meanwhile:\nthroughput ratios move with the CPU "
                "share each figure got; the per-CPU-second ratios do not.\n",
                timed > 0 ? others / timed : 0.0);
-  ratio_targets(out, all, mode::handshake_full, impl::raw, "full handshakes tlsio/raw", 0.95);
+  ratio_targets(out, all, mode::handshake_full, impl::raw, "full handshakes tlsio/raw",
+                fixed(0.95));
   ratio_targets(out, all, mode::handshake_resumed, impl::asio_ssl,
-                "resumed handshakes tlsio/asio-ssl", 1.3);
-  ratio_targets(out, all, mode::bulk, impl::raw, "bulk tlsio/raw", 0.90);
+                "resumed handshakes tlsio/asio-ssl", fixed(1.3));
+  ratio_targets(out, all, mode::bulk, impl::raw, "bulk tlsio/raw", bulk_target);
   for (const auto &r : all)
     if (r.spec.impl == impl::tlsio && r.spec.mode == mode::idle) {
       line(out, "idle KiB/conn (VmRSS delta / N)", r.value, false, 40, where(r.spec));

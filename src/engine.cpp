@@ -261,6 +261,25 @@ step_result engine::impl::read_result(int ret) {
   }
 }
 
+bool engine::impl::application_data_waits() noexcept {
+  constexpr auto application_data = std::byte{23};
+  std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
+  return detail::first_record(input).state == detail::record_state::complete &&
+         input[0] == application_data;
+}
+
+void engine::impl::read_more_records(unsigned char *data, std::size_t size, step_result &r) {
+  while (r.status == status::done && r.bytes > 0 && r.bytes < size &&
+         mbedtls_ssl_get_bytes_avail(ssl_.get()) == 0 && application_data_waits()) {
+    int ret = mbedtls_ssl_read(ssl_.get(), data + r.bytes, size - r.bytes);
+    if (ret < 0) {
+      read_result(ret); // a failure stays for the next step
+      return;
+    }
+    r.bytes += static_cast<std::size_t>(ret); // 0: an empty record, skipped
+  }
+}
+
 // --- engine -----------------------------------------------------------------------------------
 
 engine::engine(const context &ctx) : impl_(std::make_unique<impl>(ctx.impl_)) {
@@ -386,8 +405,10 @@ step_result engine::read(std::span<std::byte> out) {
                                 : step_result{status::closed, 0, {}};
   if (out.empty())
     return {status::done, 0, {}};
-  return e.read_result(
-      e.read_application_data(reinterpret_cast<unsigned char *>(out.data()), out.size()));
+  auto data = reinterpret_cast<unsigned char *>(out.data());
+  auto r = e.read_result(e.read_application_data(data, out.size()));
+  e.read_more_records(data, out.size(), r);
+  return r;
 }
 
 step_result engine::write(std::span<const std::byte> data) {

@@ -51,6 +51,12 @@ struct engine::impl {
   int read_application_data(unsigned char *data, std::size_t size);
   /// The step's answer to what read_application_data returned.
   step_result read_result(int ret);
+  /// Goes on reading into data + r.bytes while whole application-data records wait, so
+  /// that one read step returns what one socket read brought, not one record of it. An
+  /// error met on the way is kept for the next step; the bytes already read are returned.
+  void read_more_records(unsigned char *data, std::size_t size, step_result &r);
+  /// The input starts with a whole application-data record.
+  bool application_data_waits() noexcept;
   /// Server with alpn_mismatch::proceed: false while the ClientHello is incomplete.
   bool check_offered_alpn();
   std::string describe_verification_failure(std::uint32_t flags) const;

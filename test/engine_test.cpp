@@ -10,6 +10,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/ssl.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <random>
@@ -629,6 +630,56 @@ TEST_CASE("Mbed TLS is handed whole records only") {
     p.server.put_input(std::as_bytes(std::span("\x17\x03\x03\x48\x00", 5)));
     CHECK(!p.server.read_ready());
     CHECK(read_once(p.server, got).status == status::want_input);
+  }
+}
+
+TEST_CASE("one read takes every whole application-data record already here") {
+  raw_connection c;
+  std::string got;
+
+  SUBCASE("three records, one read") {
+    c.server.send_records({"one ", "two ", "three"});
+    c.deliver();
+    auto r = read_once(c.client, got);
+    CHECK(r.status == status::done);
+    CHECK(got == "one two three");
+    CHECK(c.client.pending_input() == 0);
+  }
+  SUBCASE("an empty record among them is skipped") {
+    c.server.send_records({"one", "", "two"});
+    c.deliver();
+    CHECK(read_once(c.client, got).status == status::done);
+    CHECK(got == "onetwo");
+  }
+  SUBCASE("a full buffer leaves the rest of a record for the next read") {
+    c.server.send_records({"abc", "def"});
+    c.deliver();
+    std::array<std::byte, 5> small{};
+    auto r = c.client.read(small);
+    CHECK(r.bytes == 5);
+    got.assign(reinterpret_cast<const char *>(small.data()), r.bytes);
+    CHECK(read_once(c.client, got).status == status::done);
+    CHECK(got == "abcdef");
+  }
+  SUBCASE("a record that fails behind good ones: their bytes first, then the failure") {
+    c.server.send_records({"good", "spoiled"});
+    auto &wire = c.server.to_client.bytes;
+    wire[first_record_size(wire) + 12] ^= std::byte{1};
+    c.deliver();
+    auto r = read_once(c.client, got);
+    CHECK(r.status == status::done);
+    CHECK(got == "good");
+    r = read_once(c.client, got);
+    CHECK(r.status == status::failed);
+    CHECK(r.error.message().find("authentication") != std::string::npos);
+  }
+  SUBCASE("data, then close_notify: the data, then the end") {
+    c.server.send_records({"bye"});
+    REQUIRE(mbedtls_ssl_close_notify(&c.server.ssl) == 0);
+    c.deliver();
+    CHECK(read_once(c.client, got).status == status::done);
+    CHECK(got == "bye");
+    CHECK(read_once(c.client, got).status == status::closed);
   }
 }
 

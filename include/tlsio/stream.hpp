@@ -223,7 +223,12 @@ public:
   }
 
   /// Encrypts and sends some bytes: up to 64 KiB from the first buffer, or several small
-  /// buffers joined into one record. Completes once the socket has taken its records.
+  /// buffers joined into one record. Completes once its records are queued, if less than
+  /// 64 KiB (detail::coalesce_limit) then waits unsent; otherwise once the socket has taken
+  /// them. Queued records leave after the handler has run, together with those of the writes
+  /// it starts at once (so a run of small writes costs one socket write per 64 KiB), and
+  /// before the io_context waits for anything. A socket error met then is reported by the
+  /// next operation; async_shutdown() sends everything queued before its close_notify.
   /// Completion signature: void(std::error_code, std::size_t).
   /// If it is cancelled, its bytes are already encrypted and count as taken: the flusher
   /// still sends them, ahead of the next write or the shutdown, so the record stream stays
@@ -401,6 +406,10 @@ private:
   void abandon() noexcept {
     if (!state_)
       return;
+    // Records a completed write left for its coalesced flush go as far as the socket takes
+    // them now; a socket write in flight is abandoned with the rest.
+    if (!state_->writing)
+      detail::send_at_once(*state_);
     state_->destroyed = true;
     state_->read_done.cancel();
     state_->write_done.cancel();

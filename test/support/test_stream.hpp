@@ -250,6 +250,7 @@ struct end_state {
   std::unique_ptr<op_base> write_op; // waits for room in the peer's input
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
+  std::uint64_t writes = 0; // writes that moved bytes
 
   std::unique_ptr<op_base> &waiting(op_kind kind) {
     return kind == op_kind::read ? read_op : write_op;
@@ -316,6 +317,7 @@ public:
       return std::nullopt;
     auto n = peer.input.append(from, std::min(room, options.write_chunk));
     me.bytes_written += n;
+    ++me.writes;
     return {{std::error_code{}, n}};
   }
 
@@ -608,6 +610,8 @@ public:
   }
   std::uint64_t bytes_read() const noexcept { return me().bytes_read; }
   std::uint64_t bytes_written() const noexcept { return me().bytes_written; }
+  /// Writes (asynchronous or synchronous) that moved bytes from this end.
+  std::uint64_t writes() const noexcept { return me().writes; }
   /// Reads and writes started on both ends of the pair so far.
   std::size_t operations() const noexcept { return state_->operations; }
   const test_stream_options &options() const noexcept { return state_->options; }

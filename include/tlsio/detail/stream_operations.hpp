@@ -115,6 +115,9 @@ struct write_operation : transfer_completion {
 
   static auto cancellation_filter() { return asio::enable_partial_cancellation(); }
   static bool waits_for_flush(const step_result &) { return true; }
+  // Once its records are queued, a write completes; they leave with the writes that
+  // follow it at once (io_loop.hpp, coalesce_limit). A failed write waits for its alert.
+  static bool coalesces(const step_result &r) { return r.status == status::done; }
 
   template <class S> step_result step(S &s) {
     if (s.closed)

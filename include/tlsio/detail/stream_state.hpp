@@ -47,6 +47,10 @@ template <class NextLayer> struct stream_state {
   std::uint64_t taken = 0;             // bytes ever moved from the engine to write_buffer
   std::uint64_t sent = 0;              // bytes ever taken by the socket
   std::error_code flush_error;         // how the last socket write failed, if it did
+  // A write that completed left its records for a flush posted after its handler, so that
+  // the writes that follow at once go out in the same socket write (see coalesce_limit).
+  bool flush_posted = false;
+  std::uint64_t flush_posted_at = 0; // produced() when it was (re)posted
 
   /// Bytes ever produced by the engine: the position an operation's records must reach.
   std::uint64_t produced() const noexcept { return taken + engine.pending_output().size(); }
