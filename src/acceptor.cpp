@@ -8,6 +8,8 @@
 #include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 
+#include <tuple>
+
 namespace tlsio {
 namespace detail {
 namespace {
@@ -81,15 +83,15 @@ template <class Token> auto async_wait_arrival(acceptor_state &s, Token &&token)
       token);
 }
 
-// Until the acceptor closes: close() moves `closed` into the past, so a wait that starts
-// after it ends at once.
-template <class Token> auto async_wait_closed(acceptor_state &s, Token &&token) {
-  return asio::async_initiate<Token, void(std::error_code)>(
-      [&s](auto handler) {
-        std::lock_guard lock(s.mutex);
-        s.closed.async_wait(std::move(handler));
-      },
-      token);
+// Enters a handshake in the list close() walks; false if the acceptor has closed already.
+bool enter_handshake(acceptor_state &s,
+                     const std::shared_ptr<acceptor_state::handshake_in_progress> &h,
+                     acceptor_state::handshake_list::iterator &at) {
+  std::lock_guard lock(s.mutex);
+  if (!s.listener.is_open())
+    return false;
+  at = s.handshakes.insert(s.handshakes.end(), h);
+  return true;
 }
 
 void release_slot(acceptor_state &s) {
@@ -138,22 +140,30 @@ asio::ip::tcp::endpoint listen_endpoint(const asio::any_io_executor &ex, std::st
 }
 
 // Runs on the connection's executor (its own strand unless strand_per_connection is off).
+// Cancelled by close() through the state's list rather than raced against a wait for it: a
+// parallel group per connection cost more than the rest of a resumed handshake's bookkeeping.
 asio::awaitable<void> handshake_one(std::shared_ptr<acceptor_state> state,
                                     asio::ip::tcp::socket socket) {
   std::error_code ec;
   auto peer = socket.remote_endpoint(ec);
   stream<> s(state->current_context(), std::move(socket));
-  using namespace compat::awaitable_operators;
-  auto first = co_await (s.async_handshake(compat::as_tuple(asio::use_awaitable)) ||
-                         async_wait_closed(*state, compat::as_tuple(asio::use_awaitable)));
-  if (first.index() == 0) { // else the acceptor closed
-    ec = std::get<0>(std::get<0>(first));
-    if (ec) {
-      report(state, ec, s.failure_detail(), peer);
-    } else {
+  auto handshake = std::make_shared<acceptor_state::handshake_in_progress>();
+  handshake->executor = co_await asio::this_coro::executor;
+  acceptor_state::handshake_list::iterator at;
+  if (enter_handshake(*state, handshake, at)) { // else the acceptor has closed
+    std::tie(ec) = co_await s.async_handshake(asio::bind_cancellation_slot(
+        handshake->cancel.slot(), compat::as_tuple(asio::use_awaitable)));
+    handshake->done = true;
+    {
+      std::lock_guard lock(state->mutex);
+      state->handshakes.erase(at);
+    }
+    if (!ec) {
       co_await state->ready.async_send(std::error_code{}, std::optional<stream<>>(std::move(s)),
                                        asio::redirect_error(asio::use_awaitable, ec));
       wake_pollers(*state);
+    } else if (!(ec == asio::error::operation_aborted && !state->is_open())) {
+      report(state, ec, s.failure_detail(), peer);
     }
   }
   release_slot(*state);
@@ -295,8 +305,12 @@ void acceptor::close() {
     s.listener.close(ignored); // a pending accept completes with operation_aborted
     s.slot_free.cancel();
     s.arrived.cancel();
-    // In the past rather than cancelled: a handshake that starts waiting later ends at once.
-    s.closed.expires_at(asio::steady_timer::time_point::min());
+    // A handshake entered later sees the listener closed and does not start.
+    for (const auto &h : s.handshakes)
+      asio::post(h->executor, [h] {
+        if (!h->done)
+          h->cancel.emit(asio::cancellation_type::terminal);
+      });
   }
   s.ready.close();
 }

@@ -48,6 +48,7 @@
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
+#include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
@@ -59,6 +60,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -126,9 +128,8 @@ struct acceptor_state {
 
   acceptor_state(const asio::any_io_executor &ex, const context &c, acceptor_options o)
       : executor(ex), strand(asio::make_strand(ex)), ctx(c), options(std::move(o)),
-        listener(strand), ready(ex, 64), slot_free(strand), arrived(strand), closed(strand) {
+        listener(strand), ready(ex, 64), slot_free(strand), arrived(strand) {
     arrived.expires_at(asio::steady_timer::time_point::max());
-    closed.expires_at(asio::steady_timer::time_point::max());
   }
 
   context current_context() const {
@@ -159,7 +160,15 @@ struct acceptor_state {
   ready_channel ready;
   asio::steady_timer slot_free; // wakes the accept loop when max_pending is no longer reached
   asio::steady_timer arrived;   // wakes pollers when a stream joins the queue
-  asio::steady_timer closed;    // ends the handshakes in progress when the acceptor closes
+  /// A handshake in progress and what cancels it: close() emits `cancel` through `executor`
+  /// (the connection's), where alone the handshake and `done` are touched.
+  struct handshake_in_progress {
+    asio::any_io_executor executor;
+    asio::cancellation_signal cancel;
+    bool done = false;
+  };
+  using handshake_list = std::list<std::shared_ptr<handshake_in_progress>>;
+  handshake_list handshakes;
   std::atomic<std::size_t> pending{0};
   std::atomic<std::size_t> failures{0};
   std::atomic<bool> started{false};
