@@ -2,6 +2,7 @@
 #pragma once
 
 #include "context_impl.hpp"
+#include "core/record_buffers.hpp"
 #include "mbed_object.hpp"
 #include "peer_name.hpp"
 
@@ -14,19 +15,6 @@
 #include <vector>
 
 namespace tlsio {
-namespace detail {
-
-template <class T> struct uninitialized_allocator : std::allocator<T> {
-  template <class U> struct rebind { using other = uninitialized_allocator<U>; };
-  uninitialized_allocator() = default;
-  template <class U> uninitialized_allocator(const uninitialized_allocator<U> &) noexcept {}
-  template <class U> void construct(U *p) noexcept { ::new (static_cast<void *>(p)) U; }
-  template <class U, class... Args> void construct(U *p, Args &&...args) {
-    ::new (static_cast<void *>(p)) U(std::forward<Args>(args)...);
-  }
-};
-
-} // namespace detail
 
 struct engine::impl {
   explicit impl(std::shared_ptr<context::impl> ctx);

@@ -1,0 +1,218 @@
+#include "openssl_connection.hpp"
+
+#include "openssl_error.hpp"
+
+#include <tlsio/error.hpp>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+
+namespace tlsio::detail::openssl {
+
+// --- The BIO between OpenSSL and the record buffers --------------------------------------
+
+BIO_METHOD *connection::records_method() {
+  static BIO_METHOD *method = [] {
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tlsio records");
+    BIO_meth_set_write_ex(m, bio_write);
+    BIO_meth_set_read_ex(m, bio_read);
+    BIO_meth_set_ctrl(m, bio_ctrl);
+    BIO_meth_set_create(m, [](BIO *b) {
+      BIO_set_init(b, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+int connection::bio_write(BIO *b, const char *data, std::size_t n, std::size_t *written) {
+  static_cast<connection *>(BIO_get_data(b))
+      ->output_.append(reinterpret_cast<const std::byte *>(data), n);
+  *written = n;
+  return 1;
+}
+
+int connection::bio_read(BIO *b, char *data, std::size_t n, std::size_t *read) {
+  auto &input = static_cast<connection *>(BIO_get_data(b))->input_;
+  BIO_clear_retry_flags(b);
+  *read = input.take(reinterpret_cast<std::byte *>(data), n);
+  if (*read > 0)
+    return 1;
+  if (!input.ended())
+    BIO_set_retry_read(b); // else the end of input: OpenSSL sees EOF
+  return 0;
+}
+
+long connection::bio_ctrl(BIO *, int command, long, void *) {
+  return command == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+// --- The connection ------------------------------------------------------------------------
+
+connection::connection(ssl_ctx_ptr ctx, role side, record_input &input, record_output &output)
+    : ctx_(std::move(ctx)), ssl_(SSL_new(ctx_.get())), input_(input), output_(output) {
+  BIO *bio = BIO_new(records_method());
+  BIO_set_data(bio, this);
+  SSL_set_bio(ssl_.get(), bio, bio); // one BIO both ways; the SSL owns it
+  if (side == role::client)
+    SSL_set_connect_state(ssl_.get());
+  else
+    SSL_set_accept_state(ssl_.get());
+}
+
+void connection::set_server_name(std::string_view name, bool is_ip_address) {
+  std::string n(name);
+  X509_VERIFY_PARAM *param = SSL_get0_param(ssl_.get());
+  // Names only from subjectAltName, as on the Mbed TLS engine; no partial wildcards.
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                             X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  if (is_ip_address) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, n.c_str());
+    return;
+  }
+  SSL_set_tlsext_host_name(ssl_.get(), n.c_str());
+  SSL_set1_host(ssl_.get(), n.c_str());
+}
+
+step_result connection::fail(std::error_code ec, std::string detail) {
+  failure_ = ec;
+  failure_detail_ = std::move(detail);
+  return {status::failed, 0, ec};
+}
+
+step_result connection::result_of(int ret) {
+  int e = SSL_get_error(ssl_.get(), ret);
+  switch (e) {
+  case SSL_ERROR_WANT_READ:
+    return {status::want_input, 0, {}};
+  case SSL_ERROR_ZERO_RETURN:
+    peer_closed_ = true;
+    return {status::closed, 0, {}};
+  default:
+    break;
+  }
+  long verdict = SSL_get_verify_result(ssl_.get());
+  if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+    ERR_clear_error();
+    return fail(verification_error(verdict), X509_verify_cert_error_string(verdict));
+  }
+  std::string detail;
+  auto ec = take_error(detail);
+  return fail(ec, std::move(detail));
+}
+
+step_result connection::handshake() {
+  if (failure_)
+    return {status::failed, 0, failure_};
+  if (handshake_done_)
+    return {status::done, 0, {}};
+  int ret = SSL_do_handshake(ssl_.get());
+  if (ret != 1)
+    return result_of(ret);
+  handshake_done_ = true;
+  return {status::done, 0, {}};
+}
+
+step_result connection::read(std::span<std::byte> out) {
+  if (failure_)
+    return {status::failed, 0, failure_};
+  if (!handshake_done_)
+    return {status::failed, 0, error::not_connected};
+  if (peer_closed_)
+    return close_notify_sent_ ? step_result{status::failed, 0, error::not_connected}
+                              : step_result{status::closed, 0, {}};
+  if (out.empty())
+    return {status::done, 0, {}};
+  std::size_t got = 0;
+  int ret = SSL_read_ex(ssl_.get(), out.data(), out.size(), &got);
+  if (ret != 1)
+    return result_of(ret);
+  // Whole records already here fill the rest: one step for what one socket read brought.
+  while (got < out.size() && (SSL_pending(ssl_.get()) > 0 || input_.readable() > 0)) {
+    std::size_t more = 0;
+    ret = SSL_read_ex(ssl_.get(), out.data() + got, out.size() - got, &more);
+    if (ret != 1) {
+      if (SSL_get_error(ssl_.get(), ret) != SSL_ERROR_WANT_READ)
+        result_of(ret); // the end or a failure, for the next step
+      break;
+    }
+    got += more;
+  }
+  return {status::done, got, {}};
+}
+
+step_result connection::write(std::span<const std::byte> data) {
+  if (failure_)
+    return {status::failed, 0, failure_};
+  if (!handshake_done_ || close_notify_sent_)
+    return {status::failed, 0, error::not_connected};
+  if (data.empty())
+    return {status::done, 0, {}};
+  std::size_t written = 0;
+  int ret = SSL_write_ex(ssl_.get(), data.data(), data.size(), &written);
+  if (ret != 1)
+    return result_of(ret);
+  return {status::done, written, {}};
+}
+
+step_result connection::shutdown() {
+  if (failure_)
+    return {status::failed, 0, failure_};
+  if (!handshake_done_)
+    return {status::failed, 0, error::not_connected};
+  if (!close_notify_sent_) {
+    int ret = SSL_shutdown(ssl_.get());
+    if (ret < 0)
+      return result_of(ret);
+    close_notify_sent_ = true;
+  }
+  // Application data still in flight from the peer is dropped while waiting.
+  std::array<std::byte, 4096> discard;
+  while (!peer_closed_) {
+    std::size_t got = 0;
+    int ret = SSL_read_ex(ssl_.get(), discard.data(), discard.size(), &got);
+    if (ret == 1)
+      continue;
+    auto r = result_of(ret);
+    if (r.status != status::closed)
+      return r;
+  }
+  return {status::done, 0, {}};
+}
+
+bool connection::read_ready() {
+  if (failure_ || peer_closed_ || input_.ended())
+    return true;
+  if (SSL_pending(ssl_.get()) > 0)
+    return true;
+  if (input_.readable() == 0)
+    return false;
+  // Peeking processes records without application data (tickets, KeyUpdate, empty records)
+  // and leaves application data where it is.
+  std::byte one;
+  std::size_t got = 0;
+  int ret = SSL_peek_ex(ssl_.get(), &one, 1, &got);
+  if (ret == 1)
+    return true;
+  return result_of(ret).status != status::want_input;
+}
+
+std::string connection::protocol_version() const {
+  return handshake_done_ ? SSL_get_version(ssl_.get()) : "";
+}
+
+std::string connection::cipher_suite() const {
+  return handshake_done_ ? SSL_CIPHER_get_name(SSL_get_current_cipher(ssl_.get())) : "";
+}
+
+std::string connection::alpn_protocol() const {
+  const unsigned char *name = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(ssl_.get(), &name, &length);
+  return name ? std::string(reinterpret_cast<const char *>(name), length) : std::string();
+}
+
+} // namespace tlsio::detail::openssl

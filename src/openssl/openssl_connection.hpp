@@ -1,0 +1,72 @@
+// One TLS connection on OpenSSL 3, sans I/O (internal): the OpenSSL side of the engine seam.
+//
+// OpenSSL reads records from a record_input and writes them to a record_output through a BIO
+// of our own, so it sees whole records only, as the Mbed TLS engine does. Each step returns
+// as tlsio::engine's do: done, want_input (give more input, call again), closed (the peer's
+// close_notify), failed (and stays failed).
+#pragma once
+
+#include "../core/record_buffers.hpp"
+#include "openssl_context.hpp"
+
+#include <tlsio/engine.hpp>
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace tlsio::detail::openssl {
+
+class connection {
+public:
+  connection(ssl_ctx_ptr ctx, role side, record_input &input, record_output &output);
+  connection(const connection &) = delete;
+  connection &operator=(const connection &) = delete;
+
+  /// Client: the name sent as SNI and checked against the certificate; an IP literal is
+  /// checked against the certificate's IP addresses and never sent.
+  void set_server_name(std::string_view name, bool is_ip_address);
+
+  step_result handshake();
+  step_result read(std::span<std::byte> out);
+  step_result write(std::span<const std::byte> data);
+  /// Sends close_notify, then waits for the peer's, dropping data that arrives meanwhile.
+  step_result shutdown();
+  /// A read would return data, the end or an error without more input.
+  bool read_ready();
+
+  bool handshake_done() const noexcept { return handshake_done_; }
+  std::error_code failure() const noexcept { return failure_; }
+  const std::string &failure_detail() const noexcept { return failure_detail_; }
+  std::string protocol_version() const;
+  std::string cipher_suite() const;
+  std::string alpn_protocol() const;
+
+private:
+  static BIO_METHOD *records_method();
+  static int bio_write(BIO *b, const char *data, std::size_t n, std::size_t *written);
+  static int bio_read(BIO *b, char *data, std::size_t n, std::size_t *read);
+  static long bio_ctrl(BIO *b, int command, long, void *);
+
+  /// The step's answer to an OpenSSL call that returned `ret`.
+  step_result result_of(int ret);
+  step_result fail(std::error_code ec, std::string detail);
+
+  struct ssl_deleter {
+    void operator()(SSL *s) const noexcept { SSL_free(s); }
+  };
+  ssl_ctx_ptr ctx_;
+  std::unique_ptr<SSL, ssl_deleter> ssl_;
+  record_input &input_;
+  record_output &output_;
+  bool handshake_done_ = false;
+  bool close_notify_sent_ = false;
+  bool peer_closed_ = false;
+  std::error_code failure_;
+  std::string failure_detail_;
+};
+
+} // namespace tlsio::detail::openssl

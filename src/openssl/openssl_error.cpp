@@ -1,0 +1,77 @@
+#include "openssl_error.hpp"
+
+#include <tlsio/error.hpp>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+namespace tlsio::detail::openssl {
+namespace {
+
+struct category final : std::error_category {
+  const char *name() const noexcept override { return "tlsio.openssl"; }
+  std::string message(int reason) const override {
+    if (reason > SSL_AD_REASON_OFFSET) { // the peer's fatal alert
+      const char *alert = SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET);
+      return std::string("the peer refused with a fatal alert: ") + alert;
+    }
+    if (const char *text = ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, reason)))
+      return text;
+    return "OpenSSL error " + std::to_string(reason);
+  }
+};
+
+} // namespace
+
+const std::error_category &openssl_category() noexcept {
+  static const category instance;
+  return instance;
+}
+
+std::error_code verification_error(long result) noexcept {
+  switch (result) {
+  case X509_V_OK:
+    return {};
+  case X509_V_ERR_CERT_HAS_EXPIRED:
+    return error::certificate_expired;
+  case X509_V_ERR_CERT_NOT_YET_VALID:
+    return error::certificate_not_yet_valid;
+  case X509_V_ERR_HOSTNAME_MISMATCH:
+  case X509_V_ERR_IP_ADDRESS_MISMATCH:
+    return error::host_name_mismatch;
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+  case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+  case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+  case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+  case X509_V_ERR_CERT_UNTRUSTED:
+  case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    return error::untrusted_issuer;
+  case X509_V_ERR_CERT_REVOKED:
+    return error::certificate_revoked;
+  case X509_V_ERR_INVALID_PURPOSE:
+    return error::certificate_wrong_usage;
+  case X509_V_ERR_EE_KEY_TOO_SMALL:
+  case X509_V_ERR_CA_KEY_TOO_SMALL:
+  case X509_V_ERR_CA_MD_TOO_WEAK:
+    return error::certificate_bad_signature;
+  default:
+    return error::certificate_verify_failed;
+  }
+}
+
+std::error_code take_error(std::string &detail) {
+  unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  int reason = ERR_GET_REASON(e);
+  if (e == 0 || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+    detail = "the peer closed the connection without close_notify";
+    return error::stream_truncated;
+  }
+  std::error_code ec(reason, openssl_category());
+  detail = ec.message();
+  return ec;
+}
+
+} // namespace tlsio::detail::openssl

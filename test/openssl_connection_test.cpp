@@ -1,0 +1,272 @@
+// The OpenSSL 3 backend's connection in memory (issue 14's first step): with itself under
+// TLS 1.3, with the Mbed TLS engine under TLS 1.2 both ways, and its failures as the same
+// tlsio::error values the Mbed TLS engine reports.
+#include "engine_pair.hpp"
+
+#include "core/record_buffers.hpp"
+#include "openssl/openssl_connection.hpp"
+#include "openssl/openssl_context.hpp"
+
+#include <tlsio/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+using namespace tlsio_test;
+using tlsio::status;
+namespace ossl = tlsio::detail::openssl;
+namespace ti = tlsio::test_identity;
+
+namespace {
+
+tlsio::detail::backend_settings client_settings(int max_version = 13) {
+  tlsio::detail::backend_settings s;
+  s.side = tlsio::role::client;
+  s.authorities_pem = {test_pki::shared().ca.certificate_pem()};
+  s.max_version = max_version;
+  return s;
+}
+
+tlsio::detail::backend_settings server_settings(const ti::identity &id, int max_version = 13) {
+  tlsio::detail::backend_settings s;
+  s.side = tlsio::role::server;
+  s.verify_peer = false;
+  s.chain_pem = id.chain_pem;
+  s.key_pem = id.private_key_pem;
+  s.max_version = max_version;
+  return s;
+}
+
+ossl::ssl_ctx_ptr make(const tlsio::detail::backend_settings &s) {
+  std::error_code ec;
+  std::string detail;
+  auto ctx = ossl::make_ssl_context(s, ec, detail);
+  INFO(ec.message(), ": ", detail);
+  REQUIRE(ctx);
+  return ctx;
+}
+
+// One OpenSSL end with its byte queues.
+struct openssl_end {
+  tlsio::detail::record_input input;
+  tlsio::detail::record_output output;
+  ossl::connection c;
+
+  openssl_end(const tlsio::detail::backend_settings &s, std::string_view name = "localhost")
+      : c(make(s), s.side, input, output) {
+    if (s.side == tlsio::role::client && !name.empty())
+      c.set_server_name(name, name.find_first_not_of("0123456789.") == std::string_view::npos);
+  }
+  // Moves what this end wrote into `to`, at most `chunk` bytes at a time.
+  template <class Put> bool deliver(Put &&to, std::size_t chunk = ~std::size_t{0}) {
+    auto out = output.pending();
+    if (out.empty())
+      return false;
+    for (std::size_t i = 0; i < out.size(); i += chunk)
+      to(out.subspan(i, std::min(chunk, out.size() - i)));
+    output.consume(out.size());
+    return true;
+  }
+};
+
+// Runs both handshakes until both finish, one fails, or nothing moves.
+template <class StepA, class StepB, class MoveAB, class MoveBA>
+std::pair<tlsio::step_result, tlsio::step_result> run(StepA a, StepB b, MoveAB ab, MoveBA ba) {
+  tlsio::step_result ra{status::want_input, 0, {}}, rb{status::want_input, 0, {}};
+  for (int round = 0; round < 50; ++round) {
+    if (ra.status == status::want_input)
+      ra = a();
+    bool moved = ab();
+    if (rb.status == status::want_input)
+      rb = b();
+    moved |= ba();
+    if (ra.status != status::want_input && rb.status != status::want_input)
+      break;
+    if (ra.status == status::failed || rb.status == status::failed || (!moved && round > 2))
+      break;
+  }
+  return {ra, rb};
+}
+
+struct openssl_pair {
+  openssl_end client, server;
+  std::size_t chunk = ~std::size_t{0};
+
+  openssl_pair(const tlsio::detail::backend_settings &c, const tlsio::detail::backend_settings &s,
+               std::string_view name = "localhost")
+      : client(c, name), server(s) {}
+
+  std::pair<tlsio::step_result, tlsio::step_result> handshake() {
+    return run([&] { return client.c.handshake(); }, [&] { return server.c.handshake(); },
+               [&] { return client.deliver([&](auto b) { server.input.put(b); }, chunk); },
+               [&] { return server.deliver([&](auto b) { client.input.put(b); }, chunk); });
+  }
+
+  std::string send(openssl_end &from, openssl_end &to, const std::string &data) {
+    auto r = from.c.write(std::as_bytes(std::span(data)));
+    REQUIRE(r.status == status::done);
+    from.deliver([&](auto b) { to.input.put(b); }, chunk);
+    std::string got;
+    std::vector<std::byte> buffer(70000);
+    for (;;) {
+      auto rr = to.c.read(buffer);
+      if (rr.status != status::done)
+        break;
+      got.append(reinterpret_cast<const char *>(buffer.data()), rr.bytes);
+    }
+    return got;
+  }
+};
+
+std::string pattern(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i)
+    s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("OpenSSL with itself: TLS 1.3, data both ways, close_notify") {
+  const auto &pki = test_pki::shared();
+  openssl_pair p(client_settings(), server_settings(pki.server_identity));
+  SUBCASE("whole flights") {}
+  SUBCASE("one byte at a time") { p.chunk = 1; }
+  auto [c, s] = p.handshake();
+  INFO(p.client.c.failure_detail(), " / ", p.server.c.failure_detail());
+  REQUIRE(c.status == status::done);
+  REQUIRE(s.status == status::done);
+  CHECK(p.client.c.protocol_version() == "TLSv1.3");
+  for (std::size_t n : {1u, 16384u, 16385u, 200000u}) {
+    auto data = pattern(n);
+    CHECK(p.send(p.client, p.server, data) == data);
+    CHECK(p.send(p.server, p.client, data) == data);
+  }
+  REQUIRE(p.client.c.shutdown().status == status::want_input);
+  p.client.deliver([&](auto b) { p.server.input.put(b); });
+  std::vector<std::byte> buffer(100);
+  CHECK(p.server.c.read(buffer).status == status::closed);
+  CHECK(p.server.c.shutdown().status == status::done);
+  p.server.deliver([&](auto b) { p.client.input.put(b); });
+  CHECK(p.client.c.shutdown().status == status::done);
+}
+
+TEST_CASE("OpenSSL and the Mbed TLS engine speak TLS 1.2 to each other, both ways") {
+  const auto &pki = test_pki::shared();
+  SUBCASE("OpenSSL client, Mbed TLS server") {
+    openssl_end client(client_settings());
+    tlsio::engine server(pki.server_context());
+    auto [c, s] = run([&] { return client.c.handshake(); }, [&] { return server.handshake(); },
+                      [&] { return client.deliver([&](auto b) { server.put_input(b); }); },
+                      [&] {
+                        auto out = server.pending_output();
+                        client.input.put(out);
+                        server.consume_output(out.size());
+                        return !out.empty();
+                      });
+    INFO(client.c.failure_detail(), " / ", server.failure_detail());
+    REQUIRE(c.status == status::done);
+    REQUIRE(s.status == status::done);
+    CHECK(client.c.protocol_version() == "TLSv1.2");
+    CHECK(server.protocol_version() == "TLSv1.2");
+    auto data = pattern(40000);
+    REQUIRE(client.c.write(std::as_bytes(std::span(data))).status == status::done);
+    client.deliver([&](auto b) { server.put_input(b); });
+    std::string got;
+    std::vector<std::byte> buffer(70000);
+    for (tlsio::step_result r; (r = server.read(buffer)).status == status::done;)
+      got.append(reinterpret_cast<const char *>(buffer.data()), r.bytes);
+    CHECK(got == data);
+  }
+  SUBCASE("Mbed TLS client, OpenSSL server") {
+    tlsio::engine client(pki.client_context());
+    client.set_server_name("localhost");
+    openssl_end server(server_settings(pki.server_identity));
+    auto [c, s] = run([&] { return client.handshake(); }, [&] { return server.c.handshake(); },
+                      [&] {
+                        auto out = client.pending_output();
+                        server.input.put(out);
+                        client.consume_output(out.size());
+                        return !out.empty();
+                      },
+                      [&] { return server.deliver([&](auto b) { client.put_input(b); }); });
+    INFO(client.failure_detail(), " / ", server.c.failure_detail());
+    REQUIRE(c.status == status::done);
+    REQUIRE(s.status == status::done);
+    CHECK(server.c.protocol_version() == "TLSv1.2");
+    CHECK(server.c.cipher_suite().find("ECDHE") == 0);
+  }
+}
+
+TEST_CASE("OpenSSL's refusals are the tlsio::error values the Mbed TLS engine reports") {
+  const auto &pki = test_pki::shared();
+  SUBCASE("a certificate for another name: host_name_mismatch") {
+    openssl_pair p(client_settings(), server_settings(pki.server_identity), "example.com");
+    auto [c, s] = p.handshake();
+    CHECK(c.status == status::failed);
+    CHECK(c.error == tlsio::error::host_name_mismatch);
+  }
+  SUBCASE("an IP address the certificate does not name: host_name_mismatch") {
+    openssl_pair p(client_settings(), server_settings(pki.server_identity), "10.1.2.3");
+    CHECK(p.handshake().first.error == tlsio::error::host_name_mismatch);
+  }
+  SUBCASE("an IP address it names: verified") {
+    openssl_pair p(client_settings(), server_settings(pki.server_identity), "127.0.0.1");
+    CHECK(p.handshake().first.status == status::done);
+  }
+  SUBCASE("a CA the client does not trust: untrusted_issuer") {
+    auto other = ti::authority::create("another CA");
+    auto id = other.issue({.common_name = "localhost", .dns_names = {"localhost"}});
+    openssl_pair p(client_settings(), server_settings(id));
+    CHECK(p.handshake().first.error == tlsio::error::untrusted_issuer);
+  }
+  SUBCASE("the end of input without close_notify: stream_truncated") {
+    openssl_pair p(client_settings(), server_settings(pki.server_identity));
+    REQUIRE(p.handshake().first.status == status::done);
+    p.server.input.put_eof();
+    std::vector<std::byte> buffer(100);
+    CHECK(p.server.c.read_ready());
+    auto r = p.server.c.read(buffer);
+    CHECK(r.status == status::failed);
+    CHECK(r.error == tlsio::error::stream_truncated);
+  }
+  SUBCASE("a changed byte in a record: a failure in OpenSSL's own category") {
+    openssl_pair p(client_settings(), server_settings(pki.server_identity));
+    REQUIRE(p.handshake().first.status == status::done);
+    auto data = pattern(100);
+    REQUIRE(p.client.c.write(std::as_bytes(std::span(data))).status == status::done);
+    std::vector<std::byte> wire(p.client.output.pending().begin(), p.client.output.pending().end());
+    p.client.output.consume(wire.size());
+    wire[20] ^= std::byte{1};
+    p.server.input.put(wire);
+    std::vector<std::byte> buffer(200);
+    auto r = p.server.c.read(buffer);
+    CHECK(r.status == status::failed);
+    CHECK(r.error.category().name() == std::string("tlsio.openssl"));
+    CHECK(!r.error.message().empty());
+    CHECK(!p.server.output.pending().empty()); // the alert that tells the peer why
+  }
+}
+
+TEST_CASE("OpenSSL: read readiness is exact, and half a record is not taken") {
+  const auto &pki = test_pki::shared();
+  openssl_pair p(client_settings(), server_settings(pki.server_identity));
+  REQUIRE(p.handshake().first.status == status::done);
+  // The server's TLS 1.3 tickets arrive after the handshake: records without application data.
+  p.server.deliver([&](auto b) { p.client.input.put(b); });
+  CHECK(!p.client.c.read_ready());
+  auto data = pattern(1000);
+  REQUIRE(p.server.c.write(std::as_bytes(std::span(data))).status == status::done);
+  auto out = p.server.output.pending();
+  p.client.input.put(out.subspan(0, 500));
+  CHECK(!p.client.c.read_ready());
+  CHECK(p.client.input.size() == 500); // untouched
+  p.client.input.put(out.subspan(500));
+  p.server.output.consume(out.size());
+  CHECK(p.client.c.read_ready());
+  std::vector<std::byte> buffer(2000);
+  auto r = p.client.c.read(buffer);
+  CHECK(r.status == status::done);
+  CHECK(r.bytes == 1000);
+}
