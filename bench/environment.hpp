@@ -15,6 +15,7 @@ struct environment {
   bench::pki pki;
   timing durations;
   int idle_connections = 2000;
+  bool write_coalescing = false; ///< tlsio streams use stream::set_write_coalescing(true)
   /// --role client: the server in the other process, and its CA certificate.
   std::optional<asio::ip::tcp::endpoint> remote;
   identity_set remote_identity;

@@ -76,6 +76,7 @@ void set_up(const options &o, environment &env) {
   env.durations.warmup =
       std::chrono::milliseconds(static_cast<long>(1000 * o.warmup_s.value_or(o.quick ? 0.2 : 0.5)));
   env.idle_connections = o.idle_connections;
+  env.write_coalescing = o.write_coalescing;
   if (o.role == "client") {
     env.remote.emplace(asio::ip::make_address(o.host), o.port);
     env.remote_identity.ca_pem = read_text(o.ca_file);
@@ -118,6 +119,8 @@ void report(const options &o, const std::vector<figure_result> &results) {
   print_table(stdout, results);
   std::printf("\n");
   print_errors(stdout, results);
+  std::printf("tlsio streams: write coalescing %s.\n",
+              o.write_coalescing ? "on (--write-coalescing)" : "off (the default)");
   print_targets(stdout, results);
   if (!o.json_file.empty())
     std::printf("\nJSON: %s%s\n", o.json_file.c_str(),

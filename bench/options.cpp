@@ -25,6 +25,8 @@ constexpr const char *usage =
   --threads LIST        threads for the handshake figures (default 1,2)
   --sweep LIST          concurrencies for the chart (default 1,4,16,64)
   --write-bytes LIST    bytes per write in the bulk figures (default 16384,1024)
+  --write-coalescing    tlsio streams use stream::set_write_coalescing(true) (off:
+                        each write completes once the socket has its records)
   --idle N              idle connections to open (default 2000, --quick 250)
   --impl LIST           raw,tlsio,asio-ssl,asio-ssl-tls13 (default all)
   --mode LIST           handshake-full,handshake-resumed,bulk,idle (default all)
@@ -136,6 +138,10 @@ options parse_options(int argc, char **argv) {
     }
     if (arg == "--quick") {
       o.quick = true;
+      continue;
+    }
+    if (arg == "--write-coalescing") {
+      o.write_coalescing = true;
       continue;
     }
     auto it = setters().find(arg);

@@ -18,6 +18,7 @@ struct options {
   std::vector<int> threads{1, 2};
   std::vector<int> sweep{1, 4, 16, 64};
   std::vector<int> write_bytes{16384, 1024}; // the bulk figures' write sizes
+  bool write_coalescing = false;             // tlsio streams coalesce their writes
   int idle_connections = 0;                  // 0: 2000, or 250 with --quick
   std::vector<impl> impls{impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13};
   std::vector<mode> modes{mode::handshake_full, mode::handshake_resumed, mode::bulk, mode::idle};

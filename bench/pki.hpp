@@ -39,6 +39,7 @@ private:
 struct tlsio_contexts {
   tlsio::context client{tlsio::role::client};
   tlsio::context server{tlsio::role::server};
+  bool write_coalescing = false; ///< streams made for these contexts coalesce their writes
 };
 tlsio_contexts make_tlsio_contexts(const identity_set &id, std::optional<group> g, bool tickets);
 

@@ -16,10 +16,13 @@ struct tlsio_adapter {
   static stream_type client(contexts &c, const asio::any_io_executor &ex) {
     stream_type s(c.client, ex);
     s.set_server_name(server_name);
+    s.set_write_coalescing(c.write_coalescing);
     return s;
   }
   static stream_type server(contexts &c, tcp::socket &&socket) {
-    return stream_type(c.server, std::move(socket));
+    stream_type s(c.server, std::move(socket));
+    s.set_write_coalescing(c.write_coalescing);
+    return s;
   }
   template <class Token> static auto handshake(stream_type &s, bool, Token &&token) {
     return s.async_handshake(std::forward<Token>(token));
@@ -43,11 +46,13 @@ struct tlsio_adapter {
 figure_result run_tlsio(environment &env, const figure_spec &spec) {
   auto ctx = make_tlsio_contexts(env.identities(spec.cert), spec.group,
                                  spec.mode == mode::handshake_resumed);
+  ctx.write_coalescing = env.write_coalescing;
   return loopback_run<tlsio_adapter>(env, spec, ctx).run();
 }
 
 void serve_tlsio(environment &env, cert c, int threads, unsigned short port) {
   auto ctx = make_tlsio_contexts(env.identities(c), std::nullopt, true);
+  ctx.write_coalescing = env.write_coalescing;
   serve_forever<tlsio_adapter>(ctx, threads, port);
 }
 

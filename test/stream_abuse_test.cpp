@@ -286,3 +286,18 @@ concept sync_and_async_stream = requires(S s, asio::mutable_buffer m, asio::cons
   s.async_write_some(c, [](std::error_code, std::size_t) {});
 };
 static_assert(sync_and_async_stream<tlsio::stream<>>);
+
+TEST_CASE("a handshake whose flight the socket refuses fails at once, not at its timeout") {
+  asio::io_context io;
+  stream_pair p(io);
+  std::error_code ignored;
+  p.client.next_layer().shutdown(asio::socket_base::shutdown_send, ignored);
+  std::error_code result = asio::error::would_block;
+  auto start = std::chrono::steady_clock::now();
+  p.client.async_handshake([&](std::error_code ec) { result = ec; });
+  io.restart();
+  while (result == asio::error::would_block && std::chrono::steady_clock::now() - start < 5s)
+    io.run_one_for(100ms);
+  CHECK(result == asio::error::broken_pipe);
+  CHECK(std::chrono::steady_clock::now() - start < 3s); // the handshake timeout is 10 s
+}

@@ -161,6 +161,23 @@ public:
   void set_shutdown_timeout(std::chrono::milliseconds timeout) {
     state_->shutdown_timeout = timeout;
   }
+  /// Write coalescing, off by default. On, a write completes as soon as its records are
+  /// queued while less than 64 KiB waits unsent; the queued records leave after its handler
+  /// has run, together with those of the writes the handler starts at once, so that a run of
+  /// small writes costs one socket write per 64 KiB instead of one each (tlsio-bench
+  /// --write-coalescing shows the difference). The flush runs on the stream's executor (the
+  /// socket's) before the io_context waits for anything, so that executor must be the one
+  /// that runs the stream (an io_context run by one thread, or a strand); operations started
+  /// from elsewhere (a thread waiting on use_future) would race with it. What it costs: a
+  /// completed write no longer means the socket has its bytes, so end with async_shutdown()
+  /// (which sends everything queued first), not by closing, shutting down or cancelling the
+  /// socket in the handler, nor by destroying the stream (which then sends only what a TCP
+  /// socket takes at once); a socket error met by the flush is reported by the next
+  /// operation; a blocking call right after such a write may fail with
+  /// asio::error::in_progress. Applies to writes started afterwards.
+  void set_write_coalescing(bool on) noexcept { state_->coalesce_writes = on; }
+  /// Whether set_write_coalescing(true) is in effect.
+  bool write_coalescing() const noexcept { return state_->coalesce_writes; }
   /// The handshake's bound for this stream, in milliseconds, counted from the start of each
   /// handshake call (default: the context's handshake timeout; zero or less: no bound).
   /// Applies to handshakes started afterwards.
@@ -223,12 +240,8 @@ public:
   }
 
   /// Encrypts and sends some bytes: up to 64 KiB from the first buffer, or several small
-  /// buffers joined into one record. Completes once its records are queued, if less than
-  /// 64 KiB (detail::coalesce_limit) then waits unsent; otherwise once the socket has taken
-  /// them. Queued records leave after the handler has run, together with those of the writes
-  /// it starts at once (so a run of small writes costs one socket write per 64 KiB), and
-  /// before the io_context waits for anything. A socket error met then is reported by the
-  /// next operation; async_shutdown() sends everything queued before its close_notify.
+  /// buffers joined into one record. Completes once the socket has taken its records (with
+  /// set_write_coalescing(true), possibly before: see there).
   /// Completion signature: void(std::error_code, std::size_t).
   /// If it is cancelled, its bytes are already encrypted and count as taken: the flusher
   /// still sends them, ahead of the next write or the shutdown, so the record stream stays

@@ -141,9 +141,10 @@ void start_flush(const std::shared_ptr<stream_state<NextLayer>> &s, const Execut
                     flush_handler<NextLayer, Executor>{s, ex});
 }
 
-/// Records of completed writes wait unsent while less than this is queued, for as long as
-/// the writer goes on writing without waiting: a run of small writes then costs one socket
-/// write per 64 KiB instead of one each (Linux's TCP autocorking, one level up).
+/// With stream::set_write_coalescing(true), records of completed writes wait unsent while
+/// less than this is queued, for as long as the writer goes on writing without waiting: a
+/// run of small writes then costs one socket write per 64 KiB instead of one each (Linux's
+/// TCP autocorking, one level up).
 inline constexpr std::uint64_t coalesce_limit = 64 * 1024;
 
 template <class NextLayer> std::uint64_t unsent(const stream_state<NextLayer> &s) {
@@ -300,7 +301,9 @@ private:
       if (result_.status == status::want_input) {
         auto before = s.produced();
         result_ = op_.step(s);
-        if (s.produced() != before)
+        // A failure waits for everything queued: its alert may come from an earlier step
+        // (a read that went on through buffered records met the bad one).
+        if (s.produced() != before || result_.status == status::failed)
           target_ = s.produced();
       }
       bool finished = result_.status != status::want_input;
@@ -308,8 +311,11 @@ private:
         if (!(finished && op_.waits_for_flush(result_))) {
           // A flight this step answers with: sent now if the socket takes it (no hand-off
           // to an asynchronous write), else by the flusher while the step waits for input.
-          if (s.writing || !send_at_once(s))
+          if (s.writing || !send_at_once(s)) {
+            if (flush_failed(s))
+              continue; // reported at the top, rather than waiting for an answer
             start_flush(state_, asio::get_associated_executor(self, s.next_layer.get_executor()));
+          }
         } else if (coalesces()) {
           return finish_coalesced(self);
         } else {
@@ -340,19 +346,20 @@ private:
   // A write whose records may wait for the writes that follow it (coalesce_limit).
   bool coalesces() const {
     if constexpr (requires { Operation::coalesces(result_); })
-      return Operation::coalesces(result_) && !flush_failed(*state_) &&
+      return state_->coalesce_writes && Operation::coalesces(result_) && !flush_failed(*state_) &&
              unsent(*state_) < coalesce_limit;
     else
       return false;
   }
 
   // Completes, then posts the flush: queued behind the completion, it runs after the
-  // handler has had its chance to write again.
+  // handler has had its chance to write again. On the stream's executor, not the handler's:
+  // the caller takes the stream to be idle now, and a handler may run anywhere (use_future's
+  // on a thread pool).
   template <class Self> void finish_coalesced(Self &self) {
     auto state = state_;
-    auto ex = asio::get_associated_executor(self, state->next_layer.get_executor());
     finish(self, {});
-    post_coalesced_flush(state, ex);
+    post_coalesced_flush(state, state->next_layer.get_executor());
   }
 
   // Why the operation must stop waiting, if it must.

@@ -47,8 +47,9 @@ template <class NextLayer> struct stream_state {
   std::uint64_t taken = 0;             // bytes ever moved from the engine to write_buffer
   std::uint64_t sent = 0;              // bytes ever taken by the socket
   std::error_code flush_error;         // how the last socket write failed, if it did
-  // A write that completed left its records for a flush posted after its handler, so that
-  // the writes that follow at once go out in the same socket write (see coalesce_limit).
+  // With coalesce_writes, a write that completed left its records for a flush posted after
+  // its handler, so that the writes that follow at once share its socket write.
+  bool coalesce_writes = false;
   bool flush_posted = false;
   std::uint64_t flush_posted_at = 0; // produced() when it was (re)posted
 
