@@ -5,23 +5,13 @@
 // must also yield its ALPN offer (the two readers agree on where its parts are), and a
 // refusal names an unexpected_message, illegal_parameter or decode_error alert and a reason.
 #include "client_hello.hpp"
+#include "fuzz_support.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <span>
 
-namespace {
-
-void require(bool ok, const char *what) {
-  if (ok)
-    return;
-  std::fprintf(stderr, "tlsio fuzz: broken promise: %s\n", what);
-  std::abort();
-}
-
-} // namespace
+using tlsio_fuzz::require;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
   std::span<const std::byte> record(reinterpret_cast<const std::byte *>(data), size);

@@ -6,14 +6,13 @@
 // records taken, joined, equal the messages of the records given out followed by the final
 // carry; every record out holds one whole message, no longer than max_handshake_message;
 // only whole records are taken.
+#include "fuzz_support.hpp"
 #include "handshake_reframer.hpp"
 #include "record.hpp"
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <span>
 #include <vector>
 
@@ -21,13 +20,7 @@ namespace {
 
 using bytes = std::vector<std::byte>;
 namespace d = tlsio::detail;
-
-void require(bool ok, const char *what) {
-  if (ok)
-    return;
-  std::fprintf(stderr, "tlsio fuzz: broken promise: %s\n", what);
-  std::abort();
-}
+using tlsio_fuzz::require;
 
 std::size_t number(std::span<const std::byte> field) {
   std::size_t n = 0;

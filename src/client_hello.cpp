@@ -54,6 +54,25 @@ bool holds(std::span<const std::byte> list, std::byte value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+// The handshake message in a record: its type, its body, and whether the record holds exactly
+// it. Nothing for a record of another type.
+struct handshake_message {
+  std::size_t type;
+  reader body;
+  bool exact;
+};
+
+std::optional<handshake_message> read_message(std::span<const std::byte> record) {
+  reader r(record);
+  if (r.number(1) != handshake_record)
+    return std::nullopt;
+  r.take(2); // record version
+  reader fragment = r.part(2);
+  std::size_t type = fragment.number(1);
+  reader body = fragment.part(3);
+  return handshake_message{type, body, !fragment.broken() && !fragment.more()};
+}
+
 // The parts of a ClientHello whose values are checked once all of it has parsed.
 struct hello_values {
   std::span<const std::byte> compressions;
@@ -114,19 +133,16 @@ std::vector<std::string> protocol_names(reader list) {
 } // namespace
 
 std::optional<hello_problem> client_hello_problem(std::span<const std::byte> record) {
-  reader r(record);
-  if (r.number(1) != handshake_record)
+  auto message = read_message(record);
+  if (!message)
     return std::nullopt;
-  r.take(2); // record version
-  reader body = r.part(2);
-  if (body.number(1) != client_hello)
+  if (message->type != client_hello)
     return hello_problem{unexpected_message, "the client's first handshake message is not a "
                                              "ClientHello"};
-  reader hello = body.part(3);
-  if (body.broken() || body.more())
+  if (!message->exact)
     return malformed("its length is not the record's");
   hello_values values;
-  if (auto problem = read_hello(hello, values))
+  if (auto problem = read_hello(message->body, values))
     return problem;
   // RFC 5246 §7.4.1.2: null compression MUST be offered; Mbed TLS 2.28 ignores its absence.
   if (!holds(values.compressions, null_compression))
@@ -139,14 +155,10 @@ std::optional<hello_problem> client_hello_problem(std::span<const std::byte> rec
 }
 
 std::optional<std::vector<std::string>> offered_alpn(std::span<const std::byte> record) {
-  reader r(record);
-  if (r.number(1) != handshake_record)
+  auto message = read_message(record);
+  if (!message || message->type != client_hello)
     return std::nullopt;
-  r.take(2); // record version
-  reader body = r.part(2);
-  if (body.number(1) != client_hello)
-    return std::nullopt;
-  reader hello = body.part(3);
+  reader hello = message->body;
   hello.take(2 + 32); // version, random
   hello.part(1);      // session id
   hello.part(2);      // cipher suites
