@@ -460,8 +460,12 @@ step_result engine::handshake() {
     if (!e.client_hello_checked_)
       if (auto r = e.check_client_hello(); r.status != status::done)
         return r;
-    if (e.ssl_->handshake != nullptr)
+    if (e.ssl_->handshake != nullptr) {
       e.resumed_ = e.ssl_->handshake->resume != 0;
+      // RFC 8422 §5.1.2: our ECDHE point goes uncompressed, whatever the peer listed first
+      // (Mbed TLS 2.28 takes the first format it knows).
+      e.ssl_->handshake->ecdh_ctx.point_format = MBEDTLS_ECP_PF_UNCOMPRESSED;
+    }
     int state = e.ssl_->state;
     ret = mbedtls_ssl_handshake_step(e.ssl_.get());
     if (ret == 0 && state == peer_certificate_state && e.ssl_->state != state)

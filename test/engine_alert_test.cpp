@@ -153,6 +153,29 @@ TEST_CASE("ClientHellos with values that cannot be: illegal_parameter") {
   }
 }
 
+// RFC 8422 §5.1.2 deprecates compressed points: a server sends its own uncompressed even to a
+// client that lists compressed first.
+TEST_CASE("the ServerKeyExchange point is uncompressed whatever the client lists first") {
+  tlsio::engine server(test_pki::shared().server_context());
+  server.put_input(client_hello([](hello_parts &p) { p.point_formats = u8s({1, 0}); }));
+  REQUIRE(server.handshake().status == status::want_input);
+  auto out = server.pending_output();
+  // Records of the server's first flight, each a whole message: find ServerKeyExchange.
+  for (std::size_t at = 0; at + 5 < out.size();) {
+    std::size_t length =
+        std::to_integer<std::size_t>(out[at + 3]) << 8 | std::to_integer<std::size_t>(out[at + 4]);
+    if (out[at + 5] == std::byte{12}) {
+      // curve_type, named_curve (2), point length, point
+      auto params = out.subspan(at + 9);
+      CHECK(params[3] == std::byte{65});
+      CHECK(params[4] == std::byte{4});
+      return;
+    }
+    at += 5 + length;
+  }
+  FAIL("no ServerKeyExchange");
+}
+
 TEST_CASE("no cipher suite in common: handshake_failure") {
   check_refused(client_hello([](hello_parts &p) {
                   p.suites = u8s({0x00, 0x2f});
