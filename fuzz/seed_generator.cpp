@@ -1,5 +1,6 @@
 // Writes the seed corpora of the fuzz targets: tlsio_fuzz_seeds DIR fills
-// DIR/engine_server_fuzz, DIR/engine_client_fuzz and DIR/load_fuzz.
+// DIR/engine_server_fuzz, DIR/engine_client_fuzz, DIR/load_fuzz, DIR/client_hello_fuzz and
+// DIR/handshake_reframer_fuzz.
 //
 // The engine seeds are recorded handshakes in each of the input's feeds (fuzz_support.hpp);
 // the load seeds are the throwaway PKI's certificates and keys in PEM and DER, plain and
@@ -8,6 +9,7 @@
 
 #include <mbedtls/base64.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -135,6 +137,58 @@ void write_load_seeds(const fs::path &root) {
         load_input(5, to_bytes(p.client_chain_pem), to_bytes(p.server_key_pem)));
 }
 
+// The records before the first ChangeCipherSpec in `sent`: the plaintext handshake.
+bytes plaintext_records(const bytes &sent) {
+  std::size_t at = 0;
+  while (at + 5 <= sent.size() && sent[at] == std::byte{22})
+    at += 5 + (std::to_integer<std::size_t>(sent[at + 3]) << 8) +
+          std::to_integer<std::size_t>(sent[at + 4]);
+  return bytes(sent.begin(), sent.begin() + static_cast<std::ptrdiff_t>(std::min(at, sent.size())));
+}
+
+// The handshake messages of `records` cut into records of at most `size` bytes.
+bytes refragmented(const bytes &records, std::size_t size) {
+  bytes messages, out;
+  for (std::size_t at = 0; at + 5 <= records.size();) {
+    auto length = (std::to_integer<std::size_t>(records[at + 3]) << 8) +
+                  std::to_integer<std::size_t>(records[at + 4]);
+    messages.insert(messages.end(), records.begin() + static_cast<std::ptrdiff_t>(at + 5),
+                    records.begin() + static_cast<std::ptrdiff_t>(at + 5 + length));
+    at += 5 + length;
+  }
+  for (std::size_t at = 0; at < messages.size(); at += size) {
+    auto n = std::min(size, messages.size() - at);
+    out.insert(out.end(),
+               {std::byte{22}, std::byte{3}, std::byte{3}, std::byte(n >> 8), std::byte(n & 0xff)});
+    out.insert(out.end(), messages.begin() + static_cast<std::ptrdiff_t>(at),
+               messages.begin() + static_cast<std::ptrdiff_t>(at + n));
+  }
+  return out;
+}
+
+// ClientHello records for client_hello_fuzz; the plaintext flights of both sides, whole and
+// re-cut, for handshake_reframer_fuzz ([chunk][records], see its source).
+void write_handshake_seeds(const fs::path &root) {
+  corpus hellos(root / "client_hello_fuzz");
+  corpus reframer(root / "handshake_reframer_fuzz");
+  for (int bits = 0; bits < tlsio_fuzz::scenario_count; ++bits) {
+    auto t = tlsio_fuzz::record(static_cast<tlsio_fuzz::scenario>(bits));
+    auto tag = std::to_string(bits);
+    auto client = plaintext_records(t.from_client);
+    auto server = plaintext_records(t.from_server);
+    hellos.add("hello-" + tag, bytes(client.begin(), client.begin() + static_cast<std::ptrdiff_t>(
+                                                                          t.client_flights.at(0))));
+    for (auto [name, flight] : {std::pair{"client", client}, {"server", server}}) {
+      for (std::size_t size : {std::size_t{16384}, std::size_t{100}, std::size_t{1}}) {
+        bytes input{std::byte{static_cast<unsigned char>(size % 251)}};
+        auto cut = refragmented(flight, size);
+        input.insert(input.end(), cut.begin(), cut.end());
+        reframer.add(std::string(name) + "-" + std::to_string(size) + "-" + tag, input);
+      }
+    }
+  }
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -145,6 +199,7 @@ int main(int argc, char **argv) {
   try {
     write_engine_seeds(argv[1]);
     write_load_seeds(argv[1]);
+    write_handshake_seeds(argv[1]);
   } catch (const std::exception &e) {
     std::fprintf(stderr, "tlsio_fuzz_seeds: %s\n", e.what());
     return 1;

@@ -37,7 +37,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p "$dir/artifacts"
 passed=0
 failed=()
-for target in engine_server_fuzz engine_client_fuzz load_fuzz; do
+for target in engine_server_fuzz engine_client_fuzz load_fuzz client_hello_fuzz \
+  handshake_reframer_fuzz; do
   log="$dir/artifacts/$target.log"
   echo "== $target: ${seconds}s"
   if "$dir/bin/$target" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \

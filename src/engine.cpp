@@ -1,5 +1,6 @@
 #include "engine_impl.hpp"
 
+#include "alert_for_error.hpp"
 #include "client_hello.hpp"
 #include "engine_error.hpp"
 #include "record.hpp"
@@ -83,9 +84,11 @@ const char *alert_name(unsigned char description) {
 engine::impl::impl(std::shared_ptr<context::impl> ctx) : context_(std::move(ctx)) {}
 
 int engine::impl::send_to_output(void *self, const unsigned char *data, std::size_t size) {
-  auto &out = static_cast<impl *>(self)->output_;
+  auto &e = *static_cast<impl *>(self);
   auto bytes = reinterpret_cast<const std::byte *>(data);
-  out.insert(out.end(), bytes, bytes + size);
+  e.output_.insert(e.output_.end(), bytes, bytes + size);
+  // Mbed TLS sends one whole record a call; its type is in the clear even when encrypted.
+  e.alert_was_last_ = size > 0 && data[0] == MBEDTLS_SSL_MSG_ALERT;
   return static_cast<int>(size);
 }
 
@@ -110,6 +113,12 @@ std::size_t engine::impl::readable_input() noexcept {
 
 int engine::impl::receive_from_input(void *self, unsigned char *data, std::size_t size) {
   auto &e = *static_cast<impl *>(self);
+  if (std::size_t left = e.reframed_.size() - e.reframed_begin_; left > 0) {
+    std::size_t n = std::min(size, left);
+    std::memcpy(data, e.reframed_.data() + e.reframed_begin_, n);
+    e.reframed_begin_ += n;
+    return static_cast<int>(n);
+  }
   std::size_t n = std::min(size, e.readable_input());
   if (n == 0) {
     if (e.input_ended_) {
@@ -141,12 +150,14 @@ step_result engine::impl::fail(std::error_code ec, std::string detail) {
 }
 
 step_result engine::impl::fail(int code) {
+  if (auto alert = detail::fatal_alert_for(code, failed_input()))
+    send_fatal_alert(*alert);
   switch (code) {
   case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
-    if (!handshake_done_)
+    if (!handshake_done_ && reframing_over_)
       return fail(detail::engine_error(code),
-                  "the peer split a handshake message across records, which Mbed TLS 2.28 "
-                  "cannot reassemble");
+                  "the peer split a handshake message across encrypted records, which Mbed "
+                  "TLS 2.28 cannot reassemble");
     break;
   case MBEDTLS_ERR_SSL_INVALID_MAC:
     if (ssl_->nb_zero > 3) // Mbed TLS's guard against a flood of empty records
@@ -155,14 +166,8 @@ step_result engine::impl::fail(int code) {
                   "a possible denial of service");
     break;
   case MBEDTLS_ERR_SSL_BAD_INPUT_DATA: // Mbed TLS's answer to a record longer than TLS allows
-    mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL,
-                                   MBEDTLS_SSL_ALERT_MSG_RECORD_OVERFLOW);
     return fail(detail::engine_error(MBEDTLS_ERR_SSL_INVALID_RECORD),
                 "the peer sent a record longer than TLS allows");
-  case MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE: // from check_peer_certificate; say why
-    mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL,
-                                   MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE);
-    break;
   default:
     break;
   }
@@ -172,6 +177,29 @@ step_result engine::impl::fail(int code) {
   if (ec == error::stream_truncated && !handshake_done_)
     return fail(ec, "the peer closed the connection during the TLS handshake");
   return fail(ec);
+}
+
+detail::failed_input engine::impl::failed_input() const {
+  detail::failed_input in;
+  if (ssl_->transform_in != nullptr && ssl_->in_len != nullptr)
+    in.encrypted_record = std::size_t{ssl_->in_len[0]} << 8 | ssl_->in_len[1];
+  if (ssl_->in_msg != nullptr && ssl_->in_msgtype == MBEDTLS_SSL_MSG_HANDSHAKE &&
+      ssl_->in_hslen <= ssl_->in_msglen)
+    in.handshake_message = {ssl_->in_msg, ssl_->in_hslen};
+  return in;
+}
+
+void engine::impl::send_fatal_alert(unsigned char description) {
+  // Before the first handshake step nothing has reached the peer, and Mbed TLS may not be
+  // set up.
+  if (alert_was_last_ || !session_offered_ || ssl_->out_msg == nullptr)
+    return;
+  // A server refusing a ClientHello before Mbed TLS read its version: write TLS 1.2's.
+  if (ssl_->major_ver == 0) {
+    ssl_->major_ver = MBEDTLS_SSL_MAJOR_VERSION_3;
+    ssl_->minor_ver = MBEDTLS_SSL_MINOR_VERSION_3;
+  }
+  mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL, description);
 }
 
 std::string engine::impl::describe_fatal_alert(unsigned char description) const {
@@ -202,29 +230,81 @@ void engine::impl::offer_session() {
     fail(ret);
 }
 
-bool engine::impl::check_offered_alpn() {
-  auto &ctx = *context_;
-  if (ctx.role_ != role::server || ctx.alpn_.empty() ||
-      ctx.alpn_mismatch_ != alpn_mismatch::proceed) {
-    alpn_checked_ = true;
-    return true;
-  }
+step_result engine::impl::reframe_input() {
+  if (reframing_over_)
+    return {status::done, 0, {}};
   std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
-  auto first = detail::first_record(input);
-  if (first.state == detail::record_state::partial && !input_ended_)
-    return false; // wait for the whole ClientHello
-  alpn_checked_ = true;
-  auto offered = first.state == detail::record_state::complete
-                     ? detail::offered_alpn(input.first(first.size))
-                     : std::nullopt;
+  auto r = detail::reframe_handshake(std::move(carry_), input);
+  carry_ = std::move(r.carry);
+  // No rewind of input_ here: a socket read may be filling the space after input_end_.
+  input_begin_ += r.consumed;
+  whole_records_ -= std::min(r.consumed, whole_records_);
+  if (reframed_begin_ == reframed_.size()) {
+    reframed_.clear();
+    reframed_begin_ = 0;
+  }
+  reframed_.insert(reframed_.end(), r.records.begin(), r.records.end());
+  switch (r.error) {
+  case detail::reframe_error::message_too_long:
+    send_fatal_alert(MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR);
+    return fail(detail::engine_error(MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE),
+                "the peer sent a handshake message longer than the 16384 bytes that Mbed TLS "
+                "2.28 can take");
+  case detail::reframe_error::empty_record:
+    send_fatal_alert(MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR);
+    return fail(detail::engine_error(MBEDTLS_ERR_SSL_INVALID_RECORD),
+                "the peer sent an empty handshake record");
+  default:
+    break;
+  }
+  // From the peer's ChangeCipherSpec on, records are encrypted; a message cut by it is
+  // Mbed TLS's to refuse (it will find a ChangeCipherSpec where it waits for the rest).
+  auto next = detail::first_record(input.subspan(r.consumed));
+  if (next.state == detail::record_state::complete &&
+      input[r.consumed] == std::byte{MBEDTLS_SSL_MSG_CHANGE_CIPHER_SPEC})
+    reframing_over_ = true;
+  return {status::done, 0, {}};
+}
+
+step_result engine::impl::check_client_hello() {
+  if (context_->role_ != role::server) {
+    client_hello_checked_ = true;
+    return {status::done, 0, {}};
+  }
+  std::span<const std::byte> hello(reframed_.data() + reframed_begin_,
+                                   reframed_.size() - reframed_begin_);
+  if (hello.empty()) {
+    std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
+    auto first = detail::first_record(input);
+    bool whole_other = first.state != detail::record_state::partial && carry_.bytes.empty();
+    if (!input_ended_ && !whole_other)
+      return {status::want_input, 0, {}}; // wait for the whole ClientHello
+    client_hello_checked_ = true;         // not a ClientHello: Mbed TLS will say why
+    return {status::done, 0, {}};
+  }
+  client_hello_checked_ = true;
+  hello = hello.first(detail::first_record(hello).size);
+  if (auto problem = detail::client_hello_problem(hello)) {
+    send_fatal_alert(problem->alert);
+    return fail(detail::engine_error(MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO),
+                std::move(problem->reason));
+  }
+  check_offered_alpn(hello);
+  return {status::done, 0, {}};
+}
+
+void engine::impl::check_offered_alpn(std::span<const std::byte> hello) {
+  auto &ctx = *context_;
+  if (ctx.alpn_.empty() || ctx.alpn_mismatch_ != alpn_mismatch::proceed)
+    return;
+  auto offered = detail::offered_alpn(hello);
   if (!offered || offered->empty())
-    return true;
+    return;
   for (const auto &protocol : *offered)
     if (std::find(ctx.alpn_.begin(), ctx.alpn_.end(), protocol) != ctx.alpn_.end())
-      return true;
+      return;
   // Nothing in common: this connection goes on as if the server spoke no ALPN.
   ssl_->conf = &ctx.config_without_alpn_;
-  return true;
 }
 
 int engine::impl::read_application_data(unsigned char *data, std::size_t size) {
@@ -369,16 +449,23 @@ step_result engine::handshake() {
     e.offer_session();
   if (e.failure_)
     return {status::failed, 0, e.failure_};
-  if (!e.alpn_checked_ && !e.check_offered_alpn())
-    return {status::want_input, 0, {}};
   // Stepping by hand, to see whether the server resumed before Mbed TLS frees that state,
   // and to judge the peer's certificate before the next step uses it.
   const int peer_certificate_state =
       ctx.role_ == role::client ? MBEDTLS_SSL_SERVER_CERTIFICATE : MBEDTLS_SSL_CLIENT_CERTIFICATE;
   int ret = 0;
   while (ret == 0 && e.ssl_->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
-    if (e.ssl_->handshake != nullptr)
+    if (auto r = e.reframe_input(); r.status == status::failed)
+      return r;
+    if (!e.client_hello_checked_)
+      if (auto r = e.check_client_hello(); r.status != status::done)
+        return r;
+    if (e.ssl_->handshake != nullptr) {
       e.resumed_ = e.ssl_->handshake->resume != 0;
+      // RFC 8422 §5.1.2: our ECDHE point goes uncompressed, whatever the peer listed first
+      // (Mbed TLS 2.28 takes the first format it knows).
+      e.ssl_->handshake->ecdh_ctx.point_format = MBEDTLS_ECP_PF_UNCOMPRESSED;
+    }
     int state = e.ssl_->state;
     ret = mbedtls_ssl_handshake_step(e.ssl_.get());
     if (ret == 0 && state == peer_certificate_state && e.ssl_->state != state)
@@ -515,7 +602,8 @@ bool engine::read_ready() {
     return true;
   if (mbedtls_ssl_get_bytes_avail(e.ssl_.get()) > 0)
     return true;
-  bool records_wait = e.readable_input() > 0 || mbedtls_ssl_check_pending(e.ssl_.get());
+  bool records_wait = e.readable_input() > 0 || e.reframed_begin_ < e.reframed_.size() ||
+                      mbedtls_ssl_check_pending(e.ssl_.get());
   if (!e.handshake_done_ || !records_wait)
     return records_wait;
   // Reading 0 bytes processes records up to the first application data and leaves it there.
@@ -525,7 +613,9 @@ bool engine::read_ready() {
 }
 
 std::size_t engine::pending_input() const noexcept {
-  return impl_->input_end_ - impl_->input_begin_;
+  const auto &e = *impl_;
+  return e.input_end_ - e.input_begin_ + e.reframed_.size() - e.reframed_begin_ +
+         e.carry_.bytes.size();
 }
 
 std::error_code engine::failure() const noexcept { return impl_->failure_; }

@@ -1,8 +1,10 @@
 // The state behind tlsio::engine (internal).
 #pragma once
 
+#include "alert_for_error.hpp"
 #include "context_impl.hpp"
 #include "core/record_buffers.hpp"
+#include "handshake_reframer.hpp"
 #include "mbed_object.hpp"
 #include "peer_name.hpp"
 
@@ -45,8 +47,18 @@ struct engine::impl {
   void read_more_records(unsigned char *data, std::size_t size, step_result &r);
   /// The input starts with a whole application-data record.
   bool application_data_waits() noexcept;
-  /// Server with alpn_mismatch::proceed: false while the ClientHello is incomplete.
-  bool check_offered_alpn();
+  /// Server: refuses a ClientHello that Mbed TLS would take though it must not, and with
+  /// alpn_mismatch::proceed, drops ALPN if nothing offered is ours. want_input while the
+  /// ClientHello is incomplete.
+  step_result check_client_hello();
+  void check_offered_alpn(std::span<const std::byte> hello);
+  /// Before the peer's ChangeCipherSpec: moves the handshake records at the start of the
+  /// input into reframed_, one whole message a record.
+  step_result reframe_input();
+  /// What Mbed TLS was reading when it failed, for the alert that fits.
+  detail::failed_input failed_input() const;
+  /// Sends a fatal alert unless Mbed TLS has just sent one, or the handshake has not begun.
+  void send_fatal_alert(unsigned char description);
   std::string describe_verification_failure(std::uint32_t flags) const;
   std::string describe_fatal_alert(unsigned char description) const;
   /// Hands Mbed TLS the session set_session() stored, if it may resume here.
@@ -80,6 +92,16 @@ struct engine::impl {
   bool reported_want_input_ = false;
   std::vector<std::byte> output_;
   std::size_t output_begin_ = 0;
+  // Whether the last record written was an alert: Mbed TLS sends some fatal alerts itself,
+  // and a peer must get only one.
+  bool alert_was_last_ = false;
+
+  // Handshake records re-framed before the peer's ChangeCipherSpec (handshake_reframer.hpp):
+  // whole records that Mbed TLS reads before input_, and the message not yet whole.
+  std::vector<std::byte> reframed_;
+  std::size_t reframed_begin_ = 0;
+  detail::handshake_carry carry_;
+  bool reframing_over_ = false;
 
   std::string server_name_;
   std::optional<detail::ip_address> server_ip_;
@@ -103,7 +125,7 @@ struct engine::impl {
 
   bool handshake_done_ = false;
   bool resumed_ = false;
-  bool alpn_checked_ = false;
+  bool client_hello_checked_ = false;
   bool close_notify_sent_ = false;
   bool peer_closed_ = false;
   std::error_code failure_;

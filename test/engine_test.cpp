@@ -683,6 +683,66 @@ TEST_CASE("one read takes every whole application-data record already here") {
   }
 }
 
+// The handshake records at the start of `bytes` (up to ChangeCipherSpec) re-cut into
+// records of at most `size` bytes, as a peer that fragments handshake messages sends them.
+std::vector<std::byte> split_handshake(const std::vector<std::byte> &bytes, std::size_t size) {
+  std::vector<std::byte> messages, out;
+  std::size_t at = 0;
+  while (at < bytes.size() && bytes[at] == std::byte{22}) {
+    auto end =
+        at + first_record_size({bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.end()});
+    messages.insert(messages.end(), bytes.begin() + static_cast<std::ptrdiff_t>(at + 5),
+                    bytes.begin() + static_cast<std::ptrdiff_t>(end));
+    at = end;
+  }
+  for (std::size_t m = 0; m < messages.size(); m += size) {
+    auto n = std::min(size, messages.size() - m);
+    out.insert(out.end(),
+               {std::byte{22}, std::byte{3}, std::byte{3}, std::byte(n >> 8), std::byte(n & 0xff)});
+    out.insert(out.end(), messages.begin() + static_cast<std::ptrdiff_t>(m),
+               messages.begin() + static_cast<std::ptrdiff_t>(m + n));
+  }
+  out.insert(out.end(), bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.end());
+  return out;
+}
+
+TEST_CASE("handshake messages split across records are joined, on both sides") {
+  const auto &pki = test_pki::shared();
+  // An RSA chain: a Certificate message longer than 512 bytes.
+  auto rsa = pki.ca.issue({.dns_names = {"localhost"}, .key = ti::key_type::rsa_2048});
+  for (std::size_t size : {std::size_t{1}, std::size_t{7}, std::size_t{512}}) {
+    CAPTURE(size);
+    engine_pair p(pki.client_context(), pki.server_context(rsa));
+    tlsio::step_result client{}, server{};
+    for (int flight = 0; flight < 4; ++flight) {
+      client = p.client.handshake();
+      p.to_server.take_from(p.client);
+      p.to_server.bytes = split_handshake(p.to_server.bytes, size);
+      p.to_server.deliver_to(p.server, p.to_server.bytes.size());
+      server = p.server.handshake();
+      p.to_client.take_from(p.server);
+      p.to_client.bytes = split_handshake(p.to_client.bytes, size);
+      p.to_client.deliver_to(p.client, p.to_client.bytes.size());
+    }
+    INFO("client: ", p.client.failure_detail(), " server: ", p.server.failure_detail());
+    CHECK(client.status == status::done);
+    CHECK(server.status == status::done);
+    CHECK(p.send(p.client, p.to_server, p.server, "after") == "after");
+  }
+}
+
+TEST_CASE("a handshake message longer than one record: decode_error, with its own reason") {
+  tlsio::engine server(test_pki::shared().server_context());
+  // A ClientHello announcing 16381 bytes of body: 16385 with its header.
+  server.put_input(std::as_bytes(std::span("\x16\x03\x03\x00\x06\x01\x00\x3f\xfd\x03\x03", 11)));
+  CHECK(server.handshake().status == status::failed);
+  CHECK(server.failure_detail().find("longer than the 16384 bytes") != std::string::npos);
+  auto out = server.pending_output();
+  CHECK(std::vector<std::byte>(out.begin(), out.end()) ==
+        std::vector<std::byte>{std::byte{21}, std::byte{3}, std::byte{3}, std::byte{0},
+                               std::byte{2}, std::byte{2}, std::byte{50}});
+}
+
 TEST_CASE("warning alerts are skipped, and data behind them is read at once") {
   for (unsigned char alert :
        {MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION, MBEDTLS_SSL_ALERT_MSG_USER_CANCELED}) {

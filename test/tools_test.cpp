@@ -287,6 +287,20 @@ TEST_CASE("curl against tlsio-server --http") {
   CHECK(server.stop() == 0);
 }
 
+TEST_CASE("tlsio-server --http answers a request whose lines end in a bare LF") {
+  // RFC 9112 §2.2 lets a recipient take a bare LF as a line end; tlsfuzzer sends exactly this.
+  certificates c;
+  tlsio_server server(c.path(), {"--cert", c.pem("server"), "--key", c.key("server"), "--http"});
+  auto r = run({program("openssl"), "s_client", "-connect", "127.0.0.1:" + server.port, "-CAfile",
+                c.ca.string(), "-quiet"},
+               "GET / HTTP/1.0\nUser-Agent: test\n\n", c.path(), "bare-lf");
+  INFO("s_client stderr: " << r.err);
+  CHECK(r.status == 0);
+  CHECK(contains(r.out, "HTTP/1.1 200 OK\r\n"));
+  CHECK(contains(r.out, "hello from tlsio"));
+  CHECK(server.stop() == 0);
+}
+
 TEST_CASE("tlsio-server --generate writes a CA that curl trusts") {
   tools_test::temp_dir dir;
   auto curl = program("curl");

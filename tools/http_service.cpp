@@ -5,7 +5,6 @@
 
 #include <tlsio/compat.hpp>
 
-#include <asio/read_until.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -16,6 +15,7 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace tool {
 namespace {
@@ -50,11 +50,22 @@ bool has_token(std::string_view list, std::string_view token) {
   return false;
 }
 
+// The next line of `head` from `pos` without its end, which is CRLF or, as RFC 9112 §2.2 lets
+// a recipient accept, a bare LF; `pos` moves past the line end.
+std::string_view next_line(std::string_view head, std::size_t &pos) {
+  auto end = std::min(head.find('\n', pos), head.size());
+  auto line = head.substr(pos, end - pos);
+  pos = end + 1;
+  if (line.ends_with('\r'))
+    line.remove_suffix(1);
+  return line;
+}
+
 // The request line and headers, up to and including the blank line.
 http_request parse_request(std::string_view head) {
   http_request r;
-  auto line_end = head.find("\r\n");
-  auto request_line = head.substr(0, line_end);
+  std::size_t pos = 0;
+  auto request_line = next_line(head, pos);
   auto method = request_line.substr(0, request_line.find(' '));
   auto version = request_line.substr(request_line.rfind(' ') + 1);
   if (method.empty() || (version != "HTTP/1.1" && version != "HTTP/1.0"))
@@ -62,10 +73,8 @@ http_request parse_request(std::string_view head) {
   r.valid = true;
   r.head_only = method == "HEAD";
   bool close = false, keep_alive = false;
-  for (auto pos = line_end + 2; pos < head.size();) {
-    auto end = head.find("\r\n", pos);
-    auto line = head.substr(pos, end - pos);
-    pos = end + 2;
+  while (pos < head.size()) {
+    auto line = next_line(head, pos);
     auto colon = line.find(':');
     if (colon == std::string_view::npos)
       continue;
@@ -85,6 +94,35 @@ http_request parse_request(std::string_view head) {
   // HTTP/1.1 keeps the connection by default, HTTP/1.0 only when asked to.
   r.keep_alive = r.framed && !close && (version == "HTTP/1.1" || keep_alive);
   return r;
+}
+
+// The size of the request head at the start of `buffer` (through its blank line), or 0
+// while the blank line has not arrived. Lines may end in CRLF or a bare LF.
+std::size_t head_size(std::string_view buffer) {
+  for (auto lf = buffer.find('\n'); lf != std::string_view::npos; lf = buffer.find('\n', lf + 1)) {
+    auto next = lf + 1;
+    if (next < buffer.size() && buffer[next] == '\r')
+      ++next;
+    if (next < buffer.size() && buffer[next] == '\n')
+      return next + 1;
+  }
+  return 0;
+}
+
+// Reads until `buffer` holds a whole request head; its size.
+awaitable<std::pair<std::error_code, std::size_t>> read_head(tlsio::stream<> &s,
+                                                             std::string &buffer) {
+  std::array<char, 4096> scratch;
+  for (;;) {
+    if (auto n = head_size(buffer))
+      co_return std::pair{std::error_code{}, n};
+    if (buffer.size() >= max_request_head)
+      co_return std::pair{std::error_code(asio::error::message_size), std::size_t{0}};
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(scratch), as_tuple);
+    if (ec)
+      co_return std::pair{ec, std::size_t{0}};
+    buffer.append(scratch.data(), n);
+  }
 }
 
 std::string http_date() {
@@ -126,8 +164,7 @@ awaitable<std::error_code> skip_body(tlsio::stream<> &s, std::string &buffer, st
 awaitable<std::error_code> serve_http(tlsio::stream<> &s) {
   std::string buffer;
   for (;;) {
-    auto [ec, n] = co_await asio::async_read_until(
-        s, asio::dynamic_buffer(buffer, max_request_head), "\r\n\r\n", as_tuple);
+    auto [ec, n] = co_await read_head(s, buffer);
     if (ec == asio::error::eof && buffer.empty()) // closed between requests
       break;
     if (ec)
