@@ -562,6 +562,8 @@ void engine::release_input() noexcept {
 }
 
 void engine::put_input(std::span<const std::byte> data) {
+  if (data.empty()) // memcpy from an empty span's null pointer is undefined
+    return;
   auto space = prepare_input(data.size());
   std::memcpy(space.data(), data.data(), data.size());
   commit_input(data.size());
