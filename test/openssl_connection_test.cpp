@@ -83,7 +83,7 @@ std::pair<tlsio::step_result, tlsio::step_result> run(StepA a, StepB b, MoveAB a
     moved |= ba();
     if (ra.status != status::want_input && rb.status != status::want_input)
       break;
-    if (ra.status == status::failed || rb.status == status::failed || (!moved && round > 2))
+    if (!moved && round > 2) // a side that failed has sent its alert, and the other read it
       break;
   }
   return {ra, rb};
@@ -269,4 +269,64 @@ TEST_CASE("OpenSSL: read readiness is exact, and half a record is not taken") {
   auto r = p.client.c.read(buffer);
   CHECK(r.status == status::done);
   CHECK(r.bytes == 1000);
+}
+
+TEST_CASE("OpenSSL: client certificates, required and missing") {
+  const auto &pki = test_pki::shared();
+  auto server = server_settings(pki.server_identity);
+  server.verify_peer = true;
+  server.require_peer_certificate = true;
+  server.authorities_pem = {pki.ca.certificate_pem()};
+  for (int version : {12, 13}) {
+    CAPTURE(version);
+    SUBCASE("with one: both handshakes complete") {
+      auto client = client_settings(version);
+      auto id = pki.ca.issue({.common_name = "a client"});
+      client.chain_pem = id.chain_pem;
+      client.key_pem = id.private_key_pem;
+      openssl_pair p(client, server);
+      auto [c, s] = p.handshake();
+      CHECK(c.status == status::done);
+      CHECK(s.status == status::done);
+    }
+    SUBCASE("without: the server refuses with no_peer_certificate") {
+      openssl_pair p(client_settings(version), server);
+      auto [c, s] = p.handshake();
+      CHECK(s.status == status::failed);
+      CHECK(s.error == tlsio::error::no_peer_certificate);
+      // Under TLS 1.3 the client's handshake has completed: it learns on its first read.
+      p.server.deliver([&](auto b) { p.client.input.put(b); });
+      std::vector<std::byte> buffer(100);
+      auto r = c.status == status::done ? p.client.c.read(buffer) : p.client.c.handshake();
+      CHECK(r.status == status::failed);
+    }
+  }
+}
+
+TEST_CASE("OpenSSL: ALPN, and the server's mismatch policy") {
+  const auto &pki = test_pki::shared();
+  auto client = client_settings();
+  client.alpn = {"h2", "http/1.1"};
+  auto server = server_settings(pki.server_identity);
+  SUBCASE("a protocol in common: the server's first choice") {
+    server.alpn = {"http/1.1", "h2"};
+    openssl_pair p(client, server);
+    REQUIRE(p.handshake().first.status == status::done);
+    CHECK(p.client.c.alpn_protocol() == "http/1.1");
+    CHECK(p.server.c.alpn_protocol() == "http/1.1");
+  }
+  SUBCASE("none in common, fail: refused") {
+    server.alpn = {"imap"};
+    openssl_pair p(client, server);
+    auto [c, s] = p.handshake();
+    CHECK(s.status == status::failed);
+    CHECK(c.status == status::failed);
+  }
+  SUBCASE("none in common, proceed: no protocol") {
+    server.alpn = {"imap"};
+    server.alpn_fail_on_mismatch = false;
+    openssl_pair p(client, server);
+    REQUIRE(p.handshake().first.status == status::done);
+    CHECK(p.client.c.alpn_protocol().empty());
+  }
 }

@@ -148,8 +148,18 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
   SSL_CTX_set_verify(c, mode, nullptr);
 
   if (settings.side == role::server) {
-    if (!settings.tickets)
+    if (!settings.tickets) { // no resumption at all, as on the Mbed TLS engine
       SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+      SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+      SSL_CTX_set_num_tickets(c, 0);
+    }
+    if (settings.verify_peer) { // the CAs a client's certificate may come from
+      STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+      for (const auto &pem : settings.authorities_pem)
+        for (auto &ca : certificates(pem))
+          sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca.get())));
+      SSL_CTX_set_client_CA_list(c, names);
+    }
     if (!kept->alpn.empty())
       SSL_CTX_set_alpn_select_cb(c, select_alpn, kept.get());
   } else if (!settings.alpn.empty()) {

@@ -69,6 +69,10 @@ std::error_code take_error(std::string &detail) {
     detail = "the peer closed the connection without close_notify";
     return error::stream_truncated;
   }
+  if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+    detail = "the client sent no certificate, and this server requires one";
+    return error::no_peer_certificate;
+  }
   std::error_code ec(reason, openssl_category());
   detail = ec.message();
   return ec;
