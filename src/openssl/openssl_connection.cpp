@@ -63,6 +63,14 @@ connection::connection(ssl_ctx_ptr ctx, role side, record_input &input, record_o
     SSL_set_accept_state(ssl_.get());
 }
 
+connection::~connection() {
+  // OpenSSL takes a connection freed before close_notify for a bad end and makes its session
+  // unresumable. Only a fatal error must do that (RFC 5246 §7.2.2); a missing close_notify
+  // is not one (§7.2.1), as on the Mbed TLS engine.
+  if (!failure_ || failure_ == error::stream_truncated)
+    SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
 void connection::set_server_name(std::string_view name, bool is_ip_address) {
   std::string n(name);
   X509_VERIFY_PARAM *param = SSL_get0_param(ssl_.get());
@@ -198,6 +206,23 @@ bool connection::read_ready() {
   if (ret == 1)
     return true;
   return result_of(ret).status != status::want_input;
+}
+
+void connection::set_session(const std::shared_ptr<SSL_SESSION> &s) {
+  SSL_set_session(ssl_.get(), s.get());
+}
+
+std::shared_ptr<SSL_SESSION> connection::session() const {
+  SSL_SESSION *s = SSL_get1_session(ssl_.get());
+  if (!s || SSL_SESSION_is_resumable(s) != 1) {
+    SSL_SESSION_free(s);
+    return nullptr;
+  }
+  return std::shared_ptr<SSL_SESSION>(s, SSL_SESSION_free);
+}
+
+bool connection::resumed() const noexcept {
+  return handshake_done_ && SSL_session_reused(ssl_.get()) == 1;
 }
 
 std::string connection::protocol_version() const {

@@ -23,6 +23,7 @@ namespace tlsio::detail::openssl {
 class connection {
 public:
   connection(ssl_ctx_ptr ctx, role side, record_input &input, record_output &output);
+  ~connection();
   connection(const connection &) = delete;
   connection &operator=(const connection &) = delete;
 
@@ -41,6 +42,14 @@ public:
   bool handshake_done() const noexcept { return handshake_done_; }
   std::error_code failure() const noexcept { return failure_; }
   const std::string &failure_detail() const noexcept { return failure_detail_; }
+  /// Client: the session to offer for resumption (session() of an earlier connection to the
+  /// same server), before the first handshake step.
+  void set_session(const std::shared_ptr<SSL_SESSION> &s);
+  /// The session to resume later, or null; under TLS 1.3 there is one only once the server's
+  /// ticket has been read, after the handshake.
+  std::shared_ptr<SSL_SESSION> session() const;
+  /// Whether the handshake resumed a session.
+  bool resumed() const noexcept;
   std::string protocol_version() const;
   std::string cipher_suite() const;
   std::string alpn_protocol() const;
