@@ -331,6 +331,39 @@ TEST_CASE("OpenSSL: ALPN, and the server's mismatch policy") {
   }
 }
 
+namespace {
+
+// One connection between two fresh ends of the given contexts, offering `offer`, dropped
+// without close_notify after a read (which takes TLS 1.3's tickets in); the client's session
+// goes to `kept`. Returns whether the handshake resumed.
+bool connect_once(const ossl::ssl_ctx_ptr &client_ctx, const ossl::ssl_ctx_ptr &server_ctx,
+                  const std::shared_ptr<SSL_SESSION> &offer, std::shared_ptr<SSL_SESSION> &kept) {
+  tlsio::detail::record_input ci, si;
+  tlsio::detail::record_output co, so;
+  ossl::connection c(client_ctx, tlsio::role::client, ci, co);
+  ossl::connection s(server_ctx, tlsio::role::server, si, so);
+  c.set_server_name("localhost", false);
+  if (offer)
+    c.set_session(offer);
+  auto move = [](tlsio::detail::record_output &from, tlsio::detail::record_input &to) {
+    auto out = from.pending();
+    to.put(out);
+    from.consume(out.size());
+    return !out.empty();
+  };
+  auto [rc, rs] = run([&] { return c.handshake(); }, [&] { return s.handshake(); },
+                      [&] { return move(co, si); }, [&] { return move(so, ci); });
+  REQUIRE(rc.status == status::done);
+  REQUIRE(rs.status == status::done);
+  move(so, ci);
+  std::vector<std::byte> buffer(16);
+  CHECK(c.read(buffer).status == status::want_input);
+  kept = c.session();
+  return c.resumed();
+}
+
+} // namespace
+
 TEST_CASE("OpenSSL: a session resumes, also after a connection that ended without close_notify") {
   const auto &pki = test_pki::shared();
   for (int version : {12, 13}) {
@@ -339,36 +372,10 @@ TEST_CASE("OpenSSL: a session resumes, also after a connection that ended withou
     server.tickets = true;
     auto server_ctx = make(server);
     auto client_ctx = make(client_settings(version));
-    // One connection, dropped without close_notify; returns whether it resumed `offer`.
-    auto connect = [&](const std::shared_ptr<SSL_SESSION> &offer,
-                       std::shared_ptr<SSL_SESSION> &kept) {
-      tlsio::detail::record_input ci, si;
-      tlsio::detail::record_output co, so;
-      ossl::connection c(client_ctx, tlsio::role::client, ci, co);
-      ossl::connection s(server_ctx, tlsio::role::server, si, so);
-      c.set_server_name("localhost", false);
-      if (offer)
-        c.set_session(offer);
-      auto move = [](tlsio::detail::record_output &from, tlsio::detail::record_input &to) {
-        auto out = from.pending();
-        to.put(out);
-        from.consume(out.size());
-        return !out.empty();
-      };
-      auto [rc, rs] = run([&] { return c.handshake(); }, [&] { return s.handshake(); },
-                          [&] { return move(co, si); }, [&] { return move(so, ci); });
-      REQUIRE(rc.status == status::done);
-      REQUIRE(rs.status == status::done);
-      move(so, ci); // TLS 1.3's tickets come after the handshake: a read takes them in
-      std::vector<std::byte> buffer(16);
-      CHECK(c.read(buffer).status == status::want_input);
-      kept = c.session();
-      return c.resumed();
-    };
     std::shared_ptr<SSL_SESSION> first, second;
-    CHECK(!connect(nullptr, first));
+    CHECK(!connect_once(client_ctx, server_ctx, nullptr, first));
     REQUIRE(first);
-    CHECK(connect(first, second));
+    CHECK(connect_once(client_ctx, server_ctx, first, second));
   }
 }
 
@@ -376,25 +383,7 @@ TEST_CASE("OpenSSL: no resumption from a server without tickets") {
   const auto &pki = test_pki::shared();
   auto server_ctx = make(server_settings(pki.server_identity, 12));
   auto client_ctx = make(client_settings(12));
-  std::shared_ptr<SSL_SESSION> offer;
-  for (int round = 0; round < 2; ++round) {
-    tlsio::detail::record_input ci, si;
-    tlsio::detail::record_output co, so;
-    ossl::connection c(client_ctx, tlsio::role::client, ci, co);
-    ossl::connection s(server_ctx, tlsio::role::server, si, so);
-    c.set_server_name("localhost", false);
-    if (offer)
-      c.set_session(offer);
-    auto move = [](tlsio::detail::record_output &from, tlsio::detail::record_input &to) {
-      auto out = from.pending();
-      to.put(out);
-      from.consume(out.size());
-      return !out.empty();
-    };
-    auto [rc, rs] = run([&] { return c.handshake(); }, [&] { return s.handshake(); },
-                        [&] { return move(co, si); }, [&] { return move(so, ci); });
-    REQUIRE(rc.status == status::done);
-    CHECK(!c.resumed());
-    offer = c.session();
-  }
+  std::shared_ptr<SSL_SESSION> first, second;
+  CHECK(!connect_once(client_ctx, server_ctx, nullptr, first));
+  CHECK(!connect_once(client_ctx, server_ctx, first, second));
 }
