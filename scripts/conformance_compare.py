@@ -58,10 +58,18 @@ def failures(log_dir):
             ran.add(label)
             if result in ("TIMEOUT", "ERROR"):
                 failed.append((label, f"({result})"))
+    named = set()
     with open(f"{log_dir}/failed-subtests.txt") as f:
         for line in f:
             label, _, name = line.rstrip("\n").partition("\t")
             failed.append((label, name))
+            named.add(label)
+    # A script that failed without naming a sub-test still failed.
+    with open(f"{log_dir}/results.tsv") as f:
+        for line in f:
+            label, result = line.split("\t")[:2]
+            if result == "FAIL" and label not in named:
+                failed.append((label, "(FAIL)"))
     return ran, failed
 
 

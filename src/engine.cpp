@@ -396,6 +396,11 @@ void engine::set_server_name(std::string_view name) {
   e.server_ip_ = detail::parse_ip_literal(e.server_name_);
   if (e.failure_)
     return;
+  if (e.server_name_.size() > 255) { // Mbed TLS's limit; a DNS name has at most 253
+    e.fail(error::invalid_server_name,
+           "invalid server name: longer than the 255 bytes a host name may have");
+    return;
+  }
   if (!normalized) {
     e.fail(
         error::invalid_server_name,
@@ -438,6 +443,7 @@ bool engine::resumed() const noexcept { return impl_->handshake_done_ && impl_->
 
 step_result engine::handshake() {
   auto &e = *impl_;
+  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
   if (e.failure_)
     return {status::failed, 0, e.failure_};
   if (e.handshake_done_)
@@ -483,6 +489,7 @@ step_result engine::handshake() {
 
 step_result engine::read(std::span<std::byte> out) {
   auto &e = *impl_;
+  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
   if (e.failure_)
     return {status::failed, 0, e.failure_};
   if (!e.handshake_done_)
@@ -500,6 +507,7 @@ step_result engine::read(std::span<std::byte> out) {
 
 step_result engine::write(std::span<const std::byte> data) {
   auto &e = *impl_;
+  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
   if (e.failure_)
     return {status::failed, 0, e.failure_};
   if (!e.handshake_done_ || e.close_notify_sent_)
@@ -518,6 +526,7 @@ step_result engine::write(std::span<const std::byte> data) {
 
 step_result engine::shutdown() {
   auto &e = *impl_;
+  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
   if (e.failure_)
     return {status::failed, 0, e.failure_};
   if (!e.handshake_done_)
@@ -600,6 +609,7 @@ bool engine::handshake_done() const noexcept { return impl_->handshake_done_; }
 
 bool engine::read_ready() {
   auto &e = *impl_;
+  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
   if (e.failure_ || e.peer_closed_ || e.input_ended_)
     return true;
   if (mbedtls_ssl_get_bytes_avail(e.ssl_.get()) > 0)

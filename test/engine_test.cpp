@@ -846,3 +846,33 @@ TEST_CASE("a HelloRequest to a client that does not renegotiate") {
     CHECK(!c.client.pending_output().empty());
   }
 }
+
+TEST_CASE("a fatal alert goes out even when our last record was a warning alert") {
+  raw_connection c(/*renegotiation=*/true);
+  REQUIRE(mbedtls_ssl_renegotiate(&c.server.ssl) == 0);
+  c.deliver();
+  CHECK(!c.client.read_ready()); // the HelloRequest: our no_renegotiation warning is queued
+  REQUIRE(!c.client.pending_output().empty());
+  c.client.consume_output(c.client.pending_output().size());
+  // A record longer than TLS allows, which Mbed TLS refuses without an alert of its own.
+  std::vector<std::byte> oversized(5 + 16384 + 2048, std::byte{1});
+  oversized[0] = std::byte{23}, oversized[1] = std::byte{3}, oversized[2] = std::byte{3};
+  oversized[3] = std::byte{0x48}, oversized[4] = std::byte{0x00};
+  c.client.put_input(oversized);
+  std::string got;
+  CHECK(read_once(c.client, got).status == status::failed);
+  auto out = c.client.pending_output();
+  REQUIRE(out.size() > 5);
+  CHECK(out[0] == std::byte{21}); // the fatal alert
+}
+
+TEST_CASE("a server name too long for SNI is refused as ours, not blamed on the peer") {
+  tlsio::engine client(test_pki::shared().client_context());
+  std::string name;
+  for (int i = 0; i < 5; ++i)
+    name += (i ? "." : "") + std::string(60, 'a');
+  client.set_server_name(name);
+  CHECK(client.failure() == tlsio::error::invalid_server_name);
+  CHECK(client.failure_detail().find("the peer") == std::string::npos);
+  CHECK(client.pending_output().empty());
+}
