@@ -6,6 +6,7 @@ namespace tlsio::detail {
 namespace {
 
 constexpr std::byte handshake_type{22};
+constexpr std::byte alert_type{21};
 
 std::size_t message_size(std::span<const std::byte> header) {
   std::size_t body = 0;
@@ -52,6 +53,14 @@ reframed reframe_handshake(handshake_carry carry, std::span<const std::byte> inp
   for (;;) {
     auto rest = input.subspan(r.consumed);
     auto record = first_record(rest);
+    // An alert may come between fragments (record types interleave, RFC 5246 §6.2.1): it
+    // goes on in its place, ahead of the message still being joined.
+    if (record.state == record_state::complete && rest[0] == alert_type) {
+      r.records.insert(r.records.end(), rest.begin(),
+                       rest.begin() + static_cast<std::ptrdiff_t>(record.size));
+      r.consumed += record.size;
+      continue;
+    }
     // Anything else, or a record longer than plaintext may be, is Mbed TLS's to judge.
     if (record.state != record_state::complete || rest[0] != handshake_type ||
         record.size - record_header_size > max_handshake_message)

@@ -33,17 +33,18 @@ enum class reframe_error {
 };
 
 struct reframed {
-  /// Records of type handshake, each holding exactly one whole message.
+  /// Records of type handshake, each holding exactly one whole message, and the alert
+  /// records that came among them, in order.
   std::vector<std::byte> records;
-  /// Input bytes taken: the complete handshake records at its start.
+  /// Input bytes taken: the complete handshake and alert records at its start.
   std::size_t consumed = 0;
   handshake_carry carry;
   reframe_error error = reframe_error::none;
 };
 
-/// Takes the complete handshake records at the start of `input`, stopping at the first
-/// record of another type or one not yet complete, and joins their fragments after the
-/// message begun in `carry`.
+/// Takes the complete handshake and alert records at the start of `input`, stopping at the
+/// first record of another type or one not yet complete, and joins the handshake fragments
+/// after the message begun in `carry`; alerts pass through unchanged, in their place.
 reframed reframe_handshake(handshake_carry carry, std::span<const std::byte> input);
 
 } // namespace tlsio::detail

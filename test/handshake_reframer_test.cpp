@@ -88,11 +88,11 @@ TEST_CASE("several messages in one record come out one record each") {
 TEST_CASE("a message ending inside a record: the rest waits in the carry") {
   auto a = message(40), b = message(100);
   auto ab = join({a, b});
-  auto input = join({record(bytes(ab.begin(), ab.begin() + 60)), record(bytes{}, 21)});
+  auto input = join({record(bytes(ab.begin(), ab.begin() + 60)), record(bytes{std::byte{1}}, 20)});
   auto r = reframe_handshake({}, input);
   CHECK(r.records == record(a));
   CHECK(r.carry.bytes == bytes(b.begin(), b.begin() + 20));
-  CHECK(r.consumed == 65); // stops at the alert record
+  CHECK(r.consumed == 65); // stops at the ChangeCipherSpec record
   auto rest = record(bytes(ab.begin() + 60, ab.end()));
   auto r2 = reframe_handshake(std::move(r.carry), rest);
   CHECK(r2.records == record(b));
@@ -111,4 +111,16 @@ TEST_CASE("an empty handshake record is refused; other records are left alone") 
   auto r = reframe_handshake({}, ccs);
   CHECK(r.consumed == 0);
   CHECK(r.records.empty());
+}
+
+TEST_CASE("an alert among the fragments goes on in its place, ahead of the unfinished message") {
+  auto a = message(100);
+  bytes alert{std::byte{1}, std::byte{90}}; // warning, user_canceled
+  auto input = join({record(bytes(a.begin(), a.begin() + 30)), record(alert, 21),
+                     record(bytes(a.begin() + 30, a.end()))});
+  auto r = reframe_handshake({}, input);
+  CHECK(r.error == reframe_error::none);
+  CHECK(r.records == join({record(alert, 21), record(a)}));
+  CHECK(r.consumed == input.size());
+  CHECK(r.carry.bytes.empty());
 }
