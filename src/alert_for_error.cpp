@@ -10,12 +10,12 @@ constexpr std::size_t aead_tag_size = 16;    // GCM and ChaCha20-Poly1305, the p
 constexpr std::size_t max_plaintext = 16384; // RFC 5246 §6.2.1
 
 // MBEDTLS_ERR_SSL_INVALID_RECORD: a record that its type does not allow (a ChangeCipherSpec
-// of two bytes, say); for an encrypted one also a record too short to hold its tag (a
-// decryption failure, RFC 5246 §6.2.3.3) or one whose plaintext is too long.
-unsigned char invalid_record(std::optional<std::size_t> encrypted_length) {
-  if (encrypted_length && *encrypted_length < aead_tag_size)
+// of two bytes, say); a record longer than its plaintext may be (RFC 5246 §6.2.1); for an
+// encrypted one also a record too short to hold its tag (a decryption failure, §6.2.3.3).
+unsigned char invalid_record(const failed_input &input) {
+  if (input.encrypted && input.record_length && *input.record_length < aead_tag_size)
     return MBEDTLS_SSL_ALERT_MSG_BAD_RECORD_MAC;
-  if (encrypted_length && *encrypted_length > max_plaintext)
+  if (input.record_length && *input.record_length > max_plaintext)
     return MBEDTLS_SSL_ALERT_MSG_RECORD_OVERFLOW;
   return MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE;
 }
@@ -34,7 +34,7 @@ unsigned char unreadable_public_value(std::span<const unsigned char> message) {
 std::optional<unsigned char> fatal_alert_for(int mbedtls_code, const failed_input &input) noexcept {
   switch (mbedtls_code) {
   case MBEDTLS_ERR_SSL_INVALID_RECORD:
-    return invalid_record(input.encrypted_record);
+    return invalid_record(input);
   case MBEDTLS_ERR_SSL_BAD_HS_CLIENT_KEY_EXCHANGE_RP:
     return unreadable_public_value(input.handshake_message);
   // A message or record that does not parse.

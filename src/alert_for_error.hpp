@@ -10,8 +10,10 @@ namespace tlsio::detail {
 /// What the engine knows of the input that Mbed TLS failed on: Mbed TLS gives one code for
 /// faults that call for different alerts.
 struct failed_input {
-  /// The length in the header of the record being read, if that record is encrypted.
-  std::optional<std::size_t> encrypted_record;
+  /// The length in the header of the record being read, if one is.
+  std::optional<std::size_t> record_length;
+  /// Whether that record is encrypted.
+  bool encrypted = false;
   /// The handshake message being read (header included), if there is one.
   std::span<const unsigned char> handshake_message;
 };

@@ -181,8 +181,10 @@ step_result engine::impl::fail(int code) {
 
 detail::failed_input engine::impl::failed_input() const {
   detail::failed_input in;
-  if (ssl_->transform_in != nullptr && ssl_->in_len != nullptr)
-    in.encrypted_record = std::size_t{ssl_->in_len[0]} << 8 | ssl_->in_len[1];
+  if (ssl_->in_len != nullptr) {
+    in.record_length = std::size_t{ssl_->in_len[0]} << 8 | ssl_->in_len[1];
+    in.encrypted = ssl_->transform_in != nullptr;
+  }
   if (ssl_->in_msg != nullptr && ssl_->in_msgtype == MBEDTLS_SSL_MSG_HANDSHAKE &&
       ssl_->in_hslen <= ssl_->in_msglen)
     in.handshake_message = {ssl_->in_msg, ssl_->in_hslen};
