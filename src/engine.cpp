@@ -482,6 +482,12 @@ step_result engine::handshake() {
   }
   if (ret == 0) {
     e.handshake_done_ = true;
+    // The re-framer's buffers served the handshake only: an idle connection keeps neither.
+    if (e.reframed_begin_ == e.reframed_.size()) {
+      decltype(e.reframed_)().swap(e.reframed_);
+      e.reframed_begin_ = 0;
+    }
+    decltype(e.carry_.bytes)().swap(e.carry_.bytes);
     return {status::done, 0, {}};
   }
   if (ret == MBEDTLS_ERR_SSL_WANT_READ)
