@@ -511,8 +511,6 @@ template <class Bind> struct duplex_side {
       FAIL_CHECK("data differs at byte " << at);
     }
     CHECK(shutdown_error == std::error_code{});
-    CHECK(read_timeouts > 0);
-    CHECK(write_timeouts > 0);
     CHECK(polls > 0);
     MESSAGE(who << ": " << reads << " reads (" << read_timeouts << " timed out), " << writes
                 << " writes (" << write_timeouts << " timed out), " << polls << " polls ("
@@ -549,6 +547,10 @@ void exchange_on_strands(thread_pool &pool, std::pair<tcp_socket, tcp_socket> so
     FAIL_CHECK(e);
   client.check();
   server.check();
+  // Timeouts were exercised; which side's reads or writes met them is a matter of timing
+  // (CI saw a run where the client's writes never timed out).
+  CHECK(client.read_timeouts + server.read_timeouts > 0);
+  CHECK(client.write_timeouts + server.write_timeouts > 0);
 }
 
 } // namespace
