@@ -28,6 +28,8 @@ set(TLSIO_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/tlsio")
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/tlsio"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}"
         FILES_MATCHING PATTERN "*.hpp")
+install(FILES "${PROJECT_BINARY_DIR}/generated/include/tlsio/build_config.hpp"
+        DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}/tlsio")
 
 # The target itself names <prefix>/include ($<INSTALL_INTERFACE:include>); only another
 # CMAKE_INSTALL_INCLUDEDIR needs adding.
@@ -128,6 +130,9 @@ if(NOT _tlsio_mbedtls_libdir IN_LIST CMAKE_CXX_IMPLICIT_LINK_DIRECTORIES)
 endif()
 # A static libtlsio cannot carry its dependencies, and `pkg-config --libs` (without --static)
 # leaves out Libs.private, so they go under Libs; a shared one links them itself.
+if(TLSIO_HAS_OPENSSL_VALUE)
+  string(APPEND _tlsio_pc_mbedtls " -lssl -lcrypto")
+endif()
 if(TLSIO_STATIC)
   set(TLSIO_PC_LIBS " ${_tlsio_pc_mbedtls} -pthread")
   set(TLSIO_PC_LIBS_PRIVATE "")

@@ -21,6 +21,10 @@ struct failed_input {
 /// The alert description (RFC 5246 §7.2) for an error that the peer's bytes caused, or
 /// nothing for errors that need no alert: the peer's own alert or close, waiting, and
 /// local failures.
+/// An alert's name as RFC 5246/8446 write it: "handshake_failure"; "unknown alert" for a
+/// number they do not name.
+const char *alert_name(unsigned char description) noexcept;
+
 std::optional<unsigned char> fatal_alert_for(int mbedtls_code, const failed_input &input) noexcept;
 
 } // namespace tlsio::detail

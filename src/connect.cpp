@@ -67,10 +67,8 @@ asio::awaitable<std::error_code> resolve_connect_handshake(const context &ctx, s
   auto offer = r.resume ? r.resume : ctx.cached_session(server);
   if (offer)
     s.engine().set_session(*offer);
+  s.engine().set_session_cache_key(server);
   auto [handshake_ec] = co_await s.async_handshake(token);
-  if (!handshake_ec)
-    if (auto session = s.engine().get_session())
-      ctx.cache_session(server, *session);
   co_return handshake_ec;
 }
 

@@ -2,6 +2,7 @@
 
 #include "ca_store.hpp"
 #include "engine_error.hpp"
+#include "peer_name.hpp"
 
 #include <tlsio/error.hpp>
 
@@ -89,28 +90,17 @@ std::error_code parse_key(mbedtls_pk_context *key, std::string_view pem,
   return detail::engine_error(ret);
 }
 
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
-
-// "*.example.com" matches exactly one label in place of the star.
-bool name_matches(std::string_view pattern, std::string_view name) {
-  if (pattern.size() > 2 && pattern.substr(0, 2) == "*.") {
-    auto dot = name.find('.');
-    return dot != std::string_view::npos && dot > 0 &&
-           same_name(pattern.substr(1), name.substr(dot));
-  }
-  return same_name(pattern, name);
-}
-
 } // namespace
 
 // --- impl ---------------------------------------------------------------------------------
 
-context::impl::impl(role r) : role_(r) {
+context::impl::impl(role r, tlsio::backend b) : role_(r), backend_(b) {
+#if !TLSIO_WITH_OPENSSL
+  if (b == tlsio::backend::openssl)
+    throw std::system_error(error::backend_unavailable, "making a context for OpenSSL");
+#endif
+  if (b == tlsio::backend::openssl)
+    max_version_ = tls_version::tls1_3;
   int ret = mbedtls_ssl_config_defaults(
       config_.get(), r == role::client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER,
       MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
@@ -147,6 +137,8 @@ const std::error_code &context::impl::prepare() {
       alpn_list_.push_back(nullptr);
       mbedtls_ssl_conf_alpn_protocols(config_.get(), alpn_list_.data());
     }
+    if (!prepare_error_ && backend_ == tlsio::backend::openssl)
+      prepare_error_ = prepare_openssl();
   });
   return prepare_error_;
 }
@@ -209,16 +201,56 @@ int context::impl::select_virtual_host(void *self, mbedtls_ssl_context *ssl,
   std::string_view requested(reinterpret_cast<const char *>(name), length);
   for (auto &host : static_cast<impl *>(self)->virtual_hosts_)
     for (const auto &pattern : host->names)
-      if (name_matches(pattern, requested))
+      if (detail::virtual_host_matches(pattern, requested))
         return mbedtls_ssl_set_hs_own_cert(ssl, host->chain.get(), host->key.get());
   return 0; // unknown names get the default certificate
 }
 
+#if !TLSIO_WITH_OPENSSL
+std::error_code context::impl::prepare_openssl() { return error::backend_unavailable; }
+#endif
+
 // --- context ------------------------------------------------------------------------------
 
-context::context(role r) : impl_(std::make_shared<impl>(r)) {}
+context::context(role r, tlsio::backend b) : impl_(std::make_shared<impl>(r, b)) {}
 
 role context::get_role() const noexcept { return impl_->role_; }
+
+tlsio::backend context::get_backend() const noexcept { return impl_->backend_; }
+
+void context::set_min_version(tls_version v) {
+  std::error_code ec;
+  set_min_version(v, ec);
+  throw_if(ec, "setting the minimum TLS version");
+}
+
+void context::set_min_version(tls_version v, std::error_code &ec) {
+  check_mutable();
+  ec.clear();
+  if (v > impl_->max_version_)
+    ec = error::unsupported_version;
+  else
+    impl_->min_version_ = v;
+}
+
+void context::set_max_version(tls_version v) {
+  std::error_code ec;
+  set_max_version(v, ec);
+  throw_if(ec, "setting the maximum TLS version");
+}
+
+void context::set_max_version(tls_version v, std::error_code &ec) {
+  check_mutable();
+  ec.clear();
+  bool spoken = v == tls_version::tls1_2 || impl_->backend_ == tlsio::backend::openssl;
+  if (!spoken || v < impl_->min_version_)
+    ec = error::unsupported_version;
+  else
+    impl_->max_version_ = v;
+}
+
+tls_version context::min_version() const noexcept { return impl_->min_version_; }
+tls_version context::max_version() const noexcept { return impl_->max_version_; }
 
 void context::check_mutable() const {
   if (impl_->in_use_)
@@ -366,6 +398,7 @@ void context::set_client_certificate(client_certificate mode) {
 
 void context::set_key_exchange_groups(const std::vector<key_exchange_group> &groups) {
   check_mutable();
+  impl_->group_choice_ = groups;
   auto &ids = impl_->groups_;
   ids.clear();
   for (auto g : groups) {
@@ -388,6 +421,9 @@ void context::set_key_exchange_groups(const std::vector<key_exchange_group> &gro
 void context::enable_session_tickets(std::chrono::seconds lifetime) {
   check_mutable();
   auto &i = *impl_;
+  i.ticket_lifetime_ = lifetime;
+  if (i.backend_ != tlsio::backend::mbedtls)
+    return; // the backend sets up its own keys at prepare()
   // A second call replaces the first's keys, which would otherwise leak.
   mbedtls_ssl_ticket_free(i.tickets_.get());
   mbedtls_ssl_ticket_init(i.tickets_.get());

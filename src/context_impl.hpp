@@ -17,10 +17,16 @@
 #include <string>
 #include <vector>
 
+// OpenSSL's types, named without its headers (a build without OpenSSL has none).
+struct ssl_ctx_st;
+struct ssl_session_st;
+
 namespace tlsio {
 
 struct session::impl {
-  detail::ssl_session value;
+  tlsio::backend backend = tlsio::backend::mbedtls;
+  detail::ssl_session value;                     // Mbed TLS's
+  std::shared_ptr<ssl_session_st> openssl_value; // OpenSSL's
   /// The server name the session was made for, in canonical form.
   std::string server_name;
   /// The context whose trust settings verified it (or chose not to); it resumes with no
@@ -32,7 +38,7 @@ struct session::impl {
 };
 
 struct context::impl {
-  explicit impl(role r);
+  impl(role r, tlsio::backend b);
 
   /// Makes the configuration final and ready for connections; runs once. Errors that only
   /// matter once connecting (no system CA store) are kept and reported by each handshake.
@@ -42,6 +48,9 @@ struct context::impl {
   bool verifies_peer() const noexcept;
 
   role role_;
+  tlsio::backend backend_;
+  tls_version min_version_ = tls_version::tls1_2;
+  tls_version max_version_ = tls_version::tls1_2;
   detail::fork_safe_random random_; // all randomness goes through it, never the DRBG itself
   detail::ssl_config config_;
 
@@ -57,8 +66,10 @@ struct context::impl {
 
   verify verify_ = verify::peer;
   client_certificate client_certificate_ = client_certificate::none;
-  std::vector<mbedtls_ecp_group_id> groups_; // what Mbed TLS reads, ending in NONE
+  std::vector<mbedtls_ecp_group_id> groups_;     // what Mbed TLS reads, ending in NONE
+  std::vector<key_exchange_group> group_choice_; // as set_key_exchange_groups() gave it
   detail::ssl_ticket tickets_;
+  std::optional<std::chrono::seconds> ticket_lifetime_; // set by enable_session_tickets()
   std::vector<std::string> alpn_;
   std::vector<const char *> alpn_list_; // what Mbed TLS reads: alpn_ as C strings + nullptr
   alpn_mismatch alpn_mismatch_ = alpn_mismatch::fail;
@@ -80,6 +91,10 @@ struct context::impl {
   std::chrono::milliseconds handshake_timeout_{std::chrono::seconds(10)};
   std::unique_ptr<detail::key_log_file> key_log_; // only if the application asked for one
 
+  // The OpenSSL backend's SSL_CTX, made by prepare() from the settings above.
+  std::shared_ptr<ssl_ctx_st> openssl_context_;
+  std::string prepare_detail_; // a sentence for prepare_error_, where there is more to say
+
   std::once_flag prepared_;
   std::error_code prepare_error_;
   std::atomic<bool> in_use_{false};
@@ -88,6 +103,7 @@ private:
   std::error_code load_trust();
   std::error_code load_system_ca();
   std::error_code apply_identity();
+  std::error_code prepare_openssl();
 };
 
 } // namespace tlsio

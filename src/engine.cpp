@@ -1,385 +1,20 @@
+// tlsio::engine: the rules no backend owns, then the backend the context chose.
 #include "engine_impl.hpp"
 
-#include "alert_for_error.hpp"
-#include "client_hello.hpp"
-#include "engine_error.hpp"
-#include "record.hpp"
+#include "session_cache.hpp"
 
 #include <tlsio/error.hpp>
 
-#include <mbedtls/pem.h>
-#include <mbedtls/ssl_internal.h>
-#include <mbedtls/version.h>
-
-#include <algorithm>
 #include <cstring>
 
 namespace tlsio {
-namespace {
-
-std::chrono::system_clock::time_point to_time_point(const mbedtls_x509_time &t) {
-  using namespace std::chrono;
-  sys_days day = year{t.year} / month{static_cast<unsigned>(t.mon)} /
-                 std::chrono::day{static_cast<unsigned>(t.day)};
-  return day + hours{t.hour} + minutes{t.min} + seconds{t.sec};
-}
-
-const char *alert_name(unsigned char description) {
-  switch (description) {
-  case 10:
-    return "unexpected_message";
-  case 20:
-    return "bad_record_mac";
-  case 22:
-    return "record_overflow";
-  case 40:
-    return "handshake_failure";
-  case 42:
-    return "bad_certificate";
-  case 43:
-    return "unsupported_certificate";
-  case 44:
-    return "certificate_revoked";
-  case 45:
-    return "certificate_expired";
-  case 46:
-    return "certificate_unknown";
-  case 47:
-    return "illegal_parameter";
-  case 48:
-    return "unknown_ca";
-  case 49:
-    return "access_denied";
-  case 50:
-    return "decode_error";
-  case 51:
-    return "decrypt_error";
-  case 70:
-    return "protocol_version";
-  case 71:
-    return "insufficient_security";
-  case 80:
-    return "internal_error";
-  case 86:
-    return "inappropriate_fallback";
-  case 90:
-    return "user_canceled";
-  case 109:
-    return "missing_extension";
-  case 112:
-    return "unrecognized_name";
-  case 116:
-    return "certificate_required";
-  case 120:
-    return "no_application_protocol";
-  default:
-    return "unknown alert";
-  }
-}
-
-} // namespace
-
-// --- impl: the memory BIO and failures ---------------------------------------------------------
-
-engine::impl::impl(std::shared_ptr<context::impl> ctx) : context_(std::move(ctx)) {}
-
-int engine::impl::send_to_output(void *self, const unsigned char *data, std::size_t size) {
-  auto &e = *static_cast<impl *>(self);
-  auto bytes = reinterpret_cast<const std::byte *>(data);
-  e.output_.insert(e.output_.end(), bytes, bytes + size);
-  // Mbed TLS sends one whole record a call; its type is in the clear even when encrypted.
-  e.alert_was_last_ = size > 0 && data[0] == MBEDTLS_SSL_MSG_ALERT;
-  return static_cast<int>(size);
-}
-
-std::size_t engine::impl::readable_input() noexcept {
-  std::size_t available = input_end_ - input_begin_;
-  if (input_ended_)
-    return available;
-  for (;;) {
-    auto next = detail::first_record(
-        {input_.data() + input_begin_ + whole_records_, available - whole_records_});
-    switch (next.state) {
-    case detail::record_state::complete:
-      whole_records_ += next.size;
-      continue;
-    case detail::record_state::invalid:
-      return whole_records_ + next.size;
-    default:
-      return whole_records_;
-    }
-  }
-}
-
-int engine::impl::receive_from_input(void *self, unsigned char *data, std::size_t size) {
-  auto &e = *static_cast<impl *>(self);
-  if (std::size_t left = e.reframed_.size() - e.reframed_begin_; left > 0) {
-    std::size_t n = std::min(size, left);
-    std::memcpy(data, e.reframed_.data() + e.reframed_begin_, n);
-    e.reframed_begin_ += n;
-    return static_cast<int>(n);
-  }
-  std::size_t n = std::min(size, e.readable_input());
-  if (n == 0) {
-    if (e.input_ended_) {
-      e.reported_end_ = true;
-      return 0;
-    }
-    e.reported_want_input_ = true;
-    return MBEDTLS_ERR_SSL_WANT_READ;
-  }
-  std::memcpy(data, e.input_.data() + e.input_begin_, n);
-  // No rewind here: a socket read may be filling the space after input_end_ right now.
-  e.input_begin_ += n;
-  e.whole_records_ -= std::min(n, e.whole_records_);
-  return static_cast<int>(n);
-}
-
-step_result engine::impl::fail(std::error_code ec, std::string detail) {
-  failure_ = ec;
-  // A connection that ends in a fatal error must not be resumed (RFC 5246 §7.2.2); a
-  // missing close_notify is not such an error (§7.2.1).
-  if (ec != error::stream_truncated) {
-    if (session_offered_ && offered_session_)
-      *offered_session_->resumable = false;
-    if (own_session_)
-      *own_session_->resumable = false;
-  }
-  failure_detail_ = detail.empty() ? ec.message() : std::move(detail);
-  return {status::failed, 0, ec};
-}
-
-step_result engine::impl::fail(int code) {
-  if (auto alert = detail::fatal_alert_for(code, failed_input()))
-    send_fatal_alert(*alert);
-  switch (code) {
-  case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
-    if (!handshake_done_ && reframing_over_)
-      return fail(detail::engine_error(code),
-                  "the peer split a handshake message across encrypted records, which Mbed "
-                  "TLS 2.28 cannot reassemble");
-    break;
-  case MBEDTLS_ERR_SSL_INVALID_MAC:
-    if (ssl_->nb_zero > 3) // Mbed TLS's guard against a flood of empty records
-      return fail(detail::engine_error(code),
-                  "the peer sent four empty records in a row, which Mbed TLS 2.28 refuses as "
-                  "a possible denial of service");
-    break;
-  case MBEDTLS_ERR_SSL_BAD_INPUT_DATA: // Mbed TLS's answer to a record longer than TLS allows
-    return fail(detail::engine_error(MBEDTLS_ERR_SSL_INVALID_RECORD),
-                "the peer sent a record longer than TLS allows");
-  default:
-    break;
-  }
-  auto ec = detail::engine_error(code);
-  if (code == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl_->in_msg != nullptr)
-    return fail(ec, describe_fatal_alert(ssl_->in_msg[1]));
-  if (ec == error::stream_truncated && !handshake_done_)
-    return fail(ec, "the peer closed the connection during the TLS handshake");
-  return fail(ec);
-}
-
-detail::failed_input engine::impl::failed_input() const {
-  detail::failed_input in;
-  if (ssl_->in_len != nullptr) {
-    in.record_length = std::size_t{ssl_->in_len[0]} << 8 | ssl_->in_len[1];
-    in.encrypted = ssl_->transform_in != nullptr;
-  }
-  if (ssl_->in_msg != nullptr && ssl_->in_msgtype == MBEDTLS_SSL_MSG_HANDSHAKE &&
-      ssl_->in_hslen <= ssl_->in_msglen)
-    in.handshake_message = {ssl_->in_msg, ssl_->in_hslen};
-  return in;
-}
-
-void engine::impl::send_fatal_alert(unsigned char description) {
-  // Before the first handshake step nothing has reached the peer, and Mbed TLS may not be
-  // set up.
-  if (alert_was_last_ || !session_offered_ || ssl_->out_msg == nullptr)
-    return;
-  // A server refusing a ClientHello before Mbed TLS read its version: write TLS 1.2's.
-  if (ssl_->major_ver == 0) {
-    ssl_->major_ver = MBEDTLS_SSL_MAJOR_VERSION_3;
-    ssl_->minor_ver = MBEDTLS_SSL_MINOR_VERSION_3;
-  }
-  mbedtls_ssl_send_alert_message(ssl_.get(), MBEDTLS_SSL_ALERT_LEVEL_FATAL, description);
-}
-
-std::string engine::impl::describe_fatal_alert(unsigned char description) const {
-  std::string name = alert_name(description);
-  if (handshake_done_)
-    return "the peer ended the connection with a fatal alert: " + name;
-  // A TLS 1.3-only server answers a 1.2 ClientHello so.
-  if (description == MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION && context_->role_ == role::client)
-    return "the server refused TLS 1.2 (fatal alert: protocol_version); it may speak only "
-           "TLS 1.3, which this engine (Mbed TLS 2.28) does not";
-  return "the peer aborted the handshake with a fatal alert: " + name;
-}
 
 bool engine::impl::may_resume(const session::impl &s) const {
   return *s.resumable && s.origin.lock() == context_ &&
          s.server_name == detail::canonical_host_name(server_name_);
 }
 
-void engine::impl::offer_session() {
-  session_offered_ = true;
-  if (!offered_session_)
-    return;
-  if (!may_resume(*offered_session_)) {
-    offered_session_.reset(); // a full handshake verifies this server afresh
-    return;
-  }
-  if (int ret = mbedtls_ssl_set_session(ssl_.get(), offered_session_->value.get()); ret != 0)
-    fail(ret);
-}
-
-step_result engine::impl::reframe_input() {
-  if (reframing_over_)
-    return {status::done, 0, {}};
-  std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
-  auto r = detail::reframe_handshake(std::move(carry_), input);
-  carry_ = std::move(r.carry);
-  // No rewind of input_ here: a socket read may be filling the space after input_end_.
-  input_begin_ += r.consumed;
-  whole_records_ -= std::min(r.consumed, whole_records_);
-  if (reframed_begin_ == reframed_.size()) {
-    reframed_.clear();
-    reframed_begin_ = 0;
-  }
-  reframed_.insert(reframed_.end(), r.records.begin(), r.records.end());
-  switch (r.error) {
-  case detail::reframe_error::message_too_long:
-    send_fatal_alert(MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR);
-    return fail(detail::engine_error(MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE),
-                "the peer sent a handshake message longer than the 16384 bytes that Mbed TLS "
-                "2.28 can take");
-  case detail::reframe_error::empty_record:
-    send_fatal_alert(MBEDTLS_SSL_ALERT_MSG_DECODE_ERROR);
-    return fail(detail::engine_error(MBEDTLS_ERR_SSL_INVALID_RECORD),
-                "the peer sent an empty handshake record");
-  default:
-    break;
-  }
-  // From the peer's ChangeCipherSpec on, records are encrypted; a message cut by it is
-  // Mbed TLS's to refuse (it will find a ChangeCipherSpec where it waits for the rest).
-  auto next = detail::first_record(input.subspan(r.consumed));
-  if (next.state == detail::record_state::complete &&
-      input[r.consumed] == std::byte{MBEDTLS_SSL_MSG_CHANGE_CIPHER_SPEC})
-    reframing_over_ = true;
-  return {status::done, 0, {}};
-}
-
-step_result engine::impl::check_client_hello() {
-  if (context_->role_ != role::server) {
-    client_hello_checked_ = true;
-    return {status::done, 0, {}};
-  }
-  std::span<const std::byte> hello(reframed_.data() + reframed_begin_,
-                                   reframed_.size() - reframed_begin_);
-  if (hello.empty()) {
-    std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
-    auto first = detail::first_record(input);
-    bool whole_other = first.state != detail::record_state::partial && carry_.bytes.empty();
-    if (!input_ended_ && !whole_other)
-      return {status::want_input, 0, {}}; // wait for the whole ClientHello
-    client_hello_checked_ = true;         // not a ClientHello: Mbed TLS will say why
-    return {status::done, 0, {}};
-  }
-  client_hello_checked_ = true;
-  hello = hello.first(detail::first_record(hello).size);
-  if (auto problem = detail::client_hello_problem(hello)) {
-    send_fatal_alert(problem->alert);
-    return fail(detail::engine_error(MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO),
-                std::move(problem->reason));
-  }
-  check_offered_alpn(hello);
-  return {status::done, 0, {}};
-}
-
-void engine::impl::check_offered_alpn(std::span<const std::byte> hello) {
-  auto &ctx = *context_;
-  if (ctx.alpn_.empty() || ctx.alpn_mismatch_ != alpn_mismatch::proceed)
-    return;
-  auto offered = detail::offered_alpn(hello);
-  if (!offered || offered->empty())
-    return;
-  for (const auto &protocol : *offered)
-    if (std::find(ctx.alpn_.begin(), ctx.alpn_.end(), protocol) != ctx.alpn_.end())
-      return;
-  // Nothing in common: this connection goes on as if the server spoke no ALPN.
-  ssl_->conf = &ctx.config_without_alpn_;
-}
-
-int engine::impl::read_application_data(unsigned char *data, std::size_t size) {
-  // Each pass that does not return consumed at least one record, so this ends.
-  for (;;) {
-    reported_end_ = reported_want_input_ = false;
-    int ret = mbedtls_ssl_read(ssl_.get(), data, size);
-    if (ret > 0 || (ret == 0 && mbedtls_ssl_get_bytes_avail(ssl_.get()) > 0))
-      return ret;
-    // 0 is also two empty application data records in a row, not only the end of input.
-    if (ret == 0 && reported_end_)
-      return MBEDTLS_ERR_SSL_CONN_EOF;
-    // After a warning alert it skipped (no_renegotiation), Mbed TLS says WANT_READ itself.
-    if (ret == MBEDTLS_ERR_SSL_WANT_READ && reported_want_input_)
-      return ret;
-    if (ret != 0 && ret != MBEDTLS_ERR_SSL_WANT_READ)
-      return ret;
-  }
-}
-
-step_result engine::impl::read_result(int ret) {
-  if (ret >= 0)
-    return {status::done, static_cast<std::size_t>(ret), {}};
-  switch (ret) {
-  case MBEDTLS_ERR_SSL_WANT_READ:
-    return {status::want_input, 0, {}};
-  case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-    peer_closed_ = true;
-    return {status::closed, 0, {}};
-  case MBEDTLS_ERR_SSL_CONN_EOF:
-    return fail(error::stream_truncated);
-  default:
-    return fail(ret);
-  }
-}
-
-bool engine::impl::application_data_waits() noexcept {
-  constexpr auto application_data = std::byte{23};
-  std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
-  return detail::first_record(input).state == detail::record_state::complete &&
-         input[0] == application_data;
-}
-
-void engine::impl::read_more_records(unsigned char *data, std::size_t size, step_result &r) {
-  while (r.status == status::done && r.bytes > 0 && r.bytes < size &&
-         mbedtls_ssl_get_bytes_avail(ssl_.get()) == 0 && application_data_waits()) {
-    int ret = mbedtls_ssl_read(ssl_.get(), data + r.bytes, size - r.bytes);
-    if (ret < 0) {
-      read_result(ret); // a failure stays for the next step
-      return;
-    }
-    r.bytes += static_cast<std::size_t>(ret); // 0: an empty record, skipped
-  }
-}
-
-// --- engine -----------------------------------------------------------------------------------
-
-engine::engine(const context &ctx) : impl_(std::make_unique<impl>(ctx.impl_)) {
-  auto &e = *impl_;
-  const auto &prepare_error = e.context_->prepare();
-  if (prepare_error) {
-    e.fail(prepare_error);
-    return;
-  }
-  int ret = mbedtls_ssl_setup(e.ssl_.get(), e.context_->config_.get());
-  if (ret != 0) {
-    e.fail(ret);
-    return;
-  }
-  mbedtls_ssl_set_bio(e.ssl_.get(), &e, &impl::send_to_output, &impl::receive_from_input, nullptr);
-  mbedtls_ssl_set_verify(e.ssl_.get(), &impl::verify_certificate, &e);
-}
-
+engine::engine(const context &ctx) : impl_(make_engine(ctx.impl_)) {}
 engine::~engine() = default;
 engine::engine(engine &&) noexcept = default;
 engine &engine::operator=(engine &&) noexcept = default;
@@ -387,8 +22,8 @@ engine &engine::operator=(engine &&) noexcept = default;
 void engine::set_server_name(std::string_view name) {
   auto &e = *impl_;
   // The name a session was offered and verified for is the one it is remembered for.
-  if (e.session_offered_) {
-    if (!e.failure_)
+  if (e.handshake_started()) {
+    if (!e.failure())
       e.fail(error::invalid_server_name,
              "the server name cannot change once the handshake has started");
     return;
@@ -396,9 +31,9 @@ void engine::set_server_name(std::string_view name) {
   auto normalized = detail::normalize_server_name(name);
   e.server_name_ = normalized ? *normalized : std::string(name);
   e.server_ip_ = detail::parse_ip_literal(e.server_name_);
-  if (e.failure_)
+  if (e.failure())
     return;
-  if (e.server_name_.size() > 255) { // Mbed TLS's limit; a DNS name has at most 253
+  if (e.server_name_.size() > 255) { // SNI's limit; a DNS name has at most 253
     e.fail(error::invalid_server_name,
            "invalid server name: longer than the 255 bytes a host name may have");
     return;
@@ -410,173 +45,28 @@ void engine::set_server_name(std::string_view name) {
             "': a host name has no empty label (no leading dot, no two dots in a row) and no NUL");
     return;
   }
-  // SNI carries DNS names only (RFC 6066); an IP literal is verified by verify_certificate.
-  int ret = mbedtls_ssl_set_hostname(e.ssl_.get(), e.server_ip_ ? nullptr : e.server_name_.c_str());
-  if (ret != 0)
-    e.fail(ret);
+  e.apply_server_name();
 }
 
 const std::string &engine::server_name() const noexcept { return impl_->server_name_; }
 
 void engine::set_session(const session &s) { impl_->offered_session_ = s.shared(); }
-
-std::optional<session> engine::get_session() const {
-  auto &e = *impl_;
-  if (!e.handshake_done_ || e.context_->role_ != role::client)
-    return std::nullopt;
-  if (e.failure_ && e.failure_ != error::stream_truncated)
-    return std::nullopt;
-  if (!e.own_session_) {
-    auto made = std::make_shared<session::impl>();
-    if (mbedtls_ssl_get_session(e.ssl_.get(), made->value.get()) != 0)
-      return std::nullopt;
-    made->server_name = detail::canonical_host_name(e.server_name_);
-    if (e.resumed_ && e.offered_session_) // the same TLS session: it lives and dies as one
-      made->resumable = e.offered_session_->resumable;
-    made->origin = e.context_;
-    e.own_session_ = std::move(made);
-  }
-  if (!*e.own_session_->resumable)
-    return std::nullopt;
-  return session(e.own_session_);
+std::optional<session> engine::get_session() const { return impl_->get_session(); }
+bool engine::resumed() const noexcept { return impl_->resumed(); }
+void engine::set_session_cache_key(std::string_view server) {
+  impl_->cache_key_ = detail::canonical_server_key(server);
 }
 
-bool engine::resumed() const noexcept { return impl_->handshake_done_ && impl_->resumed_; }
-
-step_result engine::handshake() {
-  auto &e = *impl_;
-  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
-  if (e.failure_)
-    return {status::failed, 0, e.failure_};
-  if (e.handshake_done_)
-    return {status::done, 0, {}};
-  const auto &ctx = *e.context_;
-  if (ctx.role_ == role::client && ctx.verify_ == verify::peer && e.server_name_.empty())
-    return e.fail(error::no_host_name);
-  if (!e.session_offered_)
-    e.offer_session();
-  if (e.failure_)
-    return {status::failed, 0, e.failure_};
-  // Stepping by hand, to see whether the server resumed before Mbed TLS frees that state,
-  // and to judge the peer's certificate before the next step uses it.
-  const int peer_certificate_state =
-      ctx.role_ == role::client ? MBEDTLS_SSL_SERVER_CERTIFICATE : MBEDTLS_SSL_CLIENT_CERTIFICATE;
-  int ret = 0;
-  while (ret == 0 && e.ssl_->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
-    if (auto r = e.reframe_input(); r.status == status::failed)
-      return r;
-    if (!e.client_hello_checked_)
-      if (auto r = e.check_client_hello(); r.status != status::done)
-        return r;
-    if (e.ssl_->handshake != nullptr) {
-      e.resumed_ = e.ssl_->handshake->resume != 0;
-      // RFC 8422 §5.1.2: our ECDHE point goes uncompressed, whatever the peer listed first
-      // (Mbed TLS 2.28 takes the first format it knows).
-      e.ssl_->handshake->ecdh_ctx.point_format = MBEDTLS_ECP_PF_UNCOMPRESSED;
-    }
-    int state = e.ssl_->state;
-    ret = mbedtls_ssl_handshake_step(e.ssl_.get());
-    if (ret == 0 && state == peer_certificate_state && e.ssl_->state != state)
-      if (auto r = e.check_peer_certificate(); r.status == status::failed)
-        return r;
-  }
-  if (ret == 0) {
-    e.handshake_done_ = true;
-    // The re-framer's buffers served the handshake only: an idle connection keeps neither.
-    if (e.reframed_begin_ == e.reframed_.size()) {
-      decltype(e.reframed_)().swap(e.reframed_);
-      e.reframed_begin_ = 0;
-    }
-    decltype(e.carry_.bytes)().swap(e.carry_.bytes);
-    return {status::done, 0, {}};
-  }
-  if (ret == MBEDTLS_ERR_SSL_WANT_READ)
-    return {status::want_input, 0, {}};
-  return e.fail(ret);
-}
-
-step_result engine::read(std::span<std::byte> out) {
-  auto &e = *impl_;
-  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
-  if (e.failure_)
-    return {status::failed, 0, e.failure_};
-  if (!e.handshake_done_)
-    return {status::failed, 0, error::not_connected};
-  if (e.peer_closed_)
-    return e.close_notify_sent_ ? step_result{status::failed, 0, error::not_connected}
-                                : step_result{status::closed, 0, {}};
-  if (out.empty())
-    return {status::done, 0, {}};
-  auto data = reinterpret_cast<unsigned char *>(out.data());
-  auto r = e.read_result(e.read_application_data(data, out.size()));
-  e.read_more_records(data, out.size(), r);
-  return r;
-}
-
-step_result engine::write(std::span<const std::byte> data) {
-  auto &e = *impl_;
-  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
-  if (e.failure_)
-    return {status::failed, 0, e.failure_};
-  if (!e.handshake_done_ || e.close_notify_sent_)
-    return {status::failed, 0, error::not_connected};
-  auto p = reinterpret_cast<const unsigned char *>(data.data());
-  std::size_t written = 0;
-  // The memory BIO takes everything, so each call only stops at a record boundary.
-  while (written < data.size()) {
-    int ret = mbedtls_ssl_write(e.ssl_.get(), p + written, data.size() - written);
-    if (ret < 0)
-      return e.fail(ret);
-    written += static_cast<std::size_t>(ret);
-  }
-  return {status::done, written, {}};
-}
-
-step_result engine::shutdown() {
-  auto &e = *impl_;
-  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
-  if (e.failure_)
-    return {status::failed, 0, e.failure_};
-  if (!e.handshake_done_)
-    return {status::failed, 0, error::not_connected};
-  if (!e.close_notify_sent_) {
-    if (int ret = mbedtls_ssl_close_notify(e.ssl_.get()); ret != 0)
-      return e.fail(ret);
-    e.close_notify_sent_ = true;
-  }
-  // Application data still in flight from the peer is discarded while waiting.
-  unsigned char discard[4096];
-  while (!e.peer_closed_) {
-    auto r = e.read_result(e.read_application_data(discard, sizeof discard));
-    if (r.status == status::want_input || r.status == status::failed)
-      return r;
-  }
-  return {status::done, 0, {}};
-}
+step_result engine::handshake() { return impl_->handshake(); }
+step_result engine::read(std::span<std::byte> out) { return impl_->read(out); }
+step_result engine::write(std::span<const std::byte> data) { return impl_->write(data); }
+step_result engine::shutdown() { return impl_->shutdown(); }
 
 std::span<std::byte> engine::prepare_input(std::size_t min_size) {
-  auto &e = *impl_;
-  if (e.input_begin_ == e.input_end_)
-    e.input_begin_ = e.input_end_ = 0;
-  if (e.input_.size() - e.input_end_ < min_size && e.input_begin_ > 0) {
-    std::memmove(e.input_.data(), e.input_.data() + e.input_begin_, e.input_end_ - e.input_begin_);
-    e.input_end_ -= e.input_begin_;
-    e.input_begin_ = 0;
-  }
-  if (e.input_.size() - e.input_end_ < min_size)
-    e.input_.resize(e.input_end_ + min_size);
-  return {e.input_.data() + e.input_end_, e.input_.size() - e.input_end_};
+  return impl_->prepare_input(min_size);
 }
-
-void engine::commit_input(std::size_t n) { impl_->input_end_ += n; }
-
-void engine::release_input() noexcept {
-  auto &e = *impl_;
-  if (e.input_begin_ != e.input_end_)
-    return;
-  e.input_begin_ = e.input_end_ = 0;
-  decltype(e.input_)().swap(e.input_);
-}
+void engine::commit_input(std::size_t n) { impl_->commit_input(n); }
+void engine::release_input() noexcept { impl_->release_input(); }
 
 void engine::put_input(std::span<const std::byte> data) {
   if (data.empty()) // memcpy from an empty span's null pointer is undefined
@@ -586,107 +76,27 @@ void engine::put_input(std::span<const std::byte> data) {
   commit_input(data.size());
 }
 
-void engine::put_eof() { impl_->input_ended_ = true; }
-
+void engine::put_eof() { impl_->put_eof(); }
 std::span<const std::byte> engine::pending_output() const noexcept {
-  const auto &e = *impl_;
-  return {e.output_.data() + e.output_begin_, e.output_.size() - e.output_begin_};
+  return impl_->pending_output();
 }
+void engine::consume_output(std::size_t n) noexcept { impl_->consume_output(n); }
+void engine::swap_output(std::vector<std::byte> &buffer) { impl_->swap_output(buffer); }
 
-void engine::consume_output(std::size_t n) noexcept {
-  auto &e = *impl_;
-  e.output_begin_ += n;
-  if (e.output_begin_ >= e.output_.size()) {
-    e.output_.clear();
-    e.output_begin_ = 0;
-  }
-}
+bool engine::handshake_done() const noexcept { return impl_->handshake_done(); }
+bool engine::read_ready() { return impl_->read_ready(); }
+std::size_t engine::pending_input() const noexcept { return impl_->pending_input(); }
+std::error_code engine::failure() const noexcept { return impl_->failure(); }
+std::string engine::failure_detail() const { return impl_->failure_detail(); }
 
-void engine::swap_output(std::vector<std::byte> &buffer) {
-  auto &e = *impl_;
-  if (e.output_begin_ > 0) {
-    e.output_.erase(e.output_.begin(),
-                    e.output_.begin() + static_cast<std::ptrdiff_t>(e.output_begin_));
-    e.output_begin_ = 0;
-  }
-  buffer.clear();
-  e.output_.swap(buffer);
-}
-
-bool engine::handshake_done() const noexcept { return impl_->handshake_done_; }
-
-bool engine::read_ready() {
-  auto &e = *impl_;
-  e.alert_was_last_ = false; // only an alert of this call is Mbed TLS's fatal one
-  if (e.failure_ || e.peer_closed_ || e.input_ended_)
-    return true;
-  if (mbedtls_ssl_get_bytes_avail(e.ssl_.get()) > 0)
-    return true;
-  bool records_wait = e.readable_input() > 0 || e.reframed_begin_ < e.reframed_.size() ||
-                      mbedtls_ssl_check_pending(e.ssl_.get());
-  if (!e.handshake_done_ || !records_wait)
-    return records_wait;
-  // Reading 0 bytes processes records up to the first application data and leaves it there.
-  unsigned char none[1];
-  int ret = e.read_application_data(none, 0);
-  return e.read_result(ret).status != status::want_input;
-}
-
-std::size_t engine::pending_input() const noexcept {
-  const auto &e = *impl_;
-  return e.input_end_ - e.input_begin_ + e.reframed_.size() - e.reframed_begin_ +
-         e.carry_.bytes.size();
-}
-
-std::error_code engine::failure() const noexcept { return impl_->failure_; }
-
-std::string engine::failure_detail() const { return impl_->failure_detail_; }
-
-std::string engine::protocol_version() const {
-  return impl_->handshake_done_ ? mbedtls_ssl_get_version(impl_->ssl_.get()) : "";
-}
-
-std::string engine::cipher_suite() const {
-  return impl_->handshake_done_ ? mbedtls_ssl_get_ciphersuite(impl_->ssl_.get()) : "";
-}
-
-std::string engine::alpn_protocol() const {
-  const char *protocol = mbedtls_ssl_get_alpn_protocol(impl_->ssl_.get());
-  return protocol ? protocol : "";
-}
-
+std::string engine::protocol_version() const { return impl_->protocol_version(); }
+std::string engine::cipher_suite() const { return impl_->cipher_suite(); }
+std::string engine::alpn_protocol() const { return impl_->alpn_protocol(); }
 std::optional<certificate_info> engine::peer_certificate() const {
-  const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(impl_->ssl_.get());
-  if (crt == nullptr)
-    return std::nullopt;
-  certificate_info info;
-  info.subject = detail::distinguished_name(crt->subject);
-  info.issuer = detail::distinguished_name(crt->issuer);
-  info.not_before = to_time_point(crt->valid_from);
-  info.not_after = to_time_point(crt->valid_to);
-  char serial[128];
-  if (int n = mbedtls_x509_serial_gets(serial, sizeof serial, &crt->serial); n > 0)
-    info.serial.assign(serial, static_cast<std::size_t>(n));
-  std::string pem(crt->raw.len * 2 + 128, '\0');
-  std::size_t length = 0;
-  if (mbedtls_pem_write_buffer(
-          "-----BEGIN CERTIFICATE-----\n", "-----END CERTIFICATE-----\n", crt->raw.p, crt->raw.len,
-          reinterpret_cast<unsigned char *>(pem.data()), pem.size(), &length) == 0)
-    info.pem = pem.substr(0, length > 0 ? length - 1 : 0); // length counts the NUL
-  return info;
+  return impl_->peer_certificate();
 }
-
 std::error_code engine::verification_result() const noexcept {
-  auto flags = impl_->verify_flags();
-  if (flags == static_cast<std::uint32_t>(-1) || (flags & MBEDTLS_X509_BADCERT_SKIP_VERIFY))
-    return {};
-  return detail::verification_error(flags);
-}
-
-std::string engine_name() {
-  char version[32];
-  mbedtls_version_get_string(version);
-  return std::string("Mbed TLS ") + version;
+  return impl_->verification_result();
 }
 
 } // namespace tlsio

@@ -1,135 +1,80 @@
-// The state behind tlsio::engine (internal).
+// The engine seam (internal): what tlsio::engine asks of a TLS backend for one connection.
+//
+// tlsio::engine holds one of these; src/mbedtls/ and src/openssl/ implement it. The public
+// engine does what no backend owns (the server name's rules, which session may be offered)
+// and forwards the rest. Each member keeps the contract of the public member of that name
+// in engine.hpp.
 #pragma once
 
-#include "alert_for_error.hpp"
 #include "context_impl.hpp"
-#include "core/record_buffers.hpp"
-#include "handshake_reframer.hpp"
-#include "mbed_object.hpp"
 #include "peer_name.hpp"
 
 #include <tlsio/engine.hpp>
 
-#include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace tlsio {
 
 struct engine::impl {
-  explicit impl(std::shared_ptr<context::impl> ctx);
+  explicit impl(std::shared_ptr<context::impl> ctx) : context_(std::move(ctx)) {}
+  virtual ~impl() = default;
+  impl(const impl &) = delete;
+  impl &operator=(const impl &) = delete;
 
-  step_result fail(int mbedtls_code);
-  step_result fail(std::error_code ec, std::string detail = {});
-  /// Right after Mbed TLS has read the peer's Certificate message (which it checks without
-  /// refusing: authmode optional), the verdict: verified again in issuer order if Mbed TLS
-  /// found a problem, then refused with an alert that fits, or accepted.
-  step_result check_peer_certificate();
-  /// Verifies a copy of the peer's chain in issuer order, against our CAs only; flags
-  /// becomes the result, keeping the checks Mbed TLS makes outside the chain. Returns 0 or
-  /// an Mbed TLS error that is not a verdict.
-  int verify_in_issuer_order(const mbedtls_x509_crt &sent, std::uint32_t &flags);
-  /// The verification flags of this connection: our verdict, or for a resumed session the
-  /// one it was verified with.
-  std::uint32_t verify_flags() const;
-  /// mbedtls_ssl_read, going on past the answers that only look final: a 0 for two empty
-  /// records, a WANT_READ after a skipped alert. Returns the bytes read; with size 0, 0
-  /// once application data waits; MBEDTLS_ERR_SSL_CONN_EOF at the end of the input;
-  /// MBEDTLS_ERR_SSL_WANT_READ only when the input has no whole record left; or an error.
-  int read_application_data(unsigned char *data, std::size_t size);
-  /// The step's answer to what read_application_data returned.
-  step_result read_result(int ret);
-  /// Goes on reading into data + r.bytes while whole application-data records wait, so
-  /// that one read step returns what one socket read brought, not one record of it. An
-  /// error met on the way is kept for the next step; the bytes already read are returned.
-  void read_more_records(unsigned char *data, std::size_t size, step_result &r);
-  /// The input starts with a whole application-data record.
-  bool application_data_waits() noexcept;
-  /// Server: refuses a ClientHello that Mbed TLS would take though it must not, and with
-  /// alpn_mismatch::proceed, drops ALPN if nothing offered is ours. want_input while the
-  /// ClientHello is incomplete.
-  step_result check_client_hello();
-  void check_offered_alpn(std::span<const std::byte> hello);
-  /// Before the peer's ChangeCipherSpec: moves the handshake records at the start of the
-  /// input into reframed_, one whole message a record.
-  step_result reframe_input();
-  /// What Mbed TLS was reading when it failed, for the alert that fits.
-  detail::failed_input failed_input() const;
-  /// Sends a fatal alert unless Mbed TLS has just sent one, or the handshake has not begun.
-  void send_fatal_alert(unsigned char description);
-  std::string describe_verification_failure(std::uint32_t flags) const;
-  std::string describe_fatal_alert(unsigned char description) const;
-  /// Hands Mbed TLS the session set_session() stored, if it may resume here.
-  void offer_session();
+  virtual step_result handshake() = 0;
+  virtual step_result read(std::span<std::byte> out) = 0;
+  virtual step_result write(std::span<const std::byte> data) = 0;
+  virtual step_result shutdown() = 0;
+  virtual bool read_ready() = 0;
+
+  virtual std::span<std::byte> prepare_input(std::size_t min_size) = 0;
+  virtual void commit_input(std::size_t n) = 0;
+  virtual void release_input() noexcept = 0;
+  virtual void put_eof() = 0;
+  virtual std::size_t pending_input() const noexcept = 0;
+  virtual std::span<const std::byte> pending_output() const noexcept = 0;
+  virtual void consume_output(std::size_t n) noexcept = 0;
+  virtual void swap_output(std::vector<std::byte> &buffer) = 0;
+
+  /// The first handshake step has run: the server name and the session are fixed.
+  virtual bool handshake_started() const noexcept = 0;
+  /// Client: hands server_name_ (checked and normalized) to the backend, as SNI unless
+  /// server_ip_ is set, and for verification.
+  virtual void apply_server_name() = 0;
+  virtual std::optional<session> get_session() const = 0;
+  virtual bool resumed() const noexcept = 0;
+  virtual bool handshake_done() const noexcept = 0;
+  virtual std::error_code failure() const noexcept = 0;
+  virtual std::string failure_detail() const = 0;
+  /// Fails the engine with ec (detail: the sentence; ec's message if empty).
+  virtual step_result fail(std::error_code ec, std::string detail) = 0;
+
+  virtual std::string protocol_version() const = 0;
+  virtual std::string cipher_suite() const = 0;
+  virtual std::string alpn_protocol() const = 0;
+  virtual std::optional<certificate_info> peer_certificate() const = 0;
+  virtual std::error_code verification_result() const noexcept = 0;
+
+  /// Client: a session set_session() stored may be offered here: made by this context, for
+  /// this server name, and not ended by a fatal failure.
   bool may_resume(const session::impl &s) const;
 
-  /// How much input Mbed TLS may read: whole records only, so that a record is either
-  /// all there or untouched (read_ready() and pending_input() depend on it). Everything
-  /// once the input has ended, so that a cut record shows as truncation; the header of a
-  /// record that cannot be taken, so that Mbed TLS rejects it with its own error.
-  std::size_t readable_input() noexcept;
-
-  // The memory BIO that Mbed TLS reads and writes through.
-  static int send_to_output(void *self, const unsigned char *data, std::size_t size);
-  static int receive_from_input(void *self, unsigned char *data, std::size_t size);
-  static int verify_certificate(void *self, mbedtls_x509_crt *crt, int depth, std::uint32_t *flags);
-
   std::shared_ptr<context::impl> context_;
-  detail::ssl_context ssl_;
-
-  // Not zero-filled on growth: every byte is written by a socket read before it is read.
-  std::vector<std::byte, detail::uninitialized_allocator<std::byte>> input_;
-  std::size_t input_begin_ = 0;
-  std::size_t input_end_ = 0;
-  bool input_ended_ = false;
-  // Bytes from input_begin_ on known to be whole records: each record is scanned once.
-  std::size_t whole_records_ = 0;
-  // What receive_from_input answered during the current Mbed TLS call, to tell its own
-  // end-of-input and want-input from the same codes that Mbed TLS returns for other reasons.
-  bool reported_end_ = false;
-  bool reported_want_input_ = false;
-  std::vector<std::byte> output_;
-  std::size_t output_begin_ = 0;
-  // Whether the last record written was an alert: Mbed TLS sends some fatal alerts itself,
-  // and a peer must get only one.
-  bool alert_was_last_ = false;
-
-  // Handshake records re-framed before the peer's ChangeCipherSpec (handshake_reframer.hpp):
-  // whole records that Mbed TLS reads before input_, and the message not yet whole.
-  std::vector<std::byte> reframed_;
-  std::size_t reframed_begin_ = 0;
-  detail::handshake_carry carry_;
-  bool reframing_over_ = false;
-
   std::string server_name_;
   std::optional<detail::ip_address> server_ip_;
-
-  // One entry per certificate in the peer's chain that failed a check, for the message.
-  struct certificate_problem {
-    int depth;
-    std::uint32_t flags;
-    std::string subject, issuer, valid_from, valid_to;
-    std::string name_mismatch; // the leaf's: why it does not match the server name
-  };
-  std::vector<certificate_problem> certificate_problems_;
-  // Set by check_peer_certificate; unset before it and on resumption.
-  std::optional<std::uint32_t> verify_result_;
-
   // What set_session() stored, until the first handshake step offers it (or drops it).
   std::shared_ptr<const session::impl> offered_session_;
-  // What get_session() hands out, made once after the handshake.
-  mutable std::shared_ptr<session::impl> own_session_;
-  bool session_offered_ = false;
-
-  bool handshake_done_ = false;
-  bool resumed_ = false;
-  bool client_hello_checked_ = false;
-  bool close_notify_sent_ = false;
-  bool peer_closed_ = false;
-  std::error_code failure_;
-  std::string failure_detail_;
+  // Client: where the context's session cache keeps this connection's sessions ("name:port");
+  // empty: nowhere.
+  std::string cache_key_;
 };
+
+/// A connection on the context's backend.
+std::unique_ptr<engine::impl> make_engine(std::shared_ptr<context::impl> ctx);
 
 } // namespace tlsio

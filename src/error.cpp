@@ -77,6 +77,13 @@ std::string tlsio_category::message(int value) const {
   case error::wrong_role:
     return "this needs a context of the other role (a server's for an acceptor, a client's "
            "for connecting)";
+  case error::backend_unavailable:
+    return "this TLS backend is not in this build of tlsio (see tlsio::available_backends())";
+  case error::unsupported_version:
+    return "the TLS backend does not speak this protocol version (TLS 1.3 needs the OpenSSL "
+           "backend), or the minimum version is above the maximum";
+  case error::wrong_backend:
+    return "the session was made by another TLS backend; sessions never cross backends";
   case error::invalid_server_name:
     return "invalid server name: it is empty or has an empty label (a leading dot or two dots "
            "in a row); give a host name such as example.com or an IP address";

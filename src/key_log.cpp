@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace tlsio::detail {
 namespace {
@@ -87,6 +88,12 @@ void key_log_file::write(const unsigned char client_random[32],
   at = put_hex(at, master_secret, secret_size);
   *at = '\n';
   [[maybe_unused]] ssize_t written = ::write(fd_, line, sizeof line);
+}
+
+void key_log_file::write_line(std::string_view line) const {
+  std::string whole(line);
+  whole += '\n';
+  [[maybe_unused]] ssize_t written = ::write(fd_, whole.data(), whole.size());
 }
 
 } // namespace tlsio::detail

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string_view>
 #include <system_error>
 
 namespace tlsio::detail {
@@ -24,6 +25,8 @@ public:
   /// Makes the connections made with conf log their secrets here. This object must outlive
   /// them.
   void attach(mbedtls_ssl_config *conf);
+  /// Appends one line a backend wrote in the NSS format itself (without its newline).
+  void write_line(std::string_view line) const;
 
 private:
   explicit key_log_file(int fd) noexcept : fd_(fd) {}

@@ -1,5 +1,7 @@
 #include "peer_name.hpp"
 
+#include <algorithm>
+
 #include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
 
@@ -175,6 +177,26 @@ std::string name_mismatch_reason(const mbedtls_x509_crt &crt, std::string_view e
            "), not as an IP address; connecting by address needs an iPAddress entry (IP:" +
            format_ip(*ip) + ") in its subjectAltName";
   return "expected " + expected_text + ", certificate is for " + join(certificate_names(crt));
+}
+
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
+}
+
+} // namespace
+
+bool virtual_host_matches(std::string_view pattern, std::string_view name) {
+  if (pattern.size() > 2 && pattern.substr(0, 2) == "*.") {
+    auto dot = name.find('.');
+    return dot != std::string_view::npos && dot > 0 &&
+           same_name(pattern.substr(1), name.substr(dot));
+  }
+  return same_name(pattern, name);
 }
 
 } // namespace tlsio::detail

@@ -27,6 +27,10 @@ std::optional<ip_address> parse_ip_literal(std::string_view name);
 /// the name is empty or has an empty label ("a..b", ".a", "a..", ".").
 std::optional<std::string> normalize_server_name(std::string_view name);
 
+/// Whether a virtual host's name pattern fits the name a client asked for (SNI): exactly,
+/// or "*.example.com" for one label in place of the star; without regard to case.
+bool virtual_host_matches(std::string_view pattern, std::string_view name);
+
 /// A distinguished name as text: "CN=localhost, O=tlsio test".
 std::string distinguished_name(const mbedtls_x509_name &name);
 

@@ -33,6 +33,8 @@
 ///     ctx.load_private_key("server.key", "password");  // or no password
 #pragma once
 
+#include <tlsio/backend.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
@@ -109,15 +111,41 @@ enum class key_exchange_group {
 /// any threads; cached_session() and cache_session() lock and may run at any time.
 class context {
 public:
-  /// A fresh configuration for one end of a connection, with the secure defaults: TLS 1.2
-  /// only, ECDHE with AEAD cipher suites, renegotiation off, the system CA store for a
+  /// A fresh configuration for one end of a connection on backend `b`, with the secure
+  /// defaults: TLS 1.2 up to the newest version the backend speaks (1.2 on Mbed TLS, 1.3 on
+  /// OpenSSL), ECDHE with AEAD cipher suites, renegotiation off, the system CA store for a
   /// client, peer verification on (verify::peer), no client certificates asked for, no
   /// ALPN, no session tickets or cache, a 10-second handshake timeout. Throws
-  /// std::system_error if the engine refuses its default configuration.
-  explicit context(role r);
+  /// std::system_error: error::backend_unavailable if this build has no such backend (see
+  /// available_backends()), or the engine's error if it refuses its default configuration.
+  explicit context(role r, tlsio::backend b = default_backend());
 
   /// The role given to the constructor.
   role get_role() const noexcept;
+  /// The backend given to the constructor. Its engines and sessions belong to it.
+  tlsio::backend get_backend() const noexcept;
+
+  // --- Protocol versions ----------------------------------------------------------------------
+
+  /// The oldest TLS version to speak (default and floor: TLS 1.2; nothing older is
+  /// offered). Errors (error::unsupported_version, the context unchanged): a version the
+  /// backend does not speak (TLS 1.3 on Mbed TLS 2.28), or one above the maximum. This form
+  /// throws std::system_error; std::logic_error once the context is in use.
+  void set_min_version(tls_version v);
+  /// As set_min_version(v), reporting errors through `ec` (cleared on success). Still
+  /// throws std::logic_error once the context is in use.
+  void set_min_version(tls_version v, std::error_code &ec);
+  /// The newest TLS version to speak (default: the backend's newest). Errors as
+  /// set_min_version(), for a version below the minimum. This form throws
+  /// std::system_error; std::logic_error once the context is in use.
+  void set_max_version(tls_version v);
+  /// As set_max_version(v), reporting errors through `ec` (cleared on success). Still
+  /// throws std::logic_error once the context is in use.
+  void set_max_version(tls_version v, std::error_code &ec);
+  /// The versions set (or the defaults).
+  tls_version min_version() const noexcept;
+  /// See min_version().
+  tls_version max_version() const noexcept;
 
   // --- Trust ------------------------------------------------------------------------------
 

@@ -155,6 +155,12 @@ public:
   /// After the handshake: whether it resumed an earlier session (abbreviated handshake).
   /// False before the handshake is done.
   bool resumed() const noexcept;
+  /// Client: remember each session this connection receives in the context's session cache
+  /// (context::enable_session_cache()) under `server` ("name:port"), as it arrives: at the
+  /// end of the handshake under TLS 1.2; under TLS 1.3, when the server's ticket comes after
+  /// the handshake (read by a later read step). tlsio::async_connect and tlsio::connect set
+  /// it. Nothing happens without a cache; call it before the handshake completes.
+  void set_session_cache_key(std::string_view server);
 
   // --- Steps --------------------------------------------------------------------------------
 
@@ -242,10 +248,11 @@ public:
 
   // What each returns stays the same after shutdown() and after a later failure.
 
-  /// The protocol version, "TLSv1.2"; empty before the handshake is done.
+  /// The protocol version, "TLSv1.2" or "TLSv1.3"; empty before the handshake is done.
   std::string protocol_version() const;
-  /// The cipher suite, Mbed TLS's name for it, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256";
-  /// empty before the handshake is done.
+  /// The cipher suite, in the backend's name for it: Mbed TLS's
+  /// "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256", OpenSSL's "ECDHE-ECDSA-AES128-GCM-SHA256" or
+  /// "TLS_AES_128_GCM_SHA256"; empty before the handshake is done.
   std::string cipher_suite() const;
   /// The application protocol agreed by ALPN; empty if none was negotiated or the handshake
   /// has not got that far.
@@ -266,9 +273,9 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
-/// The TLS implementation in use and its version, e.g. "Mbed TLS 2.28.3" (the counterpart
-/// of rfc.tls's default-tls-class): the library linked at run time, not the headers built
-/// against. Thread-safe.
+/// The default backend's name and version, e.g. "Mbed TLS 2.28.3" (the counterpart of
+/// rfc.tls's default-tls-class; see default_backend() and available_backends()): the library
+/// linked at run time, not the headers built against. Thread-safe.
 std::string engine_name();
 
 } // namespace tlsio

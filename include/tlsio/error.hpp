@@ -93,6 +93,15 @@ enum class error {
   invalid_port,
   /// A client's context where a server's is needed, or the reverse.
   wrong_role,
+  /// The TLS backend asked for (tlsio::backend) is not in this build of tlsio (see
+  /// available_backends()).
+  backend_unavailable,
+  /// The backend does not speak the TLS version asked for (TLS 1.3 on Mbed TLS 2.28), or
+  /// the minimum version is above the maximum.
+  unsupported_version,
+  /// A session made on one backend offered to an engine of another: sessions never cross
+  /// backends.
+  wrong_backend,
 };
 
 /// The category of tlsio::error, named "tlsio". Its messages are sentences a person can act

@@ -12,9 +12,23 @@
 /// The version as text, "MAJOR.MINOR.PATCH".
 #define TLSIO_VERSION_STRING "0.1.0"
 
+// The backends of this build (written by CMake when tlsio was built): TLSIO_HAS_MBEDTLS,
+// TLSIO_HAS_OPENSSL, TLSIO_DEFAULT_BACKEND_OPENSSL.
+#include <tlsio/build_config.hpp>
+
 /// TLS is available (always, when this header exists).
 #define TLSIO_HAS_TLS 1
-/// The TLS engine is Mbed TLS (tlsio::engine_name() tells the version at run time).
-#define TLSIO_ENGINE_MBEDTLS 1
-/// The newest TLS version the engine speaks: 12 for TLS 1.2.
+#if TLSIO_HAS_OPENSSL
+/// TLS 1.3 is available: 1 when the OpenSSL backend is built (tlsio::backend::openssl).
+#define TLSIO_HAS_TLS13 1
+/// The newest TLS version a backend of this build speaks: 13 for TLS 1.3, 12 for TLS 1.2.
+#define TLSIO_MAX_TLS_VERSION 13
+#else
+#define TLSIO_HAS_TLS13 0
 #define TLSIO_MAX_TLS_VERSION 12
+#endif
+#if !TLSIO_DEFAULT_BACKEND_OPENSSL
+/// The default backend (tlsio::default_backend()) is Mbed TLS; tlsio::engine_name() tells
+/// its version at run time.
+#define TLSIO_ENGINE_MBEDTLS 1
+#endif

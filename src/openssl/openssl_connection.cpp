@@ -54,6 +54,7 @@ long connection::bio_ctrl(BIO *, int command, long, void *) {
 
 connection::connection(ssl_ctx_ptr ctx, role side, record_input &input, record_output &output)
     : ctx_(std::move(ctx)), ssl_(SSL_new(ctx_.get())), input_(input), output_(output) {
+  SSL_set_app_data(ssl_.get(), this);
   BIO *bio = BIO_new(records_method());
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_.get(), bio, bio); // one BIO both ways; the SSL owns it
@@ -69,6 +70,34 @@ connection::~connection() {
   // is not one (§7.2.1), as on the Mbed TLS engine.
   if (!failure_ || failure_ == error::stream_truncated)
     SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+}
+
+int connection::new_session_callback(SSL *ssl, SSL_SESSION *s) {
+  auto *self = static_cast<connection *>(SSL_get_app_data(ssl));
+  if (!self->on_new_session)
+    return 0; // OpenSSL keeps its reference
+  self->on_new_session(std::shared_ptr<SSL_SESSION>(s, SSL_SESSION_free));
+  return 1; // the reference is the shared_ptr's now
+}
+
+int connection::verify_callback(int ok, X509_STORE_CTX *store) {
+  if (ok == 1)
+    return 1;
+  auto *ssl =
+      static_cast<SSL *>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  auto &first = static_cast<connection *>(SSL_get_app_data(ssl))->verify_failure_;
+  if (first.result == 0) {
+    first.result = X509_STORE_CTX_get_error(store);
+    first.depth = X509_STORE_CTX_get_error_depth(store);
+    if (X509 *cert = X509_STORE_CTX_get_current_cert(store)) {
+      unsigned char *der = nullptr;
+      int n = i2d_X509(cert, &der);
+      if (n > 0)
+        first.der.assign(der, der + n);
+      OPENSSL_free(der);
+    }
+  }
+  return 0;
 }
 
 void connection::set_server_name(std::string_view name, bool is_ip_address) {

@@ -13,10 +13,12 @@
 
 #include <openssl/ssl.h>
 
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tlsio::detail::openssl {
 
@@ -53,6 +55,22 @@ public:
   std::string protocol_version() const;
   std::string cipher_suite() const;
   std::string alpn_protocol() const;
+  SSL *native() const noexcept { return ssl_.get(); }
+
+  /// Client: called with each session the server hands out, when it comes (under TLS 1.3
+  /// after the handshake, from a read).
+  std::function<void(std::shared_ptr<SSL_SESSION>)> on_new_session;
+  /// The first certificate that failed verification: its X509_V_ERR_* code, depth and DER.
+  struct verify_failure {
+    long result = 0;
+    int depth = 0;
+    std::vector<unsigned char> der;
+  };
+  const verify_failure &first_verify_failure() const noexcept { return verify_failure_; }
+
+  // The SSL_CTX's callbacks (openssl_context.cpp installs them).
+  static int new_session_callback(SSL *ssl, SSL_SESSION *s);
+  static int verify_callback(int ok, X509_STORE_CTX *store);
 
 private:
   static BIO_METHOD *records_method();
@@ -74,6 +92,7 @@ private:
   bool handshake_done_ = false;
   bool close_notify_sent_ = false;
   bool peer_closed_ = false;
+  verify_failure verify_failure_;
   std::error_code failure_;
   std::string failure_detail_;
 };

@@ -1,5 +1,9 @@
 #include "openssl_context.hpp"
 
+#include "../key_log.hpp"
+#include "../peer_name.hpp"
+#include "openssl_connection.hpp"
+
 #include <tlsio/error.hpp>
 
 #include <openssl/err.h>
@@ -21,6 +25,7 @@ struct pkey_deleter {
   void operator()(EVP_PKEY *k) const noexcept { EVP_PKEY_free(k); }
 };
 using x509_ptr = std::unique_ptr<X509, x509_deleter>;
+using pkey_ptr = std::unique_ptr<EVP_PKEY, pkey_deleter>;
 
 std::unique_ptr<BIO, bio_deleter> memory(const std::string &pem) {
   return std::unique_ptr<BIO, bio_deleter>(
@@ -39,7 +44,6 @@ std::vector<x509_ptr> certificates(const std::string &pem) {
 
 // Under TLS 1.2: ECDHE key exchange with AEAD suites only. TLS 1.3's suites are all AEAD.
 constexpr const char *tls12_suites = "ECDHE+AESGCM:ECDHE+CHACHA20";
-constexpr const char *groups = "X25519:P-256:P-384";
 
 int protocol(int version) { return version >= 13 ? TLS1_3_VERSION : TLS1_2_VERSION; }
 
@@ -54,30 +58,81 @@ bool trust(SSL_CTX *ctx, const backend_settings &s) {
   return true;
 }
 
-std::error_code identity(SSL_CTX *ctx, const backend_settings &s, std::string &detail) {
-  auto chain = certificates(s.chain_pem);
-  if (chain.empty()) {
+// A certificate chain and its key, parsed.
+struct identity {
+  std::vector<x509_ptr> chain;
+  pkey_ptr key;
+};
+
+std::error_code parse_identity(const std::string &chain_pem, const std::string &key_pem,
+                               identity &out, std::string &detail) {
+  out.chain = certificates(chain_pem);
+  if (out.chain.empty()) {
     detail = "no certificate in the chain given";
     return error::no_certificate;
   }
-  auto key_in = memory(s.key_pem);
-  std::unique_ptr<EVP_PKEY, pkey_deleter> key(
-      PEM_read_bio_PrivateKey(key_in.get(), nullptr, nullptr, nullptr));
-  if (!key) {
+  auto key_in = memory(key_pem);
+  out.key.reset(PEM_read_bio_PrivateKey(key_in.get(), nullptr, nullptr, nullptr));
+  if (!out.key) {
     ERR_clear_error();
     detail = "the private key does not parse (or is encrypted)";
     return error::private_key_password_required;
   }
-  if (SSL_CTX_use_certificate(ctx, chain.front().get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+  if (X509_check_private_key(out.chain.front().get(), out.key.get()) != 1) {
     ERR_clear_error();
     detail = "the private key does not belong to the certificate";
     return error::private_key_mismatch;
   }
-  for (std::size_t i = 1; i < chain.size(); ++i)
-    if (SSL_CTX_add1_chain_cert(ctx, chain[i].get()) != 1)
+  return {};
+}
+
+std::error_code use_identity(SSL_CTX *ctx, const identity &id) {
+  if (SSL_CTX_use_certificate(ctx, id.chain.front().get()) != 1 ||
+      SSL_CTX_use_PrivateKey(ctx, id.key.get()) != 1)
+    return error::private_key_mismatch;
+  for (std::size_t i = 1; i < id.chain.size(); ++i)
+    if (SSL_CTX_add1_chain_cert(ctx, id.chain[i].get()) != 1)
       return error::no_certificate;
   return {};
+}
+
+// What the SSL_CTX's callbacks read (its app data); lives as long as the SSL_CTX.
+struct callback_data {
+  std::vector<std::string> alpn;
+  bool alpn_fail_on_mismatch = true;
+  struct host {
+    std::vector<std::string> names;
+    identity id;
+  };
+  std::vector<host> virtual_hosts;
+  const key_log_file *key_log = nullptr;
+};
+
+callback_data &data_of(const SSL *ssl) {
+  return *static_cast<callback_data *>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+}
+
+int select_virtual_host(SSL *ssl, int *, void *) {
+  const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr)
+    return SSL_TLSEXT_ERR_OK; // no SNI: the default certificate
+  for (auto &host : data_of(ssl).virtual_hosts)
+    for (const auto &pattern : host.names)
+      if (virtual_host_matches(pattern, name)) {
+        STACK_OF(X509) *chain = sk_X509_new_null();
+        for (std::size_t i = 1; i < host.id.chain.size(); ++i)
+          sk_X509_push(chain, host.id.chain[i].get());
+        int ok =
+            SSL_use_cert_and_key(ssl, host.id.chain.front().get(), host.id.key.get(), chain, 1);
+        sk_X509_free(chain);
+        return ok == 1 ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_ALERT_FATAL;
+      }
+  return SSL_TLSEXT_ERR_OK; // unknown names get the default certificate
+}
+
+void log_secret(const SSL *ssl, const char *line) {
+  if (const auto *log = data_of(ssl).key_log)
+    log->write_line(line);
 }
 
 /// ALPN's wire form: each name preceded by its length.
@@ -90,7 +145,7 @@ std::string alpn_wire(const std::vector<std::string> &names) {
 
 int select_alpn(SSL *, const unsigned char **out, unsigned char *out_length,
                 const unsigned char *offered, unsigned int offered_length, void *arg) {
-  const auto &s = *static_cast<const backend_settings *>(arg);
+  const auto &s = *static_cast<const callback_data *>(arg);
   // Our preference order: the first of ours that the client offers.
   for (const auto &name : s.alpn)
     for (unsigned int i = 0; i < offered_length; i += 1u + offered[i]) {
@@ -116,13 +171,17 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
     ec = std::make_error_code(std::errc::not_enough_memory);
     return nullptr;
   }
-  // The settings outlive the callbacks that read them: the context keeps a copy.
-  auto kept = std::make_shared<backend_settings>(settings);
+  // What the callbacks read lives as long as the SSL_CTX.
+  auto kept = std::make_shared<callback_data>();
+  kept->alpn = settings.alpn;
+  kept->alpn_fail_on_mismatch = settings.alpn_fail_on_mismatch;
+  kept->key_log = settings.key_log;
   ssl_ctx_ptr ctx(c, [kept](SSL_CTX *p) { SSL_CTX_free(p); });
+  SSL_CTX_set_app_data(c, kept.get());
   SSL_CTX_set_min_proto_version(c, protocol(settings.min_version));
   SSL_CTX_set_max_proto_version(c, protocol(settings.max_version));
   SSL_CTX_set_cipher_list(c, tls12_suites);
-  SSL_CTX_set1_groups_list(c, groups);
+  SSL_CTX_set1_groups_list(c, settings.groups.c_str());
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Never SSL_OP_IGNORE_UNEXPECTED_EOF: an EOF without close_notify is truncation.
@@ -135,9 +194,22 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
     ec = error::no_system_ca_store;
     return nullptr;
   }
-  if (settings.side == role::server || !settings.chain_pem.empty())
-    if ((ec = identity(c, settings, detail)))
+  if (settings.side == role::server || !settings.chain_pem.empty()) {
+    identity own;
+    if ((ec = parse_identity(settings.chain_pem, settings.key_pem, own, detail)) ||
+        (ec = use_identity(c, own)))
       return nullptr;
+  }
+  for (const auto &host : settings.virtual_hosts) {
+    callback_data::host h{host.names, {}};
+    if ((ec = parse_identity(host.chain_pem, host.key_pem, h.id, detail)))
+      return nullptr;
+    kept->virtual_hosts.push_back(std::move(h));
+  }
+  if (!kept->virtual_hosts.empty())
+    SSL_CTX_set_tlsext_servername_callback(c, select_virtual_host);
+  if (settings.key_log)
+    SSL_CTX_set_keylog_callback(c, log_secret);
 
   int mode = SSL_VERIFY_NONE;
   if (settings.verify_peer) {
@@ -145,13 +217,17 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
     if (settings.side == role::server && settings.require_peer_certificate)
       mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
   }
-  SSL_CTX_set_verify(c, mode, nullptr);
+  SSL_CTX_set_verify(c, mode, &connection::verify_callback);
 
   if (settings.side == role::server) {
-    if (!settings.tickets) { // no resumption at all, as on the Mbed TLS engine
+    // Stateless tickets only, as on the Mbed TLS engine: no server-side session cache.
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    if (!settings.tickets) { // no resumption at all
       SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
-      SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
       SSL_CTX_set_num_tickets(c, 0);
+    } else {
+      SSL_CTX_set_timeout(c, static_cast<long>(settings.ticket_lifetime.count()));
+      SSL_CTX_set_num_tickets(c, 1);
     }
     if (settings.verify_peer) { // the CAs a client's certificate may come from
       STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
@@ -162,10 +238,16 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
     }
     if (!kept->alpn.empty())
       SSL_CTX_set_alpn_select_cb(c, select_alpn, kept.get());
-  } else if (!settings.alpn.empty()) {
-    auto wire = alpn_wire(settings.alpn);
-    SSL_CTX_set_alpn_protos(c, reinterpret_cast<const unsigned char *>(wire.data()),
-                            static_cast<unsigned int>(wire.size()));
+  } else {
+    // Sessions go to the connection (and so to the engine's cache key) as they arrive: under
+    // TLS 1.3 the server's tickets come after the handshake.
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(c, &connection::new_session_callback);
+    if (!settings.alpn.empty()) {
+      auto wire = alpn_wire(settings.alpn);
+      SSL_CTX_set_alpn_protos(c, reinterpret_cast<const unsigned char *>(wire.data()),
+                              static_cast<unsigned int>(wire.size()));
+    }
   }
   return ctx;
 }

@@ -29,6 +29,12 @@ const std::error_category &openssl_category() noexcept {
   return instance;
 }
 
+int received_alert(std::error_code ec) noexcept {
+  if (ec.category() != openssl_category() || ec.value() <= SSL_AD_REASON_OFFSET)
+    return -1;
+  return ec.value() - SSL_AD_REASON_OFFSET;
+}
+
 std::error_code verification_error(long result) noexcept {
   switch (result) {
   case X509_V_OK:

@@ -12,6 +12,9 @@ namespace tlsio::detail::openssl {
 /// reason strings, or a plainer sentence for the common ones. Named "tlsio.openssl".
 const std::error_category &openssl_category() noexcept;
 
+/// The alert the peer sent, if `ec` is the peer's fatal alert; -1 otherwise.
+int received_alert(std::error_code ec) noexcept;
+
 /// The tlsio::error for X509_V_ERR_* `verify_result`.
 std::error_code verification_error(long verify_result) noexcept;
 

@@ -1,16 +1,15 @@
 // The engine's verdict on the peer's certificate chain.
-#include "chain_order.hpp"
-#include "engine_error.hpp"
-#include "engine_impl.hpp"
+#include "../chain_order.hpp"
+#include "../engine_error.hpp"
+#include "mbedtls_engine.hpp"
 
 #include <tlsio/error.hpp>
 
 #include <mbedtls/ssl_internal.h>
 
 #include <algorithm>
-#include <cstdio>
 
-namespace tlsio {
+namespace tlsio::detail {
 namespace {
 
 // What Mbed TLS checks beside the chain (the leaf's usage, its curve), which verifying the
@@ -18,13 +17,6 @@ namespace {
 constexpr std::uint32_t checks_outside_chain =
     MBEDTLS_X509_BADCERT_KEY_USAGE | MBEDTLS_X509_BADCERT_EXT_KEY_USAGE |
     MBEDTLS_X509_BADCERT_NS_CERT_TYPE | MBEDTLS_X509_BADCERT_BAD_KEY;
-
-std::string format_time(const mbedtls_x509_time &t) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02d %02d:%02d:%02d UTC", t.year, t.mon, t.day,
-                t.hour, t.min, t.sec);
-  return text;
-}
 
 // The alert Mbed TLS itself sends for these flags, so that peers see what they saw before.
 unsigned char alert_for(std::uint32_t flags) {
@@ -47,9 +39,9 @@ unsigned char alert_for(std::uint32_t flags) {
 
 } // namespace
 
-int engine::impl::verify_certificate(void *self, mbedtls_x509_crt *crt, int depth,
-                                     std::uint32_t *flags) {
-  auto &e = *static_cast<impl *>(self);
+int mbedtls_engine::verify_certificate(void *self, mbedtls_x509_crt *crt, int depth,
+                                       std::uint32_t *flags) {
+  auto &e = *static_cast<mbedtls_engine *>(self);
   bool names_host = depth == 0 && e.context_->role_ == role::client && !e.server_name_.empty();
   // Mbed TLS 2.28 matches names as DNS names only; an IP literal is checked here instead.
   if (names_host && e.server_ip_) {
@@ -62,40 +54,22 @@ int engine::impl::verify_certificate(void *self, mbedtls_x509_crt *crt, int dept
     *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
   if (*flags == 0)
     return 0;
-  e.certificate_problems_.push_back(
-      {depth, *flags, detail::distinguished_name(crt->subject),
-       detail::distinguished_name(crt->issuer), format_time(crt->valid_from),
-       format_time(crt->valid_to),
-       (*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
-           ? detail::name_mismatch_reason(*crt, e.server_name_, e.server_ip_)
-           : std::string()});
+  auto problem = problem_with(*crt);
+  if (*flags & MBEDTLS_X509_BADCERT_CN_MISMATCH)
+    problem.name_mismatch = name_mismatch_reason(*crt, e.server_name_, e.server_ip_);
+  e.certificate_problems_.push_back({*flags, std::move(problem)});
   return 0;
 }
 
-std::string engine::impl::describe_verification_failure(std::uint32_t flags) const {
+std::string mbedtls_engine::describe_verification_failure(std::uint32_t flags) const {
   auto code = detail::verification_error(flags);
-  for (const auto &p : certificate_problems_) {
-    if (detail::verification_error(p.flags) != code)
-      continue;
-    auto who = "'" + p.subject + "'";
-    switch (static_cast<error>(code.value())) {
-    case error::host_name_mismatch:
-      return "host name mismatch: " + p.name_mismatch;
-    case error::certificate_expired:
-      return "certificate expired: " + who + " was valid until " + p.valid_to;
-    case error::certificate_not_yet_valid:
-      return "certificate not yet valid: " + who + " is valid from " + p.valid_from;
-    case error::untrusted_issuer:
-      return "certificate not trusted: " + who + " was issued by '" + p.issuer +
-             "', which is not a trusted CA (or its chain is incomplete)";
-    default:
-      return code.message() + ": " + who;
-    }
-  }
+  for (const auto &p : certificate_problems_)
+    if (detail::verification_error(p.flags) == code)
+      return verification_sentence(code, p.problem);
   return code.message();
 }
 
-int engine::impl::verify_in_issuer_order(const mbedtls_x509_crt &sent, std::uint32_t &flags) {
+int mbedtls_engine::verify_in_issuer_order(const mbedtls_x509_crt &sent, std::uint32_t &flags) {
   detail::x509_crt ordered;
   if (int ret = detail::copy_in_issuer_order(sent, *ordered.get()); ret != 0)
     return ret;
@@ -106,14 +80,14 @@ int engine::impl::verify_in_issuer_order(const mbedtls_x509_crt &sent, std::uint
   const auto &conf = *ssl_->conf;
   int ret = mbedtls_x509_crt_verify_with_profile(ordered.get(), conf.ca_chain, conf.ca_crl,
                                                  conf.cert_profile, ssl_->hostname, &result,
-                                                 &impl::verify_certificate, this);
+                                                 &mbedtls_engine::verify_certificate, this);
   if (ret != 0 && ret != MBEDTLS_ERR_X509_CERT_VERIFY_FAILED)
     return ret;
   flags = result | (flags & checks_outside_chain);
   return 0;
 }
 
-step_result engine::impl::check_peer_certificate() {
+step_result mbedtls_engine::check_peer_certificate() {
   if (!context_->verifies_peer())
     return {status::done, 0, {}};
   auto &session = *ssl_->session_negotiate;
@@ -139,8 +113,8 @@ step_result engine::impl::check_peer_certificate() {
   return fail(detail::verification_error(flags), describe_verification_failure(flags));
 }
 
-std::uint32_t engine::impl::verify_flags() const {
+std::uint32_t mbedtls_engine::verify_flags() const {
   return verify_result_ ? *verify_result_ : mbedtls_ssl_get_verify_result(ssl_.get());
 }
 
-} // namespace tlsio
+} // namespace tlsio::detail
