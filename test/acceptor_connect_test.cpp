@@ -173,7 +173,8 @@ TEST_CASE("the acceptor's error_code constructor reports what the other throws")
   };
   CHECK(refused(pki.server_context(), "99999") == tlsio::error::invalid_port);
   CHECK(refused(pki.client_context(), "0") == tlsio::error::wrong_role);
-  CHECK(refused(tlsio::context{tlsio::role::server}, "0") == tlsio::error::no_certificate);
+  CHECK(refused(tlsio::context{tlsio::role::server, tlsio_test::backend_under_test()}, "0") ==
+        tlsio::error::no_certificate);
   tlsio::acceptor taken(io.get_executor(), pki.server_context(), "127.0.0.1", 0);
   CHECK(refused(pki.server_context(), std::to_string(taken.local_endpoint().port())) ==
         asio::error::address_in_use);
@@ -199,6 +200,11 @@ TEST_CASE("the session cache resumes for the name verified, not for the address 
       auto [ec, s] =
           co_await tlsio::async_connect(co_await asio::this_coro::executor, client, "127.0.0.1",
                                         port, options, tlsio::compat::as_tuple(use_awaitable));
+      if (!ec) { // an exchange, which brings a TLS 1.3 ticket (it comes after the handshake)
+        co_await asio::async_write(s, asio::buffer(std::string("hello")), use_awaitable);
+        std::string reply(5, '\0');
+        co_await asio::async_read(s, asio::buffer(reply), use_awaitable);
+      }
       co_return std::pair(ec, !ec && s.resumed());
     };
     auto first = co_await as("a.test");
@@ -227,6 +233,7 @@ TEST_CASE("options as a braced temporary in co_await: resumption and a long serv
   asio::co_spawn(io, serve(acceptor), asio::detached);
   auto port = std::to_string(acceptor.local_endpoint().port());
   auto client = pki.client_context();
+  client.set_max_version(tlsio::tls_version::tls1_2); // the session at once, without a read
   run_coroutine(io, [&]() -> awaitable<void> {
     auto first = co_await tlsio::async_connect(client, "127.0.0.1", port,
                                                {.server_name = std::string("localhost")});
@@ -288,8 +295,10 @@ TEST_CASE("silent and garbage clients do not delay a good client") {
   CHECK(std::count_if(failures.begin(), failures.end(), [](const auto &f) {
           return f.error == tlsio::error::handshake_timeout;
         }) == 50);
-  CHECK(std::any_of(failures.begin(), failures.end(),
-                    [](const auto &f) { return f.error.category() == tlsio::engine_category(); }));
+  CHECK(std::any_of(failures.begin(), failures.end(), [](const auto &f) {
+    return f.error.category() == tlsio::engine_category() ||
+           f.error.category().name() == std::string("tlsio.openssl");
+  }));
   // And the loop still serves.
   run_coroutine(io, [&]() -> awaitable<void> {
     CHECK(co_await round_trip(client, "127.0.0.1", std::to_string(endpoint.port())) == "hello");
@@ -340,6 +349,7 @@ TEST_CASE("blocking connect takes async_connect's options and checks") {
     asio::co_spawn(io, serve(acceptor), asio::detached);
     auto port = std::to_string(acceptor.local_endpoint().port());
     auto client = pki.client_context();
+    client.set_max_version(tlsio::tls_version::tls1_2); // the session at once, without a read
     CHECK_THROWS_WITH_AS(tlsio::connect(io, client, "127.0.0.1", port),
                          doctest::Contains("host name mismatch"), tlsio::tls_error);
     auto first = tlsio::connect(io, client, "127.0.0.1", port, {.server_name = "a.test"});

@@ -1,5 +1,8 @@
 #include "engine_pair.hpp"
 
+#include <cstdlib>
+#include <string_view>
+
 #include <random>
 
 namespace tlsio_test {
@@ -63,15 +66,34 @@ std::string engine_pair::send(tlsio::engine &from, wire &w, tlsio::engine &to,
   return got;
 }
 
+tlsio::backend backend_under_test() {
+  static const tlsio::backend chosen = [] {
+    const char *name = std::getenv("TLSIO_TEST_BACKEND");
+    if (name != nullptr && std::string_view(name) == "openssl")
+      return tlsio::backend::openssl;
+    if (name != nullptr && std::string_view(name) == "mbedtls")
+      return tlsio::backend::mbedtls;
+    return tlsio::default_backend();
+  }();
+  return chosen;
+}
+
+std::optional<tlsio::session> engine_pair::client_session() {
+  if (auto s = client.get_session())
+    return s;
+  send(server, to_client, client, "ticket?");
+  return client.get_session();
+}
+
 tlsio::context test_pki::client_context() const {
-  tlsio::context ctx{tlsio::role::client};
+  auto ctx = tested_context(tlsio::role::client);
   ctx.no_ca();
   ctx.add_certificate_authority(ca.certificate_pem());
   return ctx;
 }
 
 tlsio::context test_pki::server_context(const tlsio::test_identity::identity &id) const {
-  tlsio::context ctx{tlsio::role::server};
+  auto ctx = tested_context(tlsio::role::server);
   ctx.load_certificate_chain_pem(id.chain_pem);
   ctx.load_private_key_pem(id.private_key_pem);
   return ctx;

@@ -8,10 +8,23 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace tlsio_test {
+
+/// The backend the tests run on: $TLSIO_TEST_BACKEND ("mbedtls" or "openssl"), else the
+/// build's default. CTest runs each backend-neutral test once per backend ("name[openssl]").
+tlsio::backend backend_under_test();
+
+/// The tests run on the OpenSSL backend (TLS 1.3 by default).
+inline bool on_openssl() { return backend_under_test() == tlsio::backend::openssl; }
+
+/// A context of the backend under test.
+inline tlsio::context tested_context(tlsio::role r) {
+  return tlsio::context{r, backend_under_test()};
+}
 
 /// Bytes written by one engine and not yet delivered to the other.
 struct wire {
@@ -65,6 +78,9 @@ struct engine_pair {
 
   /// Writes data from one side; reads it all on the other. Returns what was read.
   std::string send(tlsio::engine &from, wire &w, tlsio::engine &to, const std::string &data);
+  /// The client's session to resume, once a server-to-client exchange has carried its
+  /// ticket (under TLS 1.3 it comes after the handshake).
+  std::optional<tlsio::session> client_session();
   /// Reads on e until it has n bytes or the step stops: returns the last step's result.
   tlsio::step_result read_until(tlsio::engine &e, wire &w, std::size_t n, std::string &got);
 };

@@ -87,9 +87,11 @@ TEST_CASE("handshake, then data both ways") {
   const auto &pki = test_pki::shared();
   engine_pair p(pki.client_context(), pki.server_context());
   require_handshake(p);
-  CHECK(p.client.protocol_version() == "TLSv1.2");
+  CHECK(p.client.protocol_version() == (on_openssl() ? "TLSv1.3" : "TLSv1.2"));
   CHECK(p.client.cipher_suite() == p.server.cipher_suite());
-  CHECK(p.client.cipher_suite().find("ECDHE-ECDSA") != std::string::npos);
+  // TLS 1.3's suites name no key exchange or signature.
+  CHECK(p.client.cipher_suite().find(on_openssl() ? "TLS_AES" : "ECDHE-ECDSA") !=
+        std::string::npos);
   auto cert = p.client.peer_certificate();
   REQUIRE(cert);
   CHECK(cert->subject.find("CN=localhost") != std::string::npos);
@@ -104,7 +106,7 @@ TEST_CASE("RSA-2048 certificate") {
   auto rsa = pki.ca.issue({.dns_names = {"localhost"}, .key = ti::key_type::rsa_2048});
   engine_pair p(pki.client_context(), pki.server_context(rsa));
   require_handshake(p);
-  CHECK(p.client.cipher_suite().find("ECDHE-RSA") != std::string::npos);
+  CHECK(p.client.cipher_suite().find(on_openssl() ? "TLS_AES" : "ECDHE-RSA") != std::string::npos);
   auto data = pattern(50000);
   CHECK(p.send(p.client, p.to_server, p.server, data) == data);
 }
@@ -200,8 +202,14 @@ TEST_CASE("garbage, a non-TLS peer and a corrupted record fail clearly") {
     server.put_input(as_bytes(std::string(300, '\xee')));
     auto r = server.handshake();
     CHECK(r.status == status::failed);
-    CHECK(r.error.category() == tlsio::engine_category());
-    CHECK(r.error.message() == "malformed or unacceptable ClientHello (not TLS, or no TLS 1.2)");
+    if (on_openssl()) {
+      CHECK(r.error.category().name() == std::string("tlsio.openssl"));
+      CHECK(r.error.message() ==
+            "the peer does not speak TLS 1.2 or 1.3 (not TLS at all, or an older version)");
+    } else {
+      CHECK(r.error.category() == tlsio::engine_category());
+      CHECK(r.error.message() == "malformed or unacceptable ClientHello (not TLS, or no TLS 1.2)");
+    }
     CHECK(server.read_ready());
   }
   SUBCASE("an HTTP request to a server") {
@@ -322,14 +330,17 @@ TEST_CASE("verification failures carry their reason") {
     auto r = p.handshake();
     CHECK(r.client.status == status::failed);
     CHECK(r.server.status == status::failed);
-    CHECK(p.client.failure_detail().find("handshake_failure") != std::string::npos);
+    if (on_openssl()) // OpenSSL's server presents it, and the client refuses it
+      CHECK(r.client.error == tlsio::error::certificate_wrong_usage);
+    else
+      CHECK(p.client.failure_detail().find("handshake_failure") != std::string::npos);
   }
   SUBCASE("skipping verification is the only way through") {
     auto other = ti::authority::create("some other CA");
     auto expired = other.issue({.dns_names = {"elsewhere"},
                                 .not_before = days_from_now(-10),
                                 .not_after = days_from_now(-1)});
-    tlsio::context insecure{tlsio::role::client};
+    tlsio::context insecure{tlsio::role::client, tlsio_test::backend_under_test()};
     insecure.set_verify(tlsio::verify::insecure_skip);
     engine_pair p(insecure, pki.server_context(expired), "");
     require_handshake(p);
@@ -393,7 +404,7 @@ TEST_CASE("intermediates are accepted in any order") {
   REQUIRE(chain.leaf.chain_pem != chain.reordered_chain());
 
   SUBCASE("from a server") {
-    tlsio::context server_ctx{tlsio::role::server};
+    tlsio::context server_ctx{tlsio::role::server, tlsio_test::backend_under_test()};
     server_ctx.load_certificate_chain_pem(chain.reordered_chain());
     server_ctx.load_private_key_pem(chain.leaf.private_key_pem);
     server_ctx.enable_session_tickets();
@@ -402,7 +413,7 @@ TEST_CASE("intermediates are accepted in any order") {
     require_handshake(p);
     CHECK(!p.client.verification_result());
     // The session keeps the final verdict, so a resumed connection reports it too.
-    auto saved = p.client.get_session();
+    auto saved = p.client_session();
     REQUIRE(saved);
     engine_pair again(client_ctx, server_ctx);
     again.client.set_session(*saved);
@@ -430,7 +441,7 @@ TEST_CASE("reordering never makes an untrusted chain trusted") {
   auto stranger = ti::authority::create("stranger root");
   two_intermediates foreign(stranger);
   auto refused = [&](const std::string &chain_pem, const std::string &mention) {
-    tlsio::context server_ctx{tlsio::role::server};
+    tlsio::context server_ctx{tlsio::role::server, tlsio_test::backend_under_test()};
     server_ctx.load_certificate_chain_pem(chain_pem);
     server_ctx.load_private_key_pem(foreign.leaf.private_key_pem);
     engine_pair p(pki.client_context(), server_ctx);
@@ -465,7 +476,17 @@ TEST_CASE("client certificates: required refuses none, optional accepts none") {
   engine_pair required(pki.client_context(), server_ctx(tlsio::client_certificate::required));
   auto r = required.handshake();
   CHECK(r.server.error == tlsio::error::no_peer_certificate);
-  CHECK(required.client.failure_detail().find("handshake_failure") != std::string::npos);
+  if (on_openssl()) {
+    // Under TLS 1.3 the client has finished before the server judges it: it learns on its
+    // next read (RFC 8446 §4.4.2.4's certificate_required).
+    required.to_client.take_from(required.server);
+    required.to_client.deliver_to(required.client, required.to_client.bytes.size());
+    std::array<std::byte, 16> buffer{};
+    CHECK(required.client.read(buffer).status == status::failed);
+    CHECK(required.client.failure_detail().find("certificate_required") != std::string::npos);
+  } else {
+    CHECK(required.client.failure_detail().find("handshake_failure") != std::string::npos);
+  }
 
   engine_pair optional(pki.client_context(), server_ctx(tlsio::client_certificate::optional));
   require_handshake(optional);
@@ -504,7 +525,7 @@ TEST_CASE("session tickets: a client resumes its last session") {
   engine_pair first(client_ctx, server_ctx);
   require_handshake(first);
   CHECK(!first.client.resumed());
-  auto saved = first.client.get_session();
+  auto saved = first.client_session();
   REQUIRE(saved);
 
   engine_pair second(client_ctx, server_ctx);
@@ -561,8 +582,12 @@ TEST_CASE("empty application data records are not the end of the stream") {
     c.server.send_records({"", "", "", ""});
     c.deliver();
     auto r = read_once(c.client, got);
-    CHECK(r.status == status::failed);
-    CHECK(c.client.failure_detail().find("four empty records in a row") != std::string::npos);
+    if (on_openssl()) { // OpenSSL allows 32 in a row
+      CHECK(r.status == status::want_input);
+    } else {
+      CHECK(r.status == status::failed);
+      CHECK(c.client.failure_detail().find("four empty records in a row") != std::string::npos);
+    }
   }
   SUBCASE("empty, empty, close_notify during our shutdown: a clean shutdown") {
     CHECK(c.client.shutdown().status == status::want_input);
@@ -735,6 +760,10 @@ TEST_CASE("a handshake message longer than one record: decode_error, with its ow
   tlsio::engine server(test_pki::shared().server_context());
   // A ClientHello announcing 16381 bytes of body: 16385 with its header.
   server.put_input(std::as_bytes(std::span("\x16\x03\x03\x00\x06\x01\x00\x3f\xfd\x03\x03", 11)));
+  if (on_openssl()) { // OpenSSL reassembles messages longer than a record: it waits for more
+    CHECK(server.handshake().status == status::want_input);
+    return;
+  }
   CHECK(server.handshake().status == status::failed);
   CHECK(server.failure_detail().find("longer than the 16384 bytes") != std::string::npos);
   auto out = server.pending_output();
@@ -744,8 +773,12 @@ TEST_CASE("a handshake message longer than one record: decode_error, with its ow
 }
 
 TEST_CASE("warning alerts are skipped, and data behind them is read at once") {
-  for (unsigned char alert :
-       {MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION, MBEDTLS_SSL_ALERT_MSG_USER_CANCELED}) {
+  // OpenSSL takes an unasked-for no_renegotiation for a refusal of a renegotiation it began,
+  // and fails.
+  auto alerts = on_openssl() ? std::vector<unsigned char>{MBEDTLS_SSL_ALERT_MSG_USER_CANCELED}
+                             : std::vector<unsigned char>{MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION,
+                                                          MBEDTLS_SSL_ALERT_MSG_USER_CANCELED};
+  for (unsigned char alert : alerts) {
     CAPTURE(int{alert});
     raw_connection c;
     std::string got;
@@ -780,7 +813,7 @@ TEST_CASE("read_ready() is exact after the handshake") {
     CHECK(read_once(c.client, got).status == status::want_input);
   }
   SUBCASE("a warning alert: false") {
-    c.server.send_warning(MBEDTLS_SSL_ALERT_MSG_NO_RENEGOTIATION);
+    c.server.send_warning(MBEDTLS_SSL_ALERT_MSG_USER_CANCELED);
     c.deliver();
     CHECK(!c.client.read_ready());
     CHECK(c.client.pending_input() == 0);

@@ -61,7 +61,16 @@ TEST_CASE("client certificates: required, presented, read by the server") {
   SUBCASE("no client certificate") {
     auto [a, b] = handshake(io, pki.client_context(), server_ctx, p);
     CHECK(b == tlsio::error::no_peer_certificate);
-    CHECK(a); // the server's alert reached the client
+    if (p->client.engine().protocol_version() == "TLSv1.3") {
+      // The client has finished before the server judges it: its first read fails.
+      CHECK(!a);
+      char c;
+      auto f = p->client.async_read_some(asio::buffer(&c, 1), asio::use_future);
+      REQUIRE(run_until_ready(io, f));
+      CHECK_THROWS_WITH(f.get(), doctest::Contains("certificate_required"));
+    } else {
+      CHECK(a); // the server's alert reached the client
+    }
   }
   SUBCASE("an untrusted client certificate") {
     auto stranger = ti::authority::create("stranger CA").issue({.common_name = "mallory"});
@@ -161,13 +170,13 @@ TEST_CASE("SNI virtual hosts") {
   CHECK(ce == tlsio::error::host_name_mismatch);
 
   SUBCASE("a server made only of virtual hosts") {
-    tlsio::context only{tlsio::role::server};
+    tlsio::context only{tlsio::role::server, tlsio_test::backend_under_test()};
     only.add_virtual_host({"a.test"}, a.chain_pem, a.private_key_pem);
     auto [x, y] = handshake(io, pki.client_context(), only, p, "a.test");
     CHECK(!x);
   }
   SUBCASE("a key that does not match its chain is refused at once") {
-    tlsio::context bad{tlsio::role::server};
+    tlsio::context bad{tlsio::role::server, tlsio_test::backend_under_test()};
     CHECK_THROWS_AS(bad.add_virtual_host({"x"}, a.chain_pem, b.private_key_pem), std::system_error);
   }
 }
@@ -186,7 +195,15 @@ TEST_CASE("session resumption through the context's cache") {
   auto connect = [&](const std::string &host) {
     auto f = tlsio::async_connect(io.get_executor(), client_ctx, host, port, asio::use_future);
     REQUIRE(run_until_ready(io, f));
-    return f.get();
+    auto s = f.get();
+    if (s.engine().protocol_version() == "TLSv1.3") {
+      // The ticket comes after the handshake; the cache learns of it when the stream reads,
+      // here a poll that has nothing else to find.
+      auto polled =
+          tlsio::async_poll(s, tlsio::wait::read, std::chrono::milliseconds(300), asio::use_future);
+      REQUIRE(run_until_ready(io, polled));
+    }
+    return s;
   };
   CHECK(!connect("localhost").resumed());
   CHECK(connect("localhost").resumed());
@@ -282,6 +299,8 @@ TEST_CASE("key log: the logged secret decrypts captured traffic") {
   const auto &pki = test_pki::shared();
   auto server_ctx = pki.server_context();
   server_ctx.set_key_log_file(key_log_path);
+  // TLS 1.2, whose records this test decrypts with the logged master secret.
+  server_ctx.set_max_version(tlsio::tls_version::tls1_2);
   relayed_pair wire(io);
   stream_pair p(io, pki.client_context(), server_ctx,
                 {std::move(wire.client_end), std::move(wire.server_end)});
@@ -294,7 +313,8 @@ TEST_CASE("key log: the logged secret decrypts captured traffic") {
     wire.pump();
   }
   REQUIRE(!a);
-  REQUIRE(p.client.cipher_suite() == "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256");
+  REQUIRE(p.client.cipher_suite() == (on_openssl() ? "ECDHE-ECDSA-AES128-GCM-SHA256"
+                                                   : "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"));
   std::size_t handshake_bytes = wire.to_server.size();
   asio::write(p.client, asio::buffer(std::string("the secret message")));
   while (wire.to_server.size() == handshake_bytes)

@@ -63,21 +63,37 @@ tlsio::context logging_server(const fs::path &path) {
   return ctx;
 }
 
-/// "CLIENT_RANDOM", 64 hex digits, 96 hex digits.
+/// A label of the NSS key log format, 64 hex digits (the client random), then the secret in
+/// hex: TLS 1.2's master secret (96 digits, "CLIENT_RANDOM"), or one of TLS 1.3's traffic
+/// secrets (64 or 96 digits, by the suite's hash).
 bool is_key_log_line(const std::string &line) {
-  static constexpr std::string_view label = "CLIENT_RANDOM ";
-  bool hex = line.find_first_not_of("0123456789abcdef ", label.size()) == std::string::npos;
-  return line.size() == label.size() + 64 + 1 + 96 && line.starts_with(label) && hex &&
-         line[label.size() + 64] == ' ';
+  static constexpr std::string_view labels[] = {"CLIENT_RANDOM",
+                                                "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                                                "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                                                "CLIENT_TRAFFIC_SECRET_0",
+                                                "SERVER_TRAFFIC_SECRET_0",
+                                                "EXPORTER_SECRET"};
+  auto space = line.find(' ');
+  if (space == std::string::npos ||
+      std::find(std::begin(labels), std::end(labels), line.substr(0, space)) == std::end(labels))
+    return false;
+  auto fields = line.substr(space + 1);
+  bool hex = fields.find_first_not_of("0123456789abcdef ") == std::string::npos;
+  std::size_t secret = fields.size() - 65;
+  return hex && fields.size() > 65 && fields[64] == ' ' && (secret == 64 || secret == 96) &&
+         (!line.starts_with("CLIENT_RANDOM") || secret == 96);
 }
 
-/// The lines of a file; each must be a key log line.
+/// How many connection ends logged their secrets (one CLIENT_RANDOM line each under TLS 1.2,
+/// five lines with one CLIENT_TRAFFIC_SECRET_0 under TLS 1.3); each line must be a key log line.
 std::size_t count_key_log_lines(const fs::path &path) {
   std::ifstream in(path);
-  std::size_t n = 0;
-  for (std::string line; std::getline(in, line); ++n)
+  std::size_t ends = 0;
+  for (std::string line; std::getline(in, line);) {
     REQUIRE_MESSAGE(is_key_log_line(line), "not a key log line: " << line);
-  return n;
+    ends += line.starts_with("CLIENT_RANDOM ") || line.starts_with("CLIENT_TRAFFIC_SECRET_0 ");
+  }
+  return ends;
 }
 
 /// Sets the umask for one scope.
@@ -132,7 +148,7 @@ TEST_CASE("an existing key log file that others could read, or a FIFO, is refuse
   auto path = dir.path / "keys.txt";
   std::ofstream(path) << "";
   ::chmod(path.c_str(), 0644);
-  tlsio::context ctx{tlsio::role::server};
+  tlsio::context ctx{tlsio::role::server, tlsio_test::backend_under_test()};
   std::error_code ec;
   ctx.set_key_log_file(path, ec);
   CHECK(ec == tlsio::error::key_log_not_private);

@@ -718,7 +718,7 @@ TEST_CASE("a socket write that fails under a handshake or a shutdown is reported
 }
 
 TEST_CASE("a handshake that TLS refused reports why, even when its alert cannot be sent") {
-  tlsio::context distrusting{tlsio::role::client};
+  tlsio::context distrusting{tlsio::role::client, tlsio_test::backend_under_test()};
   distrusting.no_ca();
   bool alert_lost = false;
   for (std::size_t n = 1;; ++n) {

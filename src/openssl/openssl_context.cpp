@@ -43,7 +43,12 @@ std::vector<x509_ptr> certificates(const std::string &pem) {
 }
 
 // Under TLS 1.2: ECDHE key exchange with AEAD suites only. TLS 1.3's suites are all AEAD.
-constexpr const char *tls12_suites = "ECDHE+AESGCM:ECDHE+CHACHA20";
+// The Mbed TLS engine's suites in its order, AES-128 first.
+constexpr const char *tls12_suites =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char *tls13_suites =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
 int protocol(int version) { return version >= 13 ? TLS1_3_VERSION : TLS1_2_VERSION; }
 
@@ -181,6 +186,7 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
   SSL_CTX_set_min_proto_version(c, protocol(settings.min_version));
   SSL_CTX_set_max_proto_version(c, protocol(settings.max_version));
   SSL_CTX_set_cipher_list(c, tls12_suites);
+  SSL_CTX_set_ciphersuites(c, tls13_suites);
   SSL_CTX_set1_groups_list(c, settings.groups.c_str());
   SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                              SSL_OP_CIPHER_SERVER_PREFERENCE);

@@ -107,10 +107,12 @@ bool openssl_engine::read_ready() {
 }
 
 step_result openssl_engine::checked(step_result r) {
-  auto ec = connection_->failure();
-  if (!ec || failure_)
-    return failure_ ? step_result{status::failed, 0, failure_} : r;
-  fail(ec, describe(ec, connection_->failure_detail()));
+  if (auto ec = connection_->failure(); ec && !failure_)
+    fail(ec, describe(ec, connection_->failure_detail()));
+  // A read that filled the buffer before meeting the failure returns its bytes; the next
+  // step reports the failure.
+  if (!failure_ || (r.status == status::done && r.bytes > 0))
+    return r;
   return {status::failed, 0, failure_};
 }
 
@@ -163,7 +165,7 @@ void openssl_engine::on_new_session(std::shared_ptr<SSL_SESSION> s) {
   made->server_name = canonical_host_name(server_name_);
   made->origin = context_;
   // A ticket for a resumed session continues it: it lives and dies as one.
-  if (resumed() && offered_session_)
+  if (SSL_session_reused(connection_->native()) == 1 && offered_session_)
     made->resumable = offered_session_->resumable;
   own_session_ = made;
   if (!cache_key_.empty() && context_->session_cache_)
@@ -173,10 +175,15 @@ void openssl_engine::on_new_session(std::shared_ptr<SSL_SESSION> s) {
 std::optional<session> openssl_engine::get_session() const {
   if (context_->role_ != role::client || !handshake_done())
     return std::nullopt;
-  if ((failure_ && failure_ != error::stream_truncated) || !own_session_ ||
-      !*own_session_->resumable)
+  if (failure_ && failure_ != error::stream_truncated)
     return std::nullopt;
-  return session(own_session_);
+  // A resumed TLS 1.2 session without a new ticket goes on as the one offered.
+  std::shared_ptr<const session::impl> latest = own_session_;
+  if (!latest && resumed())
+    latest = offered_session_;
+  if (!latest || !*latest->resumable)
+    return std::nullopt;
+  return session(latest);
 }
 
 bool openssl_engine::resumed() const noexcept { return connection_ && connection_->resumed(); }

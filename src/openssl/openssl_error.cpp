@@ -1,5 +1,7 @@
 #include "openssl_error.hpp"
 
+#include "../alert_for_error.hpp"
+
 #include <tlsio/error.hpp>
 
 #include <openssl/err.h>
@@ -9,12 +11,41 @@
 namespace tlsio::detail::openssl {
 namespace {
 
+// The failures people meet most, in the words the Mbed TLS engine uses for them.
+const char *plain_message(int reason) {
+  switch (reason) {
+  case SSL_R_WRONG_VERSION_NUMBER:
+  case SSL_R_UNSUPPORTED_PROTOCOL:
+  case SSL_R_UNKNOWN_PROTOCOL:
+  case SSL_R_HTTP_REQUEST:
+    return "the peer does not speak TLS 1.2 or 1.3 (not TLS at all, or an older version)";
+  case SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC:
+    return "a record failed authentication (bad record MAC): it was changed on the way, or "
+           "the peer's keys differ";
+  case SSL_R_PACKET_LENGTH_TOO_LONG:
+  case SSL_R_ENCRYPTED_LENGTH_TOO_LONG:
+  case SSL_R_DATA_LENGTH_TOO_LONG:
+    return "the peer sent a record longer than TLS allows";
+  case SSL_R_NO_SHARED_CIPHER:
+    return "no cipher suite in common with the peer";
+  case SSL_R_NO_SUITABLE_KEY_SHARE:
+  case SSL_R_NO_SHARED_GROUPS:
+    return "no key exchange group in common with the peer";
+  case SSL_R_NO_APPLICATION_PROTOCOL:
+    return "no application protocol (ALPN) in common with the peer";
+  default:
+    return nullptr;
+  }
+}
+
 struct category final : std::error_category {
   const char *name() const noexcept override { return "tlsio.openssl"; }
   std::string message(int reason) const override {
+    if (const char *plain = plain_message(reason))
+      return plain;
     if (reason > SSL_AD_REASON_OFFSET) { // the peer's fatal alert
-      const char *alert = SSL_alert_desc_string_long(reason - SSL_AD_REASON_OFFSET);
-      return std::string("the peer refused with a fatal alert: ") + alert;
+      auto alert = static_cast<unsigned char>(reason - SSL_AD_REASON_OFFSET);
+      return std::string("the peer refused with a fatal alert: ") + alert_name(alert);
     }
     if (const char *text = ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, reason)))
       return text;
