@@ -219,4 +219,18 @@ std::error_code verification_error(std::uint32_t flags) noexcept {
 }
 
 } // namespace detail
+#if !TLSIO_WITH_OPENSSL
+// A build without the OpenSSL backend has no codes of it, but the category exists.
+const std::error_category &openssl_category() noexcept {
+  struct absent final : std::error_category {
+    const char *name() const noexcept override { return "tlsio.openssl"; }
+    std::string message(int value) const override {
+      return "OpenSSL error " + std::to_string(value);
+    }
+  };
+  static const absent instance;
+  return instance;
+}
+#endif
+
 } // namespace tlsio

@@ -3,6 +3,7 @@
 
 #include <tlsio/context.hpp>
 #include <tlsio/engine.hpp>
+#include <tlsio/error.hpp>
 #include <tlsio/test_identity.hpp>
 
 #include <algorithm>
@@ -20,6 +21,13 @@ tlsio::backend backend_under_test();
 
 /// The tests run on the OpenSSL backend (TLS 1.3 by default).
 inline bool on_openssl() { return backend_under_test() == tlsio::backend::openssl; }
+
+/// The error category of the backend under test's own codes.
+inline const std::error_category &backend_category() {
+  return on_openssl() ? tlsio::openssl_category() : tlsio::engine_category();
+}
+/// What the peer programs report negotiating by default: TLS 1.3 on OpenSSL.
+inline const char *expected_protocol() { return on_openssl() ? "TLSv1.3" : "TLSv1.2"; }
 
 /// A context of the backend under test.
 inline tlsio::context tested_context(tlsio::role r) {

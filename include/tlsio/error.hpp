@@ -1,14 +1,16 @@
 /// \file
 /// Error codes reported by tlsio.
 ///
-/// Every failure reaches the caller as a std::error_code in one of two categories:
+/// Every failure reaches the caller as a std::error_code in one of these categories:
 ///  - tlsio::error_category(): tlsio's own conditions (tlsio::error below), among them each
 ///
 ///      reason a certificate can fail verification;
 ///
-///  - tlsio::engine_category(): a code from the TLS engine (Mbed TLS), with a message a
+///  - tlsio::engine_category(): a code from the Mbed TLS backend, with a message a
 ///
-///      person can act on rather than a bare number.
+///      person can act on rather than a bare number;
+///
+///  - tlsio::openssl_category(): a code from the OpenSSL backend, likewise.
 ///
 /// Socket errors keep Asio's own category (asio::error::connection_reset, ...).
 #pragma once
@@ -114,6 +116,14 @@ const std::error_category &error_category() noexcept;
 /// password, a connection closed without close_notify) are reported as tlsio::error
 /// instead. A single object for the whole program; thread-safe.
 const std::error_category &engine_category() noexcept;
+
+/// The category of codes from the OpenSSL backend (tlsio::backend::openssl), named
+/// "tlsio.openssl": the value is OpenSSL's reason code (SSL_R_* in <openssl/sslerr.h>), or
+/// 1000 (SSL_AD_REASON_OFFSET) plus the alert the peer sent; the message a plain sentence for
+/// the common ones, else OpenSSL's text. As on engine_category(), conditions of tlsio's own
+/// (verification reasons, truncation) are tlsio::error values instead. Exists in every build
+/// (without the backend it has no codes to carry). A single object; thread-safe.
+const std::error_category &openssl_category() noexcept;
 
 /// `e` as a std::error_code in error_category(). Found by argument-dependent lookup, so
 /// `std::error_code ec = tlsio::error::timed_out;` and `ec == tlsio::error::timed_out`

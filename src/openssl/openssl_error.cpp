@@ -84,6 +84,8 @@ std::error_code verification_error(long result) noexcept {
   case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
   case X509_V_ERR_CERT_UNTRUSTED:
   case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+  case X509_V_ERR_INVALID_CA: // issued by a certificate that is not a CA
+  case X509_V_ERR_PATH_LENGTH_EXCEEDED:
     return error::untrusted_issuer;
   case X509_V_ERR_CERT_REVOKED:
     return error::certificate_revoked;
@@ -116,3 +118,7 @@ std::error_code take_error(std::string &detail) {
 }
 
 } // namespace tlsio::detail::openssl
+
+const std::error_category &tlsio::openssl_category() noexcept {
+  return detail::openssl::openssl_category();
+}

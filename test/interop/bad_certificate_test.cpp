@@ -4,6 +4,8 @@
 // from openssl s_server.
 #include "interop.hpp"
 
+#include "../engine_pair.hpp"
+
 #include <tlsio/error.hpp>
 
 #include <doctest/doctest.h>
@@ -17,7 +19,7 @@ using sys_clock = std::chrono::system_clock;
 
 // A server context presenting chain_pem with key_pem.
 tlsio::context serving(const std::string &chain_pem, const std::string &key_pem) {
-  tlsio::context ctx{tlsio::role::server};
+  tlsio::context ctx{tlsio::role::server, tlsio_test::backend_under_test()};
   ctx.load_certificate_chain_pem(chain_pem);
   ctx.load_private_key_pem(key_pem);
   return ctx;
@@ -259,8 +261,16 @@ std::optional<tlsio::handshake_failure> client_certificate_against_server(tlsio:
   auto c = connect_to(io, server.port(), "localhost", {}, std::move(ctx));
   if (!c.ec) {
     auto data = payload(100);
-    INTEROP_CHECK_SAME(run_bounded(io, exchange(*c.stream, data)), data);
-    return std::nullopt;
+    std::string got;
+    try {
+      got = run_bounded(io, exchange(*c.stream, data));
+    } catch (const std::exception &e) {
+      // Under TLS 1.3 the client finishes before the server judges its certificate: the
+      // refusal comes on its first read.
+      MESSAGE("client: ", e.what());
+    }
+    if (got == data)
+      return std::nullopt;
   }
   CHECK(c.elapsed < 5s);
   auto f = server.next_failure(10s);

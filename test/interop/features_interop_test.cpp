@@ -2,6 +2,8 @@
 // hosts with openssl s_client, session resumption with openssl's saved sessions.
 #include "interop.hpp"
 
+#include "../engine_pair.hpp"
+
 #include <doctest/doctest.h>
 
 using namespace interop;
@@ -71,8 +73,12 @@ TEST_CASE("session tickets: openssl s_client resumes with the tlsio server") {
   temp_dir dir;
   auto saved = (dir / "session.pem").string();
 
-  auto first = s_client_report(p, server.port(), {"-servername", "localhost", "-sess_out", saved});
+  // TLS 1.2: s_client, its input closed, may leave before a TLS 1.3 ticket (which comes after
+  // the handshake) arrives; TLS 1.3 resumption is tested in memory and through the cache.
+  auto first = s_client_report(p, server.port(),
+                               {"-servername", "localhost", "-tls1_2", "-sess_out", saved});
   CHECK_MESSAGE(first.find("New, TLSv1.2") != std::string::npos, first);
-  auto second = s_client_report(p, server.port(), {"-servername", "localhost", "-sess_in", saved});
+  auto second =
+      s_client_report(p, server.port(), {"-servername", "localhost", "-tls1_2", "-sess_in", saved});
   CHECK_MESSAGE(second.find("Reused, TLSv1.2") != std::string::npos, second);
 }

@@ -1,5 +1,7 @@
 #include "interop.hpp"
 
+#include "../engine_pair.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -111,7 +113,7 @@ pki::pki(ti::key_type key)
 }
 
 tlsio::context pki::client_context() const {
-  tlsio::context ctx{tlsio::role::client};
+  auto ctx = tlsio_test::tested_context(tlsio::role::client);
   ctx.no_ca();
   ctx.add_certificate_authority(root.certificate_pem());
   return ctx;
@@ -125,7 +127,7 @@ tlsio::context pki::client_context_with_certificate() const {
 }
 
 tlsio::context pki::server_context() const {
-  tlsio::context ctx{tlsio::role::server};
+  auto ctx = tlsio_test::tested_context(tlsio::role::server);
   ctx.load_certificate_chain_pem(server.chain_pem);
   ctx.load_private_key_pem(server.private_key_pem);
   return ctx;
