@@ -18,15 +18,10 @@
 
 /// TLS is available (always, when this header exists).
 #define TLSIO_HAS_TLS 1
-#if TLSIO_HAS_OPENSSL
-/// TLS 1.3 is available: 1 when the OpenSSL backend is built (tlsio::backend::openssl).
-#define TLSIO_HAS_TLS13 1
+/// TLS 1.3 is available: 1 when the OpenSSL backend is built (tlsio::backend::openssl), else 0.
+#define TLSIO_HAS_TLS13 TLSIO_HAS_OPENSSL
 /// The newest TLS version a backend of this build speaks: 13 for TLS 1.3, 12 for TLS 1.2.
-#define TLSIO_MAX_TLS_VERSION 13
-#else
-#define TLSIO_HAS_TLS13 0
-#define TLSIO_MAX_TLS_VERSION 12
-#endif
+#define TLSIO_MAX_TLS_VERSION (TLSIO_HAS_OPENSSL ? 13 : 12)
 #if !TLSIO_DEFAULT_BACKEND_OPENSSL
 /// The default backend (tlsio::default_backend()) is Mbed TLS; tlsio::engine_name() tells
 /// its version at run time.
