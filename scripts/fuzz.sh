@@ -31,6 +31,9 @@ CC=clang CXX=clang++ cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTL
   -DTLSIO_BUILD_TESTS=OFF -DTLSIO_BUILD_TOOLS=OFF >/dev/null
 cmake --build "$dir" -j "$(nproc)"
 "$dir/bin/tlsio_fuzz_seeds" "$dir/corpus"
+# The OpenSSL engines start from the Mbed TLS server target's seeds (the same input format).
+mkdir -p "$dir/corpus/openssl_engine_fuzz"
+cp -n "$dir/corpus/engine_server_fuzz/"* "$dir/corpus/openssl_engine_fuzz/" 2>/dev/null || true
 
 # The build already stops at the first UBSan report; this adds its stack trace.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -38,7 +41,7 @@ mkdir -p "$dir/artifacts"
 passed=0
 failed=()
 for target in engine_server_fuzz engine_client_fuzz load_fuzz client_hello_fuzz \
-  handshake_reframer_fuzz; do
+  handshake_reframer_fuzz openssl_engine_fuzz; do
   log="$dir/artifacts/$target.log"
   echo "== $target: ${seconds}s"
   if "$dir/bin/$target" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \

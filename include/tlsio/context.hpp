@@ -263,9 +263,11 @@ public:
   /// context is in use.
   void set_key_exchange_groups(const std::vector<key_exchange_group> &groups);
 
-  /// Server: issue session tickets (RFC 5077) so clients can resume without a full
-  /// handshake. The ticket keys are random, kept in memory, and rotate every `lifetime`
-  /// (seconds; also the lifetime the tickets announce). Calling it again replaces the keys
+  /// Server: issue session tickets (RFC 5077; under TLS 1.3 one NewSessionTicket after the
+  /// handshake) so clients can resume without a full handshake. The ticket keys are random
+  /// and kept in memory; on Mbed TLS they rotate every `lifetime` (seconds; also the
+  /// lifetime the tickets announce), on OpenSSL they live as long as the context and a
+  /// ticket older than `lifetime` is not accepted. Calling it again replaces the keys
   /// and the lifetime. No effect on a client's context. Throws std::system_error if the
   /// engine cannot set up the keys, std::logic_error once the context is in use.
   void enable_session_tickets(std::chrono::seconds lifetime = std::chrono::hours(1));
@@ -341,8 +343,11 @@ public:
   // --- Debugging ----------------------------------------------------------------------------
 
   /// DANGER: write the secrets of every connection made with this context to the file at
-  /// `path`, one line per connection in the NSS key log format ("CLIENT_RANDOM <client
-  /// random> <master secret>", hex), so that Wireshark or tshark can decrypt a capture.
+  /// `path` in the NSS key log format, so that Wireshark or tshark can decrypt a capture:
+  /// under TLS 1.2 one line per connection ("CLIENT_RANDOM <client random> <master
+  /// secret>", hex), under TLS 1.3 five (CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+  /// SERVER_HANDSHAKE_TRAFFIC_SECRET, CLIENT_TRAFFIC_SECRET_0, SERVER_TRAFFIC_SECRET_0,
+  /// EXPORTER_SECRET).
   /// Anyone who can read the file can read all that traffic. For debugging; never in
   /// production.
   ///

@@ -18,6 +18,10 @@
 /// tlsio::stream drives an engine over an Asio socket; other event loops can drive it the
 /// same way. Two engines can also be wired back to back in memory, as the tests do.
 ///
+/// The TLS work is done by the context's backend (tlsio::backend: Mbed TLS or OpenSSL; see
+/// backend.hpp); this contract is the same on each. Where TLS 1.3 (OpenSSL) differs, the
+/// member says so.
+///
 /// Thread safety: one engine must not be used by two threads at once. Distinct engines
 /// sharing one context may be used concurrently.
 #pragma once
@@ -149,8 +153,12 @@ public:
   /// before the first handshake step: a session set later is not offered.
   void set_session(const session &s);
   /// Client, after the handshake: the session to resume next time; the same session on
-  /// every call. Nothing before the handshake, on a server, or once a fatal failure has
-  /// made the session unfit for resumption.
+  /// every call (under TLS 1.3, the newest ticket the server sent). Nothing before the
+  /// handshake, on a server, or once a fatal failure has made the session unfit for
+  /// resumption. Under TLS 1.3 the server's ticket comes after the handshake: nothing until
+  /// a read step (or read_ready(), or shutdown()) has processed it. A session of one
+  /// backend offered to another's engine fails that engine's handshake with
+  /// error::wrong_backend.
   std::optional<session> get_session() const;
   /// After the handshake: whether it resumed an earlier session (abbreviated handshake).
   /// False before the handshake is done.
@@ -172,8 +180,10 @@ public:
   /// as it arrives, with a fatal alert that fits (bad_certificate for a name mismatch,
   /// unknown_ca, certificate_expired, unsupported_certificate for a wrong usage, ...) and
   /// the reason in failure_detail(). A server with client_certificate::required refuses a
-  /// client without a certificate (error::no_peer_certificate, alert handshake_failure);
-  /// with client_certificate::optional it accepts one without, but refuses a bad one.
+  /// client without a certificate (error::no_peer_certificate, alert handshake_failure, or
+  /// certificate_required under TLS 1.3); with client_certificate::optional it accepts one
+  /// without, but refuses a bad one. Under TLS 1.3 the client's handshake is done before
+  /// the server judges its certificate: the client learns of a refusal on its next read.
   ///
   /// Errors (status::failed): a verification reason (error::host_name_mismatch,
   /// error::untrusted_issuer, ...), error::no_host_name (a verifying client without

@@ -110,7 +110,7 @@ enum class error {
 /// on. A single object for the whole program; thread-safe.
 const std::error_category &error_category() noexcept;
 
-/// The category of codes that come from the TLS engine (Mbed TLS). The value is the
+/// The category of codes that come from the Mbed TLS backend. The value is the
 /// engine's (negative) error number; the message is the engine's text, or a plainer
 /// sentence for the common ones. Codes that mean one of tlsio's own conditions (a wrong key
 /// password, a connection closed without close_notify) are reported as tlsio::error
