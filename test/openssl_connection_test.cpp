@@ -387,3 +387,32 @@ TEST_CASE("OpenSSL: no resumption from a server without tickets") {
   CHECK(!connect_once(client_ctx, server_ctx, nullptr, first));
   CHECK(!connect_once(client_ctx, server_ctx, first, second));
 }
+
+TEST_CASE("TLS 1.3 KeyUpdate: answered by the reader, and a flood of them is refused") {
+  const auto &pki = test_pki::shared();
+  openssl_pair p(client_settings(), server_settings(pki.server_identity));
+  auto [c, s] = p.handshake();
+  REQUIRE(c.status == status::done);
+  REQUIRE(s.status == status::done);
+  auto to_client = [&] { p.server.deliver([&](auto b) { p.client.input.put(b); }); };
+
+  SUBCASE("one that asks for ours: the read answers it, and data goes on both ways") {
+    REQUIRE(SSL_key_update(p.server.c.native(), SSL_KEY_UPDATE_REQUESTED) == 1);
+    CHECK(p.send(p.server, p.client, "after the update") == "after the update");
+    // The client's answering KeyUpdate goes out with its next write.
+    CHECK(p.send(p.client, p.server, "and back") == "and back");
+    CHECK(p.send(p.server, p.client, "again") == "again");
+  }
+  SUBCASE("a flood without data between: refused with its reason, not looped on") {
+    for (int i = 0; i < 40; ++i) {
+      REQUIRE(SSL_key_update(p.server.c.native(), SSL_KEY_UPDATE_NOT_REQUESTED) == 1);
+      REQUIRE(SSL_do_handshake(p.server.c.native()) == 1); // sends it
+    }
+    to_client();
+    std::array<std::byte, 64> buffer{};
+    auto r = p.client.c.read(buffer);
+    CHECK(r.status == status::failed);
+    CHECK_MESSAGE(p.client.c.failure_detail().find("KeyUpdate") != std::string::npos,
+                  p.client.c.failure_detail());
+  }
+}

@@ -55,6 +55,7 @@ long connection::bio_ctrl(BIO *, int command, long, void *) {
 connection::connection(ssl_ctx_ptr ctx, role side, record_input &input, record_output &output)
     : ctx_(std::move(ctx)), ssl_(SSL_new(ctx_.get())), input_(input), output_(output) {
   SSL_set_app_data(ssl_.get(), this);
+  SSL_set_msg_callback(ssl_.get(), watch_records);
   BIO *bio = BIO_new(records_method());
   BIO_set_data(bio, this);
   SSL_set_bio(ssl_.get(), bio, bio); // one BIO both ways; the SSL owns it
@@ -100,6 +101,30 @@ int connection::verify_callback(int ok, X509_STORE_CTX *store) {
   return 0;
 }
 
+// A peer may update its keys whenever it likes, but a sender needs one update per record at
+// most; a run of them with no data between is only work it makes us do.
+constexpr int max_key_updates_in_a_row = 32;
+
+void connection::watch_records(int write_p, int, int content_type, const void *buf, std::size_t len,
+                               SSL *ssl, void *) {
+  if (write_p || len == 0)
+    return;
+  auto &self = *static_cast<connection *>(SSL_get_app_data(ssl));
+  auto first = static_cast<const unsigned char *>(buf)[0];
+  if (content_type == SSL3_RT_HANDSHAKE && first == SSL3_MT_KEY_UPDATE)
+    ++self.key_updates_in_a_row_;
+  else if (content_type == SSL3_RT_INNER_CONTENT_TYPE && first == SSL3_RT_APPLICATION_DATA)
+    self.key_updates_in_a_row_ = 0;
+}
+
+bool connection::key_update_flood() {
+  if (key_updates_in_a_row_ <= max_key_updates_in_a_row || failure_)
+    return false;
+  fail(std::error_code(SSL_R_TOO_MANY_KEY_UPDATES, openssl_category()),
+       "the peer sent more than 32 KeyUpdate messages without application data between them");
+  return true;
+}
+
 void connection::set_server_name(std::string_view name, bool is_ip_address) {
   std::string n(name);
   X509_VERIFY_PARAM *param = SSL_get0_param(ssl_.get());
@@ -121,6 +146,8 @@ step_result connection::fail(std::error_code ec, std::string detail) {
 }
 
 step_result connection::result_of(int ret) {
+  if (key_update_flood())
+    return {status::failed, 0, failure_};
   int e = SSL_get_error(ssl_.get(), ret);
   switch (e) {
   case SSL_ERROR_WANT_READ:

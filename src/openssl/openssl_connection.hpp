@@ -80,6 +80,11 @@ private:
 
   /// The step's answer to an OpenSSL call that returned `ret`.
   step_result result_of(int ret);
+  /// Counts the peer's KeyUpdates since its last application data (OpenSSL 3.0 sets no bound).
+  static void watch_records(int write_p, int version, int content_type, const void *buf,
+                            std::size_t len, SSL *ssl, void *arg);
+  /// Fails the connection if the peer sent more KeyUpdates in a row than any sender needs.
+  bool key_update_flood();
   step_result fail(std::error_code ec, std::string detail);
 
   struct ssl_deleter {
@@ -92,6 +97,7 @@ private:
   bool handshake_done_ = false;
   bool close_notify_sent_ = false;
   bool peer_closed_ = false;
+  int key_updates_in_a_row_ = 0;
   verify_failure verify_failure_;
   std::error_code failure_;
   std::string failure_detail_;
