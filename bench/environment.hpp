@@ -32,7 +32,7 @@ figure_result run_asio_ssl(environment &env, const figure_spec &spec);
 
 /// --role server: serves every mode's connections on `port` with `threads` threads until
 /// SIGINT or SIGTERM.
-void serve_tlsio(environment &env, cert c, int threads, unsigned short port);
+void serve_tlsio(environment &env, cert c, impl i, int threads, unsigned short port);
 void serve_asio_ssl(environment &env, cert c, bool tls13, int threads, unsigned short port);
 
 } // namespace bench

@@ -12,9 +12,34 @@ const char *name(impl i) {
     return "asio-ssl";
   case impl::asio_ssl_tls13:
     return "asio-ssl-tls13";
+  case impl::raw_openssl:
+    return "raw-openssl";
+  case impl::tlsio_openssl:
+    return "tlsio-openssl";
+  case impl::tlsio_openssl_tls13:
+    return "tlsio-openssl-tls13";
   }
   return "?";
 }
+
+bool is_tls13(impl i) { return i == impl::asio_ssl_tls13 || i == impl::tlsio_openssl_tls13; }
+
+bool is_tlsio(impl i) {
+  return i == impl::tlsio || i == impl::tlsio_openssl || i == impl::tlsio_openssl_tls13;
+}
+
+std::optional<impl> raw_of(impl i) {
+  switch (i) {
+  case impl::tlsio:
+    return impl::raw;
+  case impl::tlsio_openssl:
+    return impl::raw_openssl;
+  default:
+    return std::nullopt;
+  }
+}
+
+impl asio_of(impl i) { return is_tls13(i) ? impl::asio_ssl_tls13 : impl::asio_ssl; }
 
 const char *name(mode m) {
   switch (m) {

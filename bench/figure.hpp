@@ -11,7 +11,17 @@
 
 namespace bench {
 
-enum class impl { raw, tlsio, asio_ssl, asio_ssl_tls13 };
+/// raw and tlsio run on Mbed TLS; raw_openssl and tlsio_openssl are the same on tlsio's
+/// OpenSSL engine (TLS 1.2, to compare with the rest), tlsio_openssl_tls13 is it on TLS 1.3.
+enum class impl {
+  raw,
+  tlsio,
+  asio_ssl,
+  asio_ssl_tls13,
+  raw_openssl,
+  tlsio_openssl,
+  tlsio_openssl_tls13
+};
 enum class mode { handshake_full, handshake_resumed, bulk, idle };
 enum class cert { ecdsa_p256, rsa_2048 };
 enum class group { x25519, secp256r1 };
@@ -20,6 +30,16 @@ const char *name(impl i);
 const char *name(mode m);
 const char *name(cert c);
 const char *name(group g);
+
+/// The informational TLS 1.3 rows, which the plan leaves out where they cost most.
+bool is_tls13(impl i);
+/// The tlsio rows, which the ratio columns and the targets compare with baselines.
+bool is_tlsio(impl i);
+/// The in-memory limit of the engine a tlsio row runs on (raw or raw_openssl); nullopt for
+/// TLS 1.3, which has no raw row.
+std::optional<impl> raw_of(impl i);
+/// The asio-ssl row of the same TLS version as a tlsio row.
+impl asio_of(impl i);
 
 struct figure_spec {
   bench::impl impl = impl::tlsio;

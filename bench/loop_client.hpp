@@ -38,7 +38,8 @@ asio::awaitable<void> exchange_and_close(typename A::stream_type &s, typename A:
   if (!ec)
     co_await asio::async_read(s, asio::buffer(&byte, 1), into(ec));
   if (!ec && keep)
-    *keep = A::get_session(s);
+    if (auto fresh = A::get_session(s))
+      *keep = std::move(fresh);
   if (!ec)
     co_await s.async_shutdown(into(ec));
 }
@@ -54,8 +55,14 @@ asio::awaitable<bool> one_handshake(run_context<A> &r, io_thread<A> &t,
     A::set_session(s, session);
   std::error_code ec;
   co_await open_client(r, s, ec);
+  // TLS 1.3 tickets are meant for one use (RFC 8446, C.4), and on tlsio's OpenSSL engine a
+  // TLS 1.3 session resumes once only (offered again, it gets a full handshake; probably
+  // OpenSSL's client cache mode, which the engine sets to learn of tickets that come after
+  // the handshake): the TLS 1.3 rows resume with each connection's newest ticket. The TLS
+  // 1.2 rows keep their first session, as before.
+  bool renew = is_tls13(r.spec.impl);
   if (!ec)
-    co_await exchange_and_close<A>(s, resume && !session ? &session : nullptr, ec);
+    co_await exchange_and_close<A>(s, resume && (!session || renew) ? &session : nullptr, ec);
   std::error_code ignored;
   s.lowest_layer().close(ignored);
   if (ec) {

@@ -20,8 +20,11 @@ namespace {
 figure_result run_figure(environment &env, const figure_spec &spec) {
   switch (spec.impl) {
   case impl::raw:
+  case impl::raw_openssl:
     return run_raw(env, spec);
   case impl::tlsio:
+  case impl::tlsio_openssl:
+  case impl::tlsio_openssl_tls13:
     return run_tlsio(env, spec);
   case impl::asio_ssl:
   case impl::asio_ssl_tls13:
@@ -62,8 +65,10 @@ int serve(const options &o, environment &env) {
   std::ofstream(o.ca_file) << env.pki.get(o.certs.front()).ca_pem;
   std::printf("server: %s, %s; CA certificate written to %s\n", name(which), name(o.certs.front()),
               o.ca_file.c_str());
-  if (which == impl::tlsio)
-    serve_tlsio(env, o.certs.front(), o.threads.front(), o.port);
+  if (is_tlsio(which))
+    serve_tlsio(env, o.certs.front(), which, o.threads.front(), o.port);
+  else if (which == impl::raw || which == impl::raw_openssl)
+    throw std::invalid_argument("--role server serves a stream implementation, not raw");
   else
     serve_asio_ssl(env, o.certs.front(), which == impl::asio_ssl_tls13, o.threads.front(), o.port);
   return 0;

@@ -28,7 +28,9 @@ constexpr const char *usage =
   --write-coalescing    tlsio streams use stream::set_write_coalescing(true) (off:
                         each write completes once the socket has its records)
   --idle N              idle connections to open (default 2000, --quick 250)
-  --impl LIST           raw,tlsio,asio-ssl,asio-ssl-tls13 (default all)
+  --impl LIST           raw,tlsio,asio-ssl,asio-ssl-tls13,raw-openssl,tlsio-openssl,
+                        tlsio-openssl-tls13 (default: the first four; raw and tlsio
+                        run on Mbed TLS, the -openssl ones on tlsio's OpenSSL engine)
   --mode LIST           handshake-full,handshake-resumed,bulk,idle (default all)
   --cert LIST           ecdsa-p256,rsa-2048 (default both; --quick ecdsa-p256)
   --group LIST          x25519,secp256r1 (default both; --quick x25519)
@@ -90,7 +92,9 @@ const std::map<std::string, setter> &setters() {
       {"--idle", [](options &o, const std::string &v) { o.idle_connections = int_list(v).at(0); }},
       {"--impl",
        [](options &o, const std::string &v) {
-         o.impls = enum_list(v, {impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13});
+         o.impls =
+             enum_list(v, {impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13,
+                           impl::raw_openssl, impl::tlsio_openssl, impl::tlsio_openssl_tls13});
        }},
       {"--mode",
        [](options &o, const std::string &v) {

@@ -26,8 +26,19 @@ const identity_set &pki::get(cert c) {
   return made_.emplace(c, std::move(set)).first->second;
 }
 
-tlsio_contexts make_tlsio_contexts(const identity_set &id, std::optional<group> g, bool tickets) {
-  tlsio_contexts c;
+tlsio_contexts make_tlsio_contexts(const identity_set &id, std::optional<group> g, bool tickets,
+                                   impl i) {
+  bool openssl =
+      i == impl::raw_openssl || i == impl::tlsio_openssl || i == impl::tlsio_openssl_tls13;
+  tlsio_contexts c(openssl ? tlsio::backend::openssl : tlsio::backend::mbedtls);
+  if (openssl) {
+    auto v =
+        i == impl::tlsio_openssl_tls13 ? tlsio::tls_version::tls1_3 : tlsio::tls_version::tls1_2;
+    for (auto *ctx : {&c.client, &c.server}) {
+      ctx->set_max_version(v);
+      ctx->set_min_version(v);
+    }
+  }
   c.client.no_ca();
   c.client.add_certificate_authority(id.ca_pem);
   c.client.set_key_exchange_groups(tlsio_groups(g));

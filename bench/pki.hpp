@@ -36,12 +36,19 @@ private:
 /// "no shared cipher"). Both servers pick their first shared group, so x25519 is what
 /// runs; raw_pair reads it from the ServerKeyExchange to make sure. "secp256r1" offers only
 /// secp256r1. No group (--role server) means the x25519 list.
+///
+/// The impl chooses the engine: Mbed TLS for raw and tlsio; OpenSSL for the -openssl ones,
+/// TLS 1.2 only (as asio-ssl is, so that the rows compare) except tlsio-openssl-tls13, TLS 1.3
+/// only. Mbed TLS's contexts speak TLS 1.2 only anyway.
 struct tlsio_contexts {
-  tlsio::context client{tlsio::role::client};
-  tlsio::context server{tlsio::role::server};
+  explicit tlsio_contexts(tlsio::backend b)
+      : client(tlsio::role::client, b), server(tlsio::role::server, b) {}
+  tlsio::context client;
+  tlsio::context server;
   bool write_coalescing = false; ///< streams made for these contexts coalesce their writes
 };
-tlsio_contexts make_tlsio_contexts(const identity_set &id, std::optional<group> g, bool tickets);
+tlsio_contexts make_tlsio_contexts(const identity_set &id, std::optional<group> g, bool tickets,
+                                   impl i = impl::tlsio);
 
 /// The server's host name, as the clients check it.
 inline constexpr const char *server_name = "localhost";

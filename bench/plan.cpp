@@ -17,7 +17,7 @@ struct planner {
   /// informational TLS 1.3 row belongs here.
   void add(figure_spec f, bool tls13) {
     for (impl i : o.impls) {
-      if (i == impl::asio_ssl_tls13 && !tls13)
+      if (is_tls13(i) && !tls13)
         continue;
       f.impl = i;
       plan.push_back(f);

@@ -1,5 +1,7 @@
-// The raw baseline: two tlsio::engine's back to back in memory, in one thread each, with no
-// sockets and no event loop: the most any stream built on this engine (and Mbed TLS) can do.
+// The raw baselines: two tlsio::engine's back to back in memory, in one thread each, with no
+// sockets and no event loop: the most any stream built on this engine can do, on Mbed TLS
+// (raw) or on OpenSSL (raw-openssl: the engine's OpenSSL backend, two SSL objects whose
+// records pass through the engine's buffers by a custom BIO).
 //
 // The wire between them is one memcpy per flight (the output span handed straight to the
 // peer's input), where the stream has a socket write and read. Concurrency N means N
@@ -167,8 +169,8 @@ figure_result idle(environment &env, const figure_spec &spec, tlsio_contexts &ct
 
 figure_result run_raw(environment &env, const figure_spec &spec) {
   // Both engines live here, also when the streams talk to a server in another process.
-  auto ctx =
-      make_tlsio_contexts(env.pki.get(spec.cert), spec.group, spec.mode == mode::handshake_resumed);
+  auto ctx = make_tlsio_contexts(env.pki.get(spec.cert), spec.group,
+                                 spec.mode == mode::handshake_resumed, spec.impl);
   return spec.mode == mode::idle ? idle(env, spec, ctx) : timed(env, spec, ctx);
 }
 

@@ -12,10 +12,11 @@ std::string format(const char *fmt, double v) {
   return text;
 }
 
-std::string ratio(const figure_result &r, const std::vector<figure_result> &all, impl base) {
-  if (r.spec.impl != impl::tlsio)
+std::string ratio(const figure_result &r, const std::vector<figure_result> &all,
+                  std::optional<impl> base) {
+  if (!is_tlsio(r.spec.impl) || !base)
     return "";
-  const auto *b = counterpart(all, r.spec, base);
+  const auto *b = counterpart(all, r.spec, *base);
   if (!b || b->value <= 0)
     return "";
   return format("%.2f", r.value / b->value);
@@ -64,7 +65,7 @@ const figure_result *counterpart(const std::vector<figure_result> &all, const fi
 std::string one_line(const figure_result &r) {
   const auto &s = r.spec;
   char text[256];
-  std::snprintf(text, sizeof text, "%-17s T=%d N=%-3d %-10s %-9s %5s %-14s %10.1f %s %s",
+  std::snprintf(text, sizeof text, "%-17s T=%d N=%-3d %-10s %-9s %5s %-19s %10.1f %s %s",
                 name(s.mode), s.threads, s.concurrency, name(s.cert), name(s.group),
                 s.write_label().c_str(), name(s.impl), r.value, r.unit.c_str(), notes(r).c_str());
   return text;
@@ -79,12 +80,12 @@ void print_negotiated(std::FILE *out, const std::vector<figure_result> &all) {
     if (!r.negotiated.empty() && seen.insert(line).second)
       std::fprintf(out, "  %s\n", line.c_str());
   }
-  std::fprintf(out, "  (tlsio uses the contexts raw uses; raw reads the group from the "
-                    "ServerKeyExchange)\n\n");
+  std::fprintf(out, "  (tlsio uses the contexts raw uses, tlsio-openssl those of raw-openssl; "
+                    "raw reads the group from the ServerKeyExchange)\n\n");
 }
 
 void print_table(std::FILE *out, const std::vector<figure_result> &all) {
-  std::fprintf(out, "%-17s %2s %4s %-10s %-9s %5s %-14s %10s %-8s %7s %7s %10s %6s %6s  %s\n",
+  std::fprintf(out, "%-17s %2s %4s %-10s %-9s %5s %-19s %10s %-8s %7s %7s %10s %6s %6s  %s\n",
                "mode", "T", "N", "cert", "group", "write", "impl", "value", "unit", "p50ms",
                "p99ms", "cpu", "/raw", "/asio", "notes");
   std::string last_key;
@@ -93,15 +94,16 @@ void print_table(std::FILE *out, const std::vector<figure_result> &all) {
     if (!last_key.empty() && s.key() != last_key)
       std::fprintf(out, "\n");
     last_key = s.key();
-    std::fprintf(out, "%-17s %2d %4d %-10s %-9s %5s %-14s %10.1f %-8s %7s %7s %10s %6s %6s  %s\n",
+    std::fprintf(out, "%-17s %2d %4d %-10s %-9s %5s %-19s %10.1f %-8s %7s %7s %10s %6s %6s  %s\n",
                  name(s.mode), s.threads, s.concurrency, name(s.cert), name(s.group),
                  s.write_bytes ? s.write_label().c_str() : "-", name(s.impl), r.value,
                  r.unit.c_str(), optional_ms(r.p50_ms).c_str(), optional_ms(r.p99_ms).c_str(),
-                 cpu_column(r).c_str(), ratio(r, all, impl::raw).c_str(),
-                 ratio(r, all, impl::asio_ssl).c_str(), notes(r).c_str());
+                 cpu_column(r).c_str(), ratio(r, all, raw_of(s.impl)).c_str(),
+                 ratio(r, all, asio_of(s.impl)).c_str(), notes(r).c_str());
   }
   std::fprintf(out, "\n/raw and /asio: tlsio's value divided by the baseline's in the same row "
-                    "group. MB = 10^6 bytes of application data.\n");
+                    "group (tlsio-openssl: by raw-openssl's and asio-ssl's; tlsio-openssl-tls13: "
+                    "by asio-ssl-tls13's). MB = 10^6 bytes of application data.\n");
 }
 
 void print_errors(std::FILE *out, const std::vector<figure_result> &all) {

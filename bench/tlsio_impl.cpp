@@ -45,13 +45,13 @@ struct tlsio_adapter {
 
 figure_result run_tlsio(environment &env, const figure_spec &spec) {
   auto ctx = make_tlsio_contexts(env.identities(spec.cert), spec.group,
-                                 spec.mode == mode::handshake_resumed);
+                                 spec.mode == mode::handshake_resumed, spec.impl);
   ctx.write_coalescing = env.write_coalescing;
   return loopback_run<tlsio_adapter>(env, spec, ctx).run();
 }
 
-void serve_tlsio(environment &env, cert c, int threads, unsigned short port) {
-  auto ctx = make_tlsio_contexts(env.identities(c), std::nullopt, true);
+void serve_tlsio(environment &env, cert c, impl i, int threads, unsigned short port) {
+  auto ctx = make_tlsio_contexts(env.identities(c), std::nullopt, true, i);
   ctx.write_coalescing = env.write_coalescing;
   serve_forever<tlsio_adapter>(ctx, threads, port);
 }

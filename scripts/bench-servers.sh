@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Server-level benchmark (issue 17): tlsio-server --http beside lighttpd with mod_mbedtls (the
-# same Mbed TLS engine) and nginx-light (OpenSSL), measured as their users measure them.
+# same Mbed TLS engine) and nginx-light (OpenSSL), measured as their users measure them; and
+# tlsio-server --engine openssl (tlsio-openssl) beside nginx, both on OpenSSL.
 #
 # Every server gets the same throwaway certificate (ECDSA P-256, made here with openssl), TLS 1.2
 # only, the suite ECDHE-ECDSA-AES128-GCM-SHA256, the group x25519, session tickets on, and one
 # worker or thread, on 127.0.0.1, with its configuration in a temporary directory. The server
 # runs on one CPU and the load client (bench/load_client.cpp, tlsio-load) on another.
 #
-# Usage: scripts/bench-servers.sh [--duration SECONDS] [--servers tlsio,lighttpd,nginx]
+# Usage: scripts/bench-servers.sh [--duration SECONDS]
+#                                 [--servers tlsio,tlsio-openssl,lighttpd,nginx]
 #                                 [--rounds N] [--json FILE] [--idle N] [--concurrency N]
 #                                 [--build-dir DIR]
 # Installs what is missing from Debian (lighttpd, lighttpd-mod-mbedtls, nginx-light, openssl);
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/.."
 
 duration=4
 rounds=1
-servers=tlsio,lighttpd,nginx
+servers=tlsio,tlsio-openssl,lighttpd,nginx
 json=
 idle=2000
 concurrency=16
@@ -50,8 +52,8 @@ done
 IFS=, read -r -a wanted <<<"$servers"
 for s in "${wanted[@]}"; do
   case "$s" in
-    tlsio | lighttpd | nginx) ;;
-    *) echo "bench-servers: unknown server '$s' (tlsio, lighttpd, nginx)" >&2; exit 2 ;;
+    tlsio | tlsio-openssl | lighttpd | nginx) ;;
+    *) echo "bench-servers: unknown server '$s' (tlsio, tlsio-openssl, lighttpd, nginx)" >&2; exit 2 ;;
   esac
 done
 
@@ -90,6 +92,7 @@ available=()
 for s in "${wanted[@]}"; do
   case "$s" in
     tlsio) available+=(tlsio) ;;
+    tlsio-openssl) available+=(tlsio-openssl) ;; # skipped below if the build has no OpenSSL engine
     lighttpd)
       if ensure lighttpd lighttpd-mod-mbedtls && [[ -e /usr/lib/lighttpd/mod_mbedtls.so ]]; then
         available+=(lighttpd)
@@ -233,6 +236,11 @@ start_server() { # name
       taskset -c "$server_cpu" "$bin/tlsio-server" --cert "$tmp/cert.pem" --key "$tmp/key.pem" \
         --host 127.0.0.1 --port "$port" --http --threads 1 >"$tmp/tlsio.out" 2>"$tmp/tlsio.log" &
       launched=$! ;;
+    tlsio-openssl) # TLS 1.2 pinned, as every server here; the OpenSSL engine would offer 1.3
+      taskset -c "$server_cpu" "$bin/tlsio-server" --engine openssl --tls1.2 --cert "$tmp/cert.pem" \
+        --key "$tmp/key.pem" --host 127.0.0.1 --port "$port" --http --threads 1 \
+        >"$tmp/tlsio-openssl.out" 2>"$tmp/tlsio-openssl.log" &
+      launched=$! ;;
     lighttpd)
       write_lighttpd_config "$port"
       taskset -c "$server_cpu" lighttpd -D -f "$tmp/lighttpd.conf" >"$tmp/lighttpd.out" 2>&1 &
@@ -356,6 +364,9 @@ measure() { # server
 version_of() {
   case "$1" in
     tlsio) "$bin/tlsio-server" --version 2>&1 | head -1 ;;
+    tlsio-openssl) # "tlsio-server (tlsio 0.1.0), engine openssl (OpenSSL 3.0.17)"
+      echo "$("$bin/tlsio-server" --version 2>&1 | head -1 | sed 's/, .*/)/')," \
+        "engine $("$bin/tlsio-server" --version 2>&1 | grep -o 'openssl ([^)]*)')" ;;
     lighttpd) lighttpd -v 2>&1 | head -1 | sed 's/ - .*//' ;;
     nginx) echo "$(nginx -v 2>&1 | sed 's/^nginx version: //'), $(openssl version | cut -d' ' -f1-2)" ;;
   esac
@@ -424,10 +435,17 @@ shown() { # metric value: rates as whole numbers, milliseconds and KiB with deci
     *) printf '%.0f' "$2" ;;
   esac
 }
-others=()
-for s in "${measured[@]}"; do [[ $s == tlsio ]] || others+=("$s"); done
-has_tlsio=0
-for s in "${measured[@]}"; do [[ $s == tlsio ]] && has_tlsio=1; done
+# The ratio columns, "a/b" each: tlsio against every other server, and tlsio on OpenSSL
+# against nginx (the same OpenSSL under both).
+is_measured() { local s; for s in "${measured[@]}"; do [[ $s == "$1" ]] && return 0; done; return 1; }
+pairs=()
+if is_measured tlsio; then
+  for s in "${measured[@]}"; do [[ $s == tlsio* ]] || pairs+=("tlsio/$s"); done
+fi
+is_measured tlsio-openssl && is_measured nginx && pairs+=("tlsio-openssl/nginx")
+pair_ratio() { # a/b metric
+  ratio "${result[${1%/*}.$2]:-}" "${result[${1#*/}.$2]:-}"
+}
 
 echo
 echo "Servers on CPU $server_cpu, tlsio-load on CPU $client_cpu; $(nproc) cores, $(uname -r);" \
@@ -437,17 +455,13 @@ echo
 header="| figure |"
 rule="|---|"
 for s in "${measured[@]}"; do header+=" $s |"; rule+="---|"; done
-if [[ $has_tlsio -eq 1 ]]; then
-  for o in "${others[@]}"; do header+=" tlsio/$o |"; rule+="---|"; done
-fi
+for p in "${pairs[@]}"; do header+=" $p |"; rule+="---|"; done
 echo "$header"
 echo "$rule"
 for m in "${metrics[@]}"; do
   row="| ${label[$m]} |"
   for s in "${measured[@]}"; do row+=" $(shown "$m" "${result[$s.$m]:-}")${note[$s.$m]:-} |"; done
-  if [[ $has_tlsio -eq 1 ]]; then
-    for o in "${others[@]}"; do row+=" $(ratio "${result[tlsio.$m]:-}" "${result[$o.$m]:-}") |"; done
-  fi
+  for p in "${pairs[@]}"; do row+=" $(pair_ratio "$p" "$m") |"; done
   echo "$row"
 done
 if [[ ${#note[@]} -gt 0 ]]; then
@@ -472,20 +486,18 @@ if [[ -n $json ]]; then
     done
     printf '\n  },\n  "ratios": {'
     sep=
-    if [[ $has_tlsio -eq 1 ]]; then
-      for o in "${others[@]}"; do
-        printf '%s\n    "tlsio/%s": {' "$sep" "$o"
-        msep=
-        for m in "${metrics[@]}"; do
-          r=$(ratio "${result[tlsio.$m]:-}" "${result[$o.$m]:-}")
-          [[ $r == - ]] && r=null
-          printf '%s"%s": %s' "$msep" "$m" "$r"
-          msep=", "
-        done
-        printf '}'
-        sep=,
+    for p in "${pairs[@]}"; do
+      printf '%s\n    "%s": {' "$sep" "$p"
+      msep=
+      for m in "${metrics[@]}"; do
+        r=$(pair_ratio "$p" "$m")
+        [[ $r == - ]] && r=null
+        printf '%s"%s": %s' "$msep" "$m" "$r"
+        msep=", "
       done
-    fi
+      printf '}'
+      sep=,
+    done
     printf '\n  }\n}\n'
   } >"$json"
   say "wrote $json"

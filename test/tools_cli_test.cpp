@@ -38,21 +38,22 @@ TEST_CASE("--help lists every option with its default, and the exit statuses") {
   auto client = run({tool("tlsio-client"), "--help"}, "", dir.path(), "client");
   CHECK(client.status == 0);
   for (auto flag : {"--ca FILE", "--cacert FILE", "-k, --insecure", "--servername NAME",
-                    "--alpn P,...", "--cert FILE", "--key FILE", "--pass PASSWORD", "-v, --verbose",
-                    "-h, --help", "--version", "HOST:PORT"})
+                    "--alpn P,...", "--cert FILE", "--key FILE", "--pass PASSWORD", "--engine NAME",
+                    "--tls1.2, --tls1.3", "-v, --verbose", "-h, --help", "--version", "HOST:PORT"})
     CHECK_MESSAGE(contains(client.out, flag), flag);
-  CHECK(count(client.out, "(default: ") == 8);
+  CHECK(count(client.out, "(default: ") == 10);
   for (auto status : {"  0  success", "  2  a command line", "  3  cannot resolve",
                       "  4  the server's certificate failed", "  5  any other TLS failure"})
     CHECK_MESSAGE(contains(client.out, status), status);
 
   auto server = run({tool("tlsio-server"), "--help"}, "", dir.path(), "server");
   CHECK(server.status == 0);
-  for (auto flag : {"--cert FILE", "--key FILE", "--pass PASSWORD", "--generate CA_FILE",
-                    "--host H", "--port N", "--threads N", "--ca FILE", "--echo", "--http",
-                    "--alpn P,...", "--no-tickets", "-h, --help", "--version"})
+  for (auto flag :
+       {"--cert FILE", "--key FILE", "--pass PASSWORD", "--generate CA_FILE", "--host H",
+        "--port N", "--threads N", "--ca FILE", "--echo", "--http", "--alpn P,...", "--no-tickets",
+        "--engine NAME", "--tls1.2, --tls1.3", "-h, --help", "--version"})
     CHECK_MESSAGE(contains(server.out, flag), flag);
-  CHECK(count(server.out, "(default") == 10);
+  CHECK(count(server.out, "(default") == 12);
   CHECK(contains(server.out, "  3  cannot listen"));
 }
 
@@ -146,6 +147,37 @@ TEST_CASE("each kind of failure has its exit status, and names host:port") {
     check_failure(run({client, "--cacert", "missing.pem", "localhost:" + closed_port()}, "",
                       c.path(), "missing"),
                   "missing.pem", 1);
+  }
+}
+
+TEST_CASE("--engine takes an engine of this build; --tls1.3 one that speaks it") {
+  certificates c;
+  auto identity = std::vector<std::string>{"--cert", c.pem("server"), "--key", c.key("server")};
+  for (auto name : {"tlsio-client", "tlsio-server"}) {
+    CAPTURE(name);
+    auto with = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), tool(name));
+      if (std::string(name) == "tlsio-server")
+        args.insert(args.end(), identity.begin(), identity.end());
+      else
+        args.push_back("localhost:" + closed_port());
+      return run(args, "", c.path(), name);
+    };
+    auto bogus = with({"--engine", "bogus"});
+    INFO("stderr: " << bogus.err);
+    CHECK(bogus.status == 2);
+    CHECK(
+        contains(bogus.err, "--engine bogus: no such TLS engine in this build; it has mbedtls ("));
+    CHECK(contains(bogus.err, "usage: " + std::string(name)));
+
+    auto tls13 = with({"--engine", "mbedtls", "--tls1.3"});
+    INFO("stderr: " << tls13.err);
+    CHECK(tls13.status == 2);
+    CHECK(contains(tls13.err, "--tls1.3: the Mbed TLS "));
+#if TLSIO_HAS_OPENSSL
+    CHECK(contains(tls13.err, " engine does not speak TLS 1.3; engines that do: openssl ("));
+#endif
+    CHECK(contains(tls13.err, "usage: " + std::string(name)));
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <tlsio/acceptor.hpp>
 #include <tlsio/test_identity.hpp>
+#include <tlsio/version.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/write.hpp>
@@ -333,3 +334,54 @@ TEST_CASE("the tools' --help says that they honour SSLKEYLOGFILE") {
     CHECK(contains(r.out, "SSLKEYLOGFILE"));
   }
 }
+
+#if TLSIO_HAS_OPENSSL
+// --engine openssl --tls1.3: the tools on OpenSSL reach, and are reached by, a TLS
+// 1.3-only peer; the Mbed TLS engine cannot and says so.
+TEST_CASE("tlsio-client --engine openssl --tls1.3 against openssl s_server -tls1_3") {
+  certificates c;
+  openssl_server server(c, "server", {"-tls1_3"});
+  auto r = run({tool("tlsio-client"), "--engine", "openssl", "--tls1.3", "-v", "--cacert", c.ca,
+                "localhost:" + server.port},
+               "abc\n", c.path(), "tls13");
+  INFO("stderr: " << r.err);
+  CHECK(r.status == 0);
+  CHECK(r.out == "cba\n");
+  CHECK(contains(r.err, "* engine: OpenSSL "));
+  CHECK(contains(r.err, "* protocol: TLSv1.3\n"));
+  CHECK(contains(r.err, "* cipher suite: TLS_AES_"));
+}
+
+TEST_CASE("tlsio-client on Mbed TLS against a TLS 1.3-only server names TLS 1.3") {
+  certificates c;
+  openssl_server server(c, "server", {"-tls1_3"});
+  std::vector<std::string> args{tool("tlsio-client")};
+  if (tlsio::default_backend() != tlsio::backend::mbedtls)
+    args.insert(args.end(), {"--engine", "mbedtls"});
+  args.insert(args.end(), {"--cacert", c.ca, "localhost:" + server.port});
+  auto r = run(args, "abc\n", c.path(), "mbedtls-vs-tls13");
+  check_failure(r, "TLS 1.3", 5);
+  CHECK(contains(r.err, "localhost:" + server.port));
+  CHECK(r.out.empty());
+}
+
+TEST_CASE("openssl s_client -tls1_3 against tlsio-server --engine openssl --tls1.3") {
+  certificates c;
+  tlsio_server server(c.path(), {"--engine", "openssl", "--tls1.3", "--cert", c.pem("server"),
+                                 "--key", c.key("server")});
+  child_process s_client({program("openssl"), "s_client", "-tls1_3", "-connect",
+                          "127.0.0.1:" + server.port, "-CAfile", c.ca, "-verify_return_error",
+                          "-quiet", "-no_ign_eof"},
+                         c.path(), "s_client-tls13");
+  s_client.write_stdin("ping over TLS 1.3\n");
+  CHECK(s_client.wait_for_output("ping over TLS 1.3\n", 10s));
+  s_client.close_stdin();
+  CHECK(s_client.wait(10s) == 0);
+  CHECK(server.stop() == 0);
+  INFO("server log: " << server.process.err());
+  CHECK(contains(server.process.err(), "engine OpenSSL "));
+  CHECK(contains(server.process.err(), "TLS 1.3 only"));
+  CHECK(contains(server.process.err(), ": TLSv1.3 TLS_AES_"));
+  CHECK(!contains(server.process.err(), "failed"));
+}
+#endif

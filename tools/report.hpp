@@ -2,6 +2,8 @@
 // (-v), and which tlsio and engine they were built with (--version).
 #pragma once
 
+#include "engine_option.hpp"
+
 #include <tlsio/engine.hpp>
 #include <tlsio/stream.hpp>
 #include <tlsio/version.hpp>
@@ -31,10 +33,12 @@ inline std::string utc_time(std::chrono::system_clock::time_point t) {
   return {text.data(), std::strftime(text.data(), text.size(), "%Y-%m-%d %H:%M:%S UTC", &utc)};
 }
 
-/// What the handshake settled, one "* name: value" line each (curl -v's marker), for -v.
-inline void print_negotiated(std::ostream &out, const tlsio::stream<> &s) {
+/// What the handshake settled, one "* name: value" line each (curl -v's marker), for -v;
+/// `engine` is the TLS engine that did it ("OpenSSL 3.0.17").
+inline void print_negotiated(std::ostream &out, const tlsio::stream<> &s, std::string_view engine) {
   auto alpn = s.alpn_protocol();
-  out << "* protocol: " << s.protocol_version() << "\n"
+  out << "* engine: " << engine << "\n"
+      << "* protocol: " << s.protocol_version() << "\n"
       << "* cipher suite: " << s.cipher_suite() << "\n"
       << "* ALPN: " << (alpn.empty() ? "none" : alpn) << "\n"
       << "* resumed: " << (s.resumed() ? "yes" : "no") << "\n";
@@ -47,9 +51,11 @@ inline void print_negotiated(std::ostream &out, const tlsio::stream<> &s) {
   }
 }
 
-/// --version: "tlsio-client (tlsio 0.1.0, Mbed TLS 2.28.3)".
+/// --version: "tlsio-client (tlsio 0.1.0, Mbed TLS 2.28.3)", the default engine, then the
+/// engines --engine can choose: "engines: mbedtls (Mbed TLS 2.28.3), openssl (OpenSSL 3.0.17)".
 inline void print_version(std::ostream &out, std::string_view tool_name) {
-  out << tool_name << " (tlsio " << TLSIO_VERSION_STRING << ", " << tlsio::engine_name() << ")\n";
+  out << tool_name << " (tlsio " << TLSIO_VERSION_STRING << ", " << tlsio::engine_name() << ")\n"
+      << "engines: " << available_engines() << "\n";
 }
 
 } // namespace tool

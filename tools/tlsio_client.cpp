@@ -7,6 +7,7 @@
 // then sends close_notify. On failure, one line on standard error that names the server and
 // the reason, and an exit status for the kind of failure (exit_status.hpp; --help).
 #include "command_line.hpp"
+#include "engine_option.hpp"
 #include "exit_status.hpp"
 #include "host_port.hpp"
 #include "key_log.hpp"
@@ -46,10 +47,11 @@ constexpr std::string_view options_help =
     "  --alpn P,...              the ALPN protocols to offer (default: none)\n"
     "  --cert FILE               a client certificate chain, leaf first (default: none)\n"
     "  --key FILE                the private key of --cert (default: none)\n"
-    "  --pass PASSWORD           the password of --key (default: none)\n"
+    "  --pass PASSWORD           the password of --key (default: none)\n";
+constexpr std::string_view options_help_end =
     "  -v, --verbose             print what was negotiated to standard error (default: off)\n"
     "  -h, --help                print this help and exit\n"
-    "  --version                 print tlsio's and the TLS engine's versions and exit\n";
+    "  --version                 print tlsio's and the TLS engines' versions and exit\n";
 
 struct client_options {
   std::string host, port;
@@ -59,6 +61,7 @@ struct client_options {
   std::optional<std::string> server_name;
   std::vector<std::string> alpn;
   std::optional<std::string> cert, key, password;
+  tool::engine_options engine;
 };
 
 // HOST:PORT, [v6]:PORT or HOST PORT.
@@ -96,6 +99,8 @@ client_options parse(int argc, char **argv) {
       o.key = args.value();
     else if (*arg == "--pass")
       o.password = args.value();
+    else if (tool::parse_engine_option(o.engine, *arg, args))
+      continue;
     else if (arg->starts_with("-"))
       throw tool::usage_error("unknown option " + *arg);
     else
@@ -109,9 +114,10 @@ client_options parse(int argc, char **argv) {
   return o;
 }
 
-// Throws std::runtime_error with the sentence to print.
+// Throws std::runtime_error with the sentence to print (tool::usage_error for a TLS version
+// the engine does not speak).
 tlsio::context make_context(const client_options &o) {
-  tlsio::context ctx{tlsio::role::client};
+  auto ctx = tool::make_engine_context(tlsio::role::client, o.engine);
   auto check = [](const std::error_code &ec, const std::string &what) {
     if (ec)
       throw std::runtime_error("cannot load " + what + ": " + ec.message());
@@ -201,11 +207,16 @@ awaitable<outcome> handshake(const client_options &o, tlsio::stream<> &stream) {
   // An IP literal is checked against the certificate's addresses and never sent as SNI.
   stream.set_server_name(o.server_name.value_or(o.host));
   auto [ec] = co_await stream.async_handshake(as_tuple);
-  if (ec)
-    co_return outcome{tool::handshake_status(ec, stream.verification_result()),
-                      tool::describe(ec, stream)};
+  if (ec) {
+    auto reason = tool::describe(ec, stream);
+    // The engine says when a server seems to want TLS 1.3; say which engine speaks it.
+    if (reason.find("TLS 1.3") != std::string::npos && o.engine.engine == tlsio::backend::mbedtls &&
+        tool::has_tls1_3_engine())
+      reason += " (--engine openssl does)";
+    co_return outcome{tool::handshake_status(ec, stream.verification_result()), reason};
+  }
   if (o.verbose)
-    tool::print_negotiated(std::cerr, stream);
+    tool::print_negotiated(std::cerr, stream, tool::engine_description(o.engine.engine));
   co_return outcome{};
 }
 
@@ -229,6 +240,10 @@ awaitable<outcome> run(const client_options &o, tlsio::context ctx) {
   co_return outcome{};
 }
 
+void print_usage_error(const tool::usage_error &e) {
+  std::cerr << "tlsio-client: " << e.what() << "\n" << usage << "(--help lists the options)\n";
+}
+
 // Everything after the command line; every failure line starts with the server's name.
 int connect_and_copy(const client_options &options) {
   auto where = tool::join_host_port(options.host, options.port);
@@ -248,6 +263,9 @@ int connect_and_copy(const client_options &options) {
     if (result.status != exit_status::ok)
       std::cerr << "tlsio-client: " << where << ": " << result.reason << "\n";
     return tool::to_int(result.status);
+  } catch (const tool::usage_error &e) {
+    print_usage_error(e);
+    return tool::to_int(exit_status::usage);
   } catch (const std::exception &e) {
     std::cerr << "tlsio-client: " << where << ": " << e.what() << "\n";
     return tool::to_int(exit_status::failure);
@@ -258,7 +276,8 @@ int connect_and_copy(const client_options &options) {
 
 int main(int argc, char **argv) {
   if (tool::has_flag(argc, argv, "--help", "-h")) {
-    std::cout << usage << options_help << tool::client_exit_help << tool::environment_help;
+    std::cout << usage << options_help << tool::engine_help(28) << options_help_end
+              << tool::client_exit_help << tool::environment_help;
     return 0;
   }
   if (tool::has_flag(argc, argv, "--version")) {
@@ -269,7 +288,7 @@ int main(int argc, char **argv) {
   try {
     options = parse(argc, argv);
   } catch (const tool::usage_error &e) {
-    std::cerr << "tlsio-client: " << e.what() << "\n" << usage << "(--help lists the options)\n";
+    print_usage_error(e);
     return tool::to_int(exit_status::usage);
   }
   // A closed standard input reads as empty; otherwise the first socket would become it.

@@ -13,6 +13,7 @@
 // The first line on standard output is "listening on HOST:PORT"; the log goes to standard
 // error. Exit statuses: exit_status.hpp (and --help).
 #include "command_line.hpp"
+#include "engine_option.hpp"
 #include "exit_status.hpp"
 #include "host_port.hpp"
 #include "http_service.hpp"
@@ -69,7 +70,8 @@ constexpr std::string_view options_help =
     "  --http               answer each HTTP/1.x request with a short greeting (default: off)\n"
     "  --alpn P,...         the ALPN protocols to accept (default: none)\n"
     "  --no-tickets         issue no session tickets (RFC 5077), so that no client resumes\n"
-    "                       (default: tickets on, keys rotating hourly, as servers do)\n"
+    "                       (default: tickets on, keys rotating hourly, as servers do)\n";
+constexpr std::string_view options_help_end =
     "  -h, --help           print this help and exit\n"
     "  --version            print tlsio's and the TLS engine's versions and exit\n";
 
@@ -83,6 +85,7 @@ struct server_options {
   mode serve = mode::echo;
   std::vector<std::string> alpn;
   bool tickets = true;
+  tool::engine_options engine;
 };
 
 int parse_threads(const std::string &text) {
@@ -120,7 +123,7 @@ bool parse_option(server_options &o, const std::string &arg, tool::command_line 
   else if (arg == "--generate")
     o.generate = args.value();
   else
-    return false;
+    return tool::parse_engine_option(o.engine, arg, args);
   return true;
 }
 
@@ -158,8 +161,9 @@ void load_generated_identity(tlsio::context &ctx, const std::string &ca_file) {
     throw std::runtime_error("cannot write the CA certificate to " + ca_file);
 }
 
+// Throws tool::usage_error for a TLS version the engine does not speak.
 tlsio::context make_context(const server_options &o) {
-  tlsio::context ctx{tlsio::role::server};
+  auto ctx = tool::make_engine_context(tlsio::role::server, o.engine);
   std::error_code ec;
   if (o.generate) {
     load_generated_identity(ctx, *o.generate);
@@ -186,6 +190,12 @@ tlsio::context make_context(const server_options &o) {
 
 // One write per line, so that lines from several threads never mix.
 void log(const std::string &line) { std::cerr << "tlsio-server: " + line + "\n" << std::flush; }
+
+// "TLS 1.2 to TLS 1.3", "TLS 1.3 only": what the context will speak.
+std::string versions(const tlsio::context &ctx) {
+  auto min = tool::version_name(ctx.min_version()), max = tool::version_name(ctx.max_version());
+  return min == max ? std::string(min) + " only" : std::string(min) + " to " + std::string(max);
+}
 
 // --- Echo ------------------------------------------------------------------------------------
 
@@ -358,6 +368,7 @@ int run(const server_options &o) {
   auto workers = start_workers(ctx, o);
   auto endpoint = workers.front()->srv->acceptor.local_endpoint();
   std::cout << "listening on " << tool::to_string(endpoint) << std::endl;
+  log("engine " + tool::engine_description(o.engine.engine) + ", " + versions(ctx));
   if (o.generate) {
     log("trust " + *o.generate + " to connect, e.g.: " + try_command(o, endpoint.port()));
     if (o.serve == mode::echo)
@@ -379,11 +390,16 @@ int run(const server_options &o) {
   return 0;
 }
 
+void print_usage_error(const tool::usage_error &e) {
+  std::cerr << "tlsio-server: " << e.what() << "\n" << usage << "(--help lists the options)\n";
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   if (tool::has_flag(argc, argv, "--help", "-h")) {
-    std::cout << usage << options_help << tool::server_exit_help << tool::environment_help;
+    std::cout << usage << options_help << tool::engine_help(23) << options_help_end
+              << tool::server_exit_help << tool::environment_help;
     return 0;
   }
   if (tool::has_flag(argc, argv, "--version")) {
@@ -394,11 +410,14 @@ int main(int argc, char **argv) {
   try {
     options = parse(argc, argv);
   } catch (const tool::usage_error &e) {
-    std::cerr << "tlsio-server: " << e.what() << "\n" << usage << "(--help lists the options)\n";
+    print_usage_error(e);
     return tool::to_int(exit_status::usage);
   }
   try {
     return run(options);
+  } catch (const tool::usage_error &e) { // a TLS version the engine does not speak
+    print_usage_error(e);
+    return tool::to_int(exit_status::usage);
   } catch (const tool::listen_error &e) {
     std::cerr << "tlsio-server: " << e.what() << "\n";
     return tool::to_int(exit_status::unreachable);
