@@ -11,6 +11,9 @@
 
 #include <doctest/doctest.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <string>
 
 using namespace tlsio_test;
@@ -415,4 +418,16 @@ TEST_CASE("TLS 1.3 KeyUpdate: answered by the reader, and a flood of them is ref
     CHECK_MESSAGE(p.client.c.failure_detail().find("KeyUpdate") != std::string::npos,
                   p.client.c.failure_detail());
   }
+}
+
+TEST_CASE("an error another user of OpenSSL left on this thread fails no connection") {
+  const auto &pki = test_pki::shared();
+  openssl_pair p(client_settings(), server_settings(pki.server_identity));
+  auto [c, s] = p.handshake();
+  REQUIRE(c.status == status::done);
+  REQUIRE(s.status == status::done);
+  ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH); // as a failed call elsewhere leaves it
+  std::array<std::byte, 16> buffer{};
+  CHECK(p.server.c.read(buffer).status == status::want_input);
+  CHECK(p.send(p.client, p.server, "still fine") == "still fine");
 }

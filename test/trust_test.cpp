@@ -387,3 +387,24 @@ TEST_CASE("a TLS 1.3-only server's protocol_version alert says what it means") {
     CHECK(client.failure_detail().find("TLS 1.3") != std::string::npos);
   CHECK(client.failure_detail().find("protocol_version") != std::string::npos);
 }
+
+TEST_CASE("a local mistake on one connection does not end a session it never offered") {
+  a_test_server s;
+  auto client = s.client();
+  auto saved = session_for_a(s, client);
+  {
+    tlsio::engine broken(client);
+    broken.set_session(saved);
+    broken.set_server_name("a..test"); // fails the engine before any handshake
+    CHECK(broken.handshake().error == tlsio::error::invalid_server_name);
+  }
+  {
+    tlsio::engine nameless(client); // verifies, but has no name: no_host_name
+    nameless.set_session(saved);
+    CHECK(nameless.handshake().error == tlsio::error::no_host_name);
+  }
+  engine_pair again(client, s.server, "a.test");
+  again.client.set_session(saved);
+  REQUIRE(connect(again).client.status == status::done);
+  CHECK(again.client.resumed());
+}

@@ -111,10 +111,9 @@ void connection::watch_records(int write_p, int, int content_type, const void *b
     return;
   auto &self = *static_cast<connection *>(SSL_get_app_data(ssl));
   auto first = static_cast<const unsigned char *>(buf)[0];
+  // Only data that a read returns ends a run (connection::read): empty records do not.
   if (content_type == SSL3_RT_HANDSHAKE && first == SSL3_MT_KEY_UPDATE)
     ++self.key_updates_in_a_row_;
-  else if (content_type == SSL3_RT_INNER_CONTENT_TYPE && first == SSL3_RT_APPLICATION_DATA)
-    self.key_updates_in_a_row_ = 0;
 }
 
 bool connection::key_update_flood() {
@@ -126,17 +125,24 @@ bool connection::key_update_flood() {
 }
 
 void connection::set_server_name(std::string_view name, bool is_ip_address) {
+  ERR_clear_error();
   std::string n(name);
+  // "[::1]" is the IPv6 literal ::1; OpenSSL takes it without the brackets.
+  if (is_ip_address && n.size() > 2 && n.front() == '[' && n.back() == ']')
+    n = n.substr(1, n.size() - 2);
   X509_VERIFY_PARAM *param = SSL_get0_param(ssl_.get());
   // Names only from subjectAltName, as on the Mbed TLS engine; no partial wildcards.
   X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
                                              X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-  if (is_ip_address) {
-    X509_VERIFY_PARAM_set1_ip_asc(param, n.c_str());
-    return;
+  // A name that cannot be set would leave nothing to check the certificate against.
+  bool set = is_ip_address ? X509_VERIFY_PARAM_set1_ip_asc(param, n.c_str()) == 1
+                           : SSL_set_tlsext_host_name(ssl_.get(), n.c_str()) == 1 &&
+                                 SSL_set1_host(ssl_.get(), n.c_str()) == 1;
+  if (!set) {
+    ERR_clear_error();
+    fail(error::invalid_server_name, "invalid server name '" + std::string(name) +
+                                         "': OpenSSL cannot check a certificate against it");
   }
-  SSL_set_tlsext_host_name(ssl_.get(), n.c_str());
-  SSL_set1_host(ssl_.get(), n.c_str());
 }
 
 step_result connection::fail(std::error_code ec, std::string detail) {
@@ -173,9 +179,17 @@ step_result connection::handshake() {
     return {status::failed, 0, failure_};
   if (handshake_done_)
     return {status::done, 0, {}};
+  ERR_clear_error(); // another connection's error on this thread is not ours
   int ret = SSL_do_handshake(ssl_.get());
-  if (ret != 1)
-    return result_of(ret);
+  if (ret != 1) {
+    auto r = result_of(ret);
+    // A close_notify before the handshake is done authenticates nothing: the handshake
+    // did not complete, however politely it ended.
+    if (r.status == status::closed)
+      return fail(error::stream_truncated,
+                  "the peer closed the connection during the TLS handshake");
+    return r;
+  }
   handshake_done_ = true;
   return {status::done, 0, {}};
 }
@@ -191,9 +205,11 @@ step_result connection::read(std::span<std::byte> out) {
   if (out.empty())
     return {status::done, 0, {}};
   std::size_t got = 0;
+  ERR_clear_error();
   int ret = SSL_read_ex(ssl_.get(), out.data(), out.size(), &got);
   if (ret != 1)
     return result_of(ret);
+  key_updates_in_a_row_ = 0; // data came between them
   // Whole records already here fill the rest: one step for what one socket read brought.
   while (got < out.size() && (SSL_pending(ssl_.get()) > 0 || input_.readable() > 0)) {
     std::size_t more = 0;
@@ -216,6 +232,7 @@ step_result connection::write(std::span<const std::byte> data) {
   if (data.empty())
     return {status::done, 0, {}};
   std::size_t written = 0;
+  ERR_clear_error();
   int ret = SSL_write_ex(ssl_.get(), data.data(), data.size(), &written);
   if (ret != 1)
     return result_of(ret);
@@ -227,6 +244,7 @@ step_result connection::shutdown() {
     return {status::failed, 0, failure_};
   if (!handshake_done_)
     return {status::failed, 0, error::not_connected};
+  ERR_clear_error();
   if (!close_notify_sent_) {
     int ret = SSL_shutdown(ssl_.get());
     if (ret < 0)
@@ -250,6 +268,10 @@ step_result connection::shutdown() {
 bool connection::read_ready() {
   if (failure_ || peer_closed_ || input_.ended())
     return true;
+  // Before the handshake is done: whether the next handshake step has a record to take
+  // (peeking would run the handshake itself).
+  if (!handshake_done_)
+    return input_.readable() > 0;
   if (SSL_pending(ssl_.get()) > 0)
     return true;
   if (input_.readable() == 0)
@@ -258,6 +280,7 @@ bool connection::read_ready() {
   // and leaves application data where it is.
   std::byte one;
   std::size_t got = 0;
+  ERR_clear_error();
   int ret = SSL_peek_ex(ssl_.get(), &one, 1, &got);
   if (ret == 1)
     return true;

@@ -3,6 +3,7 @@
 #include "../key_log.hpp"
 #include "../peer_name.hpp"
 #include "openssl_connection.hpp"
+#include "openssl_error.hpp"
 
 #include <tlsio/error.hpp>
 
@@ -91,14 +92,17 @@ std::error_code parse_identity(const std::string &chain_pem, const std::string &
   return {};
 }
 
-std::error_code use_identity(SSL_CTX *ctx, const identity &id) {
-  if (SSL_CTX_use_certificate(ctx, id.chain.front().get()) != 1 ||
-      SSL_CTX_use_PrivateKey(ctx, id.key.get()) != 1)
-    return error::private_key_mismatch;
-  for (std::size_t i = 1; i < id.chain.size(); ++i)
-    if (SSL_CTX_add1_chain_cert(ctx, id.chain[i].get()) != 1)
-      return error::no_certificate;
-  return {};
+std::error_code use_identity(SSL_CTX *ctx, const identity &id, std::string &detail) {
+  bool used = SSL_CTX_use_certificate(ctx, id.chain.front().get()) == 1 &&
+              SSL_CTX_use_PrivateKey(ctx, id.key.get()) == 1;
+  for (std::size_t i = 1; used && i < id.chain.size(); ++i)
+    used = SSL_CTX_add1_chain_cert(ctx, id.chain[i].get()) == 1;
+  if (used)
+    return {};
+  // OpenSSL's reason (a key too small for the security level, say), not a guess.
+  auto ec = take_error(detail);
+  detail = "OpenSSL refuses this side's certificate chain: " + detail;
+  return ec;
 }
 
 // What the SSL_CTX's callbacks read (its app data); lives as long as the SSL_CTX.
@@ -170,6 +174,7 @@ int select_alpn(SSL *, const unsigned char **out, unsigned char *out_length,
 ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &ec,
                              std::string &detail) {
   ec.clear();
+  ERR_clear_error();
   SSL_CTX *c = SSL_CTX_new(TLS_method());
   if (!c) {
     detail = "OpenSSL could not make a context (out of memory?)";
@@ -193,6 +198,9 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
   // Never SSL_OP_IGNORE_UNEXPECTED_EOF: an EOF without close_notify is truncation.
   SSL_CTX_clear_options(c, SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS); // idle connections hold no record buffers
+  // Level 2 (RSA and DH of 2048 bits, ECC of 224 at least, no SHA-1 signatures) whatever
+  // openssl.cnf says: what Mbed TLS's default profile accepts.
+  SSL_CTX_set_security_level(c, 2);
 
   if (!trust(c, settings)) {
     ERR_clear_error();
@@ -203,7 +211,7 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
   if (settings.side == role::server || !settings.chain_pem.empty()) {
     identity own;
     if ((ec = parse_identity(settings.chain_pem, settings.key_pem, own, detail)) ||
-        (ec = use_identity(c, own)))
+        (ec = use_identity(c, own, detail)))
       return nullptr;
   }
   for (const auto &host : settings.virtual_hosts) {
@@ -228,6 +236,10 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
   if (settings.side == role::server) {
     // Stateless tickets only, as on the Mbed TLS engine: no server-side session cache.
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+    // Sessions resume only where they were made; OpenSSL refuses to resume a verified
+    // client's session without one.
+    static constexpr unsigned char session_context[] = "tlsio";
+    SSL_CTX_set_session_id_context(c, session_context, sizeof session_context - 1);
     if (!settings.tickets) { // no resumption at all
       SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
       SSL_CTX_set_num_tickets(c, 0);
@@ -255,6 +267,7 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
                               static_cast<unsigned int>(wire.size()));
     }
   }
+  ERR_clear_error(); // what a setting refused is not the next connection's failure
   return ctx;
 }
 

@@ -49,8 +49,10 @@ openssl_engine::openssl_engine(std::shared_ptr<context::impl> ctx) : engine::imp
 }
 
 void openssl_engine::apply_server_name() {
-  if (connection_)
-    connection_->set_server_name(server_name_, server_ip_.has_value());
+  if (!connection_)
+    return;
+  connection_->set_server_name(server_name_, server_ip_.has_value());
+  checked({});
 }
 
 void openssl_engine::start_handshake() {
@@ -147,8 +149,9 @@ step_result openssl_engine::fail(std::error_code ec, std::string detail) {
   }
   // A connection that ends in a fatal error must not be resumed (RFC 5246 §7.2.2); a
   // missing close_notify is not such an error (§7.2.1).
+  // A session only stored by set_session(), never offered, is not this connection's.
   if (ec != error::stream_truncated) {
-    if (offered_session_)
+    if (offered_session_ && handshake_started_)
       *offered_session_->resumable = false;
     if (own_session_)
       *own_session_->resumable = false;
