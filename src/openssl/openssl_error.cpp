@@ -14,8 +14,10 @@ namespace {
 // The failures people meet most, in the words the Mbed TLS engine uses for them.
 const char *plain_message(int reason) {
   switch (reason) {
-  case SSL_R_WRONG_VERSION_NUMBER:
   case SSL_R_UNSUPPORTED_PROTOCOL:
+    return "no TLS version in common with the peer (it offers only versions this side does "
+           "not allow: older ones, or TLS 1.2 where this side requires TLS 1.3)";
+  case SSL_R_WRONG_VERSION_NUMBER:
   case SSL_R_UNKNOWN_PROTOCOL:
   case SSL_R_HTTP_REQUEST:
     return "the peer does not speak TLS 1.2 or 1.3 (not TLS at all, or an older version)";
