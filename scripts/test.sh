@@ -18,6 +18,8 @@ case "${TLSIO_SANITIZE:-0}" in
     dir=build-sanitize
     options+=(-DTLSIO_SANITIZE=ON)
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    # OpenSSL's per-thread state (see the file)
+    export LSAN_OPTIONS=suppressions=$PWD/test/lsan.supp
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     ;;
   thread)
