@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include <thread>
+
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/ssl.h>
@@ -972,4 +974,50 @@ TEST_CASE("read_ready() before the handshake leaves the handshake to handshake()
   CHECK(server.pending_output().empty());
   CHECK(server.handshake().status == status::want_input);
   CHECK(!server.pending_output().empty()); // the server's flight, from handshake()
+}
+
+TEST_CASE("tickets stay good across a ticket key rotation") {
+  using namespace std::chrono_literals;
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context();
+  server_ctx.enable_session_tickets(1s);
+  auto client_ctx = pki.client_context();
+  engine_pair first(client_ctx, server_ctx); // makes the first key
+  require_handshake(first);
+  REQUIRE(first.client_session());
+  std::this_thread::sleep_for(700ms);
+  // A ticket of a full handshake made with that key shortly before it is replaced (a
+  // session lives `lifetime` from its full handshake, however often it is resumed).
+  engine_pair second(client_ctx, server_ctx);
+  require_handshake(second);
+  auto saved = second.client_session();
+  REQUIRE(saved);
+  std::this_thread::sleep_for(500ms);
+  engine_pair third(client_ctx, server_ctx); // the key is a lifetime old: now the previous one
+  third.client.set_session(*saved);
+  require_handshake(third);
+  CHECK(third.client.resumed());
+}
+
+TEST_CASE("each resumption brings a fresh ticket, and a chain of them resumes") {
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context();
+  server_ctx.enable_session_tickets();
+  auto client_ctx = pki.client_context();
+  engine_pair p(client_ctx, server_ctx);
+  require_handshake(p);
+  auto s = p.client_session();
+  REQUIRE(s);
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    engine_pair q(client_ctx, server_ctx);
+    q.client.set_session(*s);
+    require_handshake(q);
+    CHECK(q.client.resumed());
+    CHECK(q.send(q.server, q.to_client, q.client, "x") == "x"); // brings a TLS 1.3 ticket
+    auto next = q.client.get_session();
+    REQUIRE(next);
+    CHECK(next->shared() != s->shared());
+    s = next;
+  }
 }

@@ -6,15 +6,19 @@
 #include "core/record_buffers.hpp"
 #include "openssl/openssl_connection.hpp"
 #include "openssl/openssl_context.hpp"
+#include "openssl/ticket_keys.hpp"
 
 #include <tlsio/error.hpp>
 
 #include <doctest/doctest.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 
 using namespace tlsio_test;
 using tlsio::status;
@@ -430,4 +434,35 @@ TEST_CASE("an error another user of OpenSSL left on this thread fails no connect
   std::array<std::byte, 16> buffer{};
   CHECK(p.server.c.read(buffer).status == status::want_input);
   CHECK(p.send(p.client, p.server, "still fine") == "still fine");
+}
+
+TEST_CASE("ticket keys rotate every lifetime; the previous one is still taken, and renewed") {
+  using namespace std::chrono_literals;
+  ossl::ticket_keys keys(1s);
+  EVP_MAC *hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  REQUIRE(hmac);
+  auto use = [&](unsigned char *name, bool encrypt) {
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    EVP_MAC_CTX *mac = EVP_MAC_CTX_new(hmac);
+    unsigned char iv[EVP_MAX_IV_LENGTH] = {};
+    int r = keys.use(name, iv, ctx, mac, encrypt);
+    EVP_MAC_CTX_free(mac);
+    EVP_CIPHER_CTX_free(ctx);
+    return r;
+  };
+  unsigned char first[16], again[16], later[16];
+  REQUIRE(use(first, true) == 1);
+  REQUIRE(use(again, true) == 1);
+  CHECK(std::equal(first, first + 16, again)); // one key within a lifetime
+  CHECK(use(first, false) == 2);               // taken, and a fresh ticket issued
+  std::this_thread::sleep_for(1100ms);
+  REQUIRE(use(later, true) == 1);
+  CHECK(!std::equal(first, first + 16, later)); // rotated
+  CHECK(use(first, false) == 2);                // the previous key is still taken
+  CHECK(use(later, false) == 2);
+  std::this_thread::sleep_for(1000ms);
+  CHECK(use(first, false) == 0); // two lifetimes old: refused, a full handshake follows
+  unsigned char unknown[16] = {1, 2, 3};
+  CHECK(use(unknown, false) == 0);
+  EVP_MAC_free(hmac);
 }

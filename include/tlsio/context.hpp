@@ -265,9 +265,9 @@ public:
 
   /// Server: issue session tickets (RFC 5077; under TLS 1.3 one NewSessionTicket after the
   /// handshake) so clients can resume without a full handshake. The ticket keys are random
-  /// and kept in memory; on Mbed TLS they rotate every `lifetime` (seconds; also the
-  /// lifetime the tickets announce), on OpenSSL they live as long as the context and a
-  /// ticket older than `lifetime` is not accepted. Calling it again replaces the keys
+  /// and kept in memory, and rotate every `lifetime` (seconds; also the lifetime the
+  /// tickets announce): a ticket under the key before is still taken (and renewed), older
+  /// ones lead to a full handshake. Calling it again replaces the keys
   /// and the lifetime. No effect on a client's context. Throws std::system_error if the
   /// engine cannot set up the keys, std::logic_error once the context is in use.
   void enable_session_tickets(std::chrono::seconds lifetime = std::chrono::hours(1));

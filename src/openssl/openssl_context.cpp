@@ -4,6 +4,7 @@
 #include "../peer_name.hpp"
 #include "openssl_connection.hpp"
 #include "openssl_error.hpp"
+#include "ticket_keys.hpp"
 
 #include <tlsio/error.hpp>
 
@@ -12,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include <memory>
+#include <optional>
 
 namespace tlsio::detail::openssl {
 namespace {
@@ -115,10 +117,16 @@ struct callback_data {
   };
   std::vector<host> virtual_hosts;
   const key_log_file *key_log = nullptr;
+  std::optional<ticket_keys> tickets;
 };
 
 callback_data &data_of(const SSL *ssl) {
   return *static_cast<callback_data *>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+}
+
+int use_ticket_key(SSL *ssl, unsigned char *name, unsigned char *iv, EVP_CIPHER_CTX *ctx,
+                   EVP_MAC_CTX *mac, int encrypt) {
+  return data_of(ssl).tickets->use(name, iv, ctx, mac, encrypt == 1);
 }
 
 int select_virtual_host(SSL *ssl, int *, void *) {
@@ -246,6 +254,8 @@ ssl_ctx_ptr make_ssl_context(const backend_settings &settings, std::error_code &
     } else {
       SSL_CTX_set_timeout(c, static_cast<long>(settings.ticket_lifetime.count()));
       SSL_CTX_set_num_tickets(c, 1);
+      kept->tickets.emplace(settings.ticket_lifetime);
+      SSL_CTX_set_tlsext_ticket_key_evp_cb(c, use_ticket_key);
     }
     if (settings.verify_peer) { // the CAs a client's certificate may come from
       STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
