@@ -63,7 +63,7 @@ struct openssl_end {
   openssl_end(const tlsio::detail::backend_settings &s, std::string_view name = "localhost")
       : c(make(s), s.side, input, output) {
     if (s.side == tlsio::role::client && !name.empty())
-      c.set_server_name(name, name.find_first_not_of("0123456789.") == std::string_view::npos);
+      c.set_server_name(name, tlsio::detail::parse_ip_literal(name));
   }
   // Moves what this end wrote into `to`, at most `chunk` bytes at a time.
   template <class Put> bool deliver(Put &&to, std::size_t chunk = ~std::size_t{0}) {
@@ -349,7 +349,7 @@ bool connect_once(const ossl::ssl_ctx_ptr &client_ctx, const ossl::ssl_ctx_ptr &
   tlsio::detail::record_output co, so;
   ossl::connection c(client_ctx, tlsio::role::client, ci, co);
   ossl::connection s(server_ctx, tlsio::role::server, si, so);
-  c.set_server_name("localhost", false);
+  c.set_server_name("localhost", std::nullopt);
   if (offer)
     c.set_session(offer);
   auto move = [](tlsio::detail::record_output &from, tlsio::detail::record_input &to) {

@@ -89,7 +89,6 @@ int connection::verify_callback(int ok, X509_STORE_CTX *store) {
   auto &first = static_cast<connection *>(SSL_get_app_data(ssl))->verify_failure_;
   if (first.result == 0) {
     first.result = X509_STORE_CTX_get_error(store);
-    first.depth = X509_STORE_CTX_get_error_depth(store);
     if (X509 *cert = X509_STORE_CTX_get_current_cert(store)) {
       unsigned char *der = nullptr;
       int n = i2d_X509(cert, &der);
@@ -124,20 +123,17 @@ bool connection::key_update_flood() {
   return true;
 }
 
-void connection::set_server_name(std::string_view name, bool is_ip_address) {
+void connection::set_server_name(std::string_view name, const std::optional<ip_address> &ip) {
   ERR_clear_error();
   std::string n(name);
-  // "[::1]" is the IPv6 literal ::1; OpenSSL takes it without the brackets.
-  if (is_ip_address && n.size() > 2 && n.front() == '[' && n.back() == ']')
-    n = n.substr(1, n.size() - 2);
   X509_VERIFY_PARAM *param = SSL_get0_param(ssl_.get());
   // Names only from subjectAltName, as on the Mbed TLS engine; no partial wildcards.
   X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
                                              X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
   // A name that cannot be set would leave nothing to check the certificate against.
-  bool set = is_ip_address ? X509_VERIFY_PARAM_set1_ip_asc(param, n.c_str()) == 1
-                           : SSL_set_tlsext_host_name(ssl_.get(), n.c_str()) == 1 &&
-                                 SSL_set1_host(ssl_.get(), n.c_str()) == 1;
+  bool set = ip ? X509_VERIFY_PARAM_set1_ip(param, ip->bytes.data(), ip->size) == 1
+                : SSL_set_tlsext_host_name(ssl_.get(), n.c_str()) == 1 &&
+                      SSL_set1_host(ssl_.get(), n.c_str()) == 1;
   if (!set) {
     ERR_clear_error();
     fail(error::invalid_server_name, "invalid server name '" + std::string(name) +

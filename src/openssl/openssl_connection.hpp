@@ -7,6 +7,7 @@
 #pragma once
 
 #include "../core/record_buffers.hpp"
+#include "../peer_name.hpp"
 #include "openssl_context.hpp"
 
 #include <tlsio/engine.hpp>
@@ -15,6 +16,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,9 +31,10 @@ public:
   connection(const connection &) = delete;
   connection &operator=(const connection &) = delete;
 
-  /// Client: the name sent as SNI and checked against the certificate; an IP literal is
-  /// checked against the certificate's IP addresses and never sent.
-  void set_server_name(std::string_view name, bool is_ip_address);
+  /// Client: the name sent as SNI and checked against the certificate; an IP literal (`ip`,
+  /// parse_ip_literal's reading of the name) is checked against the certificate's IP
+  /// addresses and never sent.
+  void set_server_name(std::string_view name, const std::optional<ip_address> &ip);
 
   step_result handshake();
   step_result read(std::span<std::byte> out);
@@ -60,10 +63,9 @@ public:
   /// Client: called with each session the server hands out, when it comes (under TLS 1.3
   /// after the handshake, from a read).
   std::function<void(std::shared_ptr<SSL_SESSION>)> on_new_session;
-  /// The first certificate that failed verification: its X509_V_ERR_* code, depth and DER.
+  /// The first certificate that failed verification: its X509_V_ERR_* code and DER.
   struct verify_failure {
     long result = 0;
-    int depth = 0;
     std::vector<unsigned char> der;
   };
   const verify_failure &first_verify_failure() const noexcept { return verify_failure_; }

@@ -51,7 +51,7 @@ openssl_engine::openssl_engine(std::shared_ptr<context::impl> ctx) : engine::imp
 void openssl_engine::apply_server_name() {
   if (!connection_)
     return;
-  connection_->set_server_name(server_name_, server_ip_.has_value());
+  connection_->set_server_name(server_name_, server_ip_);
   checked({});
 }
 
