@@ -1,5 +1,7 @@
 #include "mbedtls_engine.hpp"
 
+#include "encrypted_fragments.hpp"
+
 #include "../alert_for_error.hpp"
 #include "../certificate_info.hpp"
 #include "../client_hello.hpp"
@@ -14,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace tlsio::detail {
 namespace {} // namespace
@@ -205,6 +208,50 @@ step_result mbedtls_engine::reframe_input() {
   return {status::done, 0, {}};
 }
 
+step_result mbedtls_engine::join_encrypted_input() {
+  // Only between the peer's ChangeCipherSpec and its Finished, with Mbed TLS at a record
+  // boundary and nothing re-framed left for it.
+  if (!reframing_over_ || handshake_done_ || ssl_->transform_in == nullptr || ssl_->in_left != 0 ||
+      reframed_begin_ != reframed_.size())
+    return {status::done, 0, {}};
+  std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
+  auto j = detail::join_encrypted_handshake(*ssl_.get(), input);
+  using outcome = detail::encrypted_join::outcome;
+  switch (j.result) {
+  case outcome::not_split:
+    return {status::done, 0, {}};
+  case outcome::incomplete:
+    // At the end of the input, Mbed TLS finds the message cut short itself.
+    return input_ended_ ? step_result{status::done, 0, {}} : step_result{status::want_input, 0, {}};
+  case outcome::failed:
+    return fail(j.error);
+  case outcome::joined:
+    break;
+  }
+  input_begin_ += j.consumed;
+  whole_records_ -= std::min(j.consumed, whole_records_);
+  reframed_.assign(j.record.begin(), j.record.end());
+  reframed_begin_ = 0;
+  set_aside_transform_ = ssl_->transform_in;
+  joined_records_ = j.records;
+  ssl_->transform_in = nullptr;
+  return {status::done, 0, {}};
+}
+
+int mbedtls_engine::handshake_step() {
+  int ret = mbedtls_ssl_handshake_step(ssl_.get());
+  if (set_aside_transform_ == nullptr)
+    return ret;
+  // The joined record is whole in reframed_, so this one step has read it: the protection
+  // comes back before anything else is read, and the sequence numbers skip its fragments.
+  bool read_it = reframed_begin_ == reframed_.size() && ssl_->in_left == 0;
+  ssl_->transform_in = std::exchange(set_aside_transform_, nullptr);
+  detail::advance_incoming_sequence(*ssl_.get(), joined_records_);
+  if (!read_it && (ret == 0 || ret == MBEDTLS_ERR_SSL_WANT_READ))
+    return MBEDTLS_ERR_SSL_INTERNAL_ERROR; // never left reading plaintext
+  return ret;
+}
+
 step_result mbedtls_engine::check_client_hello() {
   if (context_->role_ != role::server) {
     client_hello_checked_ = true;
@@ -374,8 +421,10 @@ step_result mbedtls_engine::handshake() {
       // (Mbed TLS 2.28 takes the first format it knows).
       e.ssl_->handshake->ecdh_ctx.point_format = MBEDTLS_ECP_PF_UNCOMPRESSED;
     }
+    if (auto r = e.join_encrypted_input(); r.status != status::done)
+      return r;
     int state = e.ssl_->state;
-    ret = mbedtls_ssl_handshake_step(e.ssl_.get());
+    ret = e.handshake_step();
     if (ret == 0 && state == peer_certificate_state && e.ssl_->state != state)
       if (auto r = e.check_peer_certificate(); r.status == status::failed)
         return r;

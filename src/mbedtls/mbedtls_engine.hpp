@@ -83,6 +83,12 @@ struct mbedtls_engine final : engine::impl {
   /// Before the peer's ChangeCipherSpec: moves the handshake records at the start of the
   /// input into reframed_, one whole message a record.
   step_result reframe_input();
+  /// After the peer's ChangeCipherSpec: a handshake message it split across encrypted
+  /// records becomes one plaintext record in reframed_, and the next Mbed TLS step reads it
+  /// with the incoming protection set aside (encrypted_fragments.hpp).
+  step_result join_encrypted_input();
+  /// One handshake step of Mbed TLS's, with a joined record's bookkeeping around it.
+  int handshake_step();
   /// What Mbed TLS was reading when it failed, for the alert that fits.
   detail::failed_input failed_input() const;
   /// Sends a fatal alert unless Mbed TLS has just sent one, or the handshake has not begun.
@@ -128,6 +134,10 @@ struct mbedtls_engine final : engine::impl {
   std::size_t reframed_begin_ = 0;
   detail::handshake_carry carry_;
   bool reframing_over_ = false;
+  // While Mbed TLS reads a joined plaintext record: the incoming protection set aside, and
+  // how many of the peer's records the joined one stands for.
+  mbedtls_ssl_transform *set_aside_transform_ = nullptr;
+  std::uint64_t joined_records_ = 0;
 
   // One entry per certificate in the peer's chain that failed a check, for the message.
   struct flagged_certificate {
