@@ -304,3 +304,20 @@ TEST_CASE("a forged fragment of an encrypted Finished: bad_record_mac, nothing j
                                                std::byte{0}, std::byte{2}, std::byte{2},
                                                std::byte{20}});
 }
+
+// Only Finished comes after ChangeCipherSpec; a longer message in fragments is not joined.
+TEST_CASE("a 65-byte handshake message in 1-byte encrypted records is refused with an alert") {
+  tls12_handshake h;
+  bytes message{std::byte{20}, std::byte{0}, std::byte{0}, std::byte{61}};
+  message.resize(65, std::byte{0});
+  auto split = h.client_write.seal_bytewise(0, message);
+  h.p.server.put_input(cat({h.client_flight[0], h.client_flight[1], split}));
+  auto r = h.p.server.handshake();
+  INFO("failure: ", h.p.server.failure_detail());
+  CHECK(r.status == status::failed);
+  auto out = h.p.server.pending_output();
+  REQUIRE(out.size() >= 7);
+  CHECK(out[0] == std::byte{21});
+  if (!on_openssl())
+    CHECK(h.p.server.failure_detail().find("split a handshake message") != std::string::npos);
+}

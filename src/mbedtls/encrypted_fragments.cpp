@@ -1,6 +1,6 @@
 #include "encrypted_fragments.hpp"
 
-#include "../handshake_reframer.hpp"
+#include "../handshake_reframer.hpp" // handshake_header_size
 #include "../record.hpp"
 
 // Part of this header's declarations lack C linkage of their own.
@@ -15,6 +15,10 @@ namespace tlsio::detail {
 namespace {
 
 constexpr std::uint8_t handshake_type = 22;
+// After ChangeCipherSpec the handshake has one message left, Finished: 16 bytes in TLS 1.2
+// (RFC 5246 §7.4.9). A longer one is not joined (Mbed TLS refuses it), which also bounds
+// the fragments decrypted again on each call while the rest arrive.
+constexpr std::size_t max_joined_message = 64;
 
 std::uint64_t incoming_sequence(const mbedtls_ssl_context &ssl) {
   std::uint64_t n = 0;
@@ -87,7 +91,7 @@ encrypted_join join_encrypted_handshake(const mbedtls_ssl_context &ssl,
     if (message.size() < handshake_header_size)
       continue;
     auto size = announced_size(message);
-    if (size > max_handshake_message || (j.records == 1 && message.size() >= size))
+    if (size > max_joined_message || (j.records == 1 && message.size() >= size))
       return encrypted_join{}; // too long to join, or not split
     if (message.size() >= size)
       break;

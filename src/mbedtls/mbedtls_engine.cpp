@@ -94,10 +94,13 @@ step_result mbedtls_engine::fail(int code) {
     send_fatal_alert(*alert);
   switch (code) {
   case MBEDTLS_ERR_SSL_FEATURE_UNAVAILABLE:
-    if (!handshake_done_ && reframing_over_)
+  case MBEDTLS_ERR_SSL_INVALID_RECORD:
+    // What the joiner left alone (encrypted_fragments.hpp): a cut message or a long one.
+    if (!handshake_done_ && reframing_over_ && ssl_->in_msgtype == MBEDTLS_SSL_MSG_HANDSHAKE &&
+        (ssl_->in_msglen < 4 || ssl_->in_msglen < ssl_->in_hslen))
       return fail(detail::engine_error(code),
-                  "the peer split a handshake message across encrypted records, which Mbed "
-                  "TLS 2.28 cannot reassemble");
+                  "the peer split a handshake message across encrypted records, and it is not "
+                  "a Finished of up to 64 bytes, the one message the engine joins there");
     break;
   case MBEDTLS_ERR_SSL_INVALID_MAC:
     if (ssl_->nb_zero > 3) // Mbed TLS's guard against a flood of empty records
