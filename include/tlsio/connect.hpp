@@ -71,54 +71,12 @@ struct connect_options {
 // member); with nothing to destroy, `co_await async_connect(ctx, h, p, {.resume = s})` is safe.
 static_assert(std::is_trivially_destructible_v<connect_options>);
 
-namespace detail {
+} // namespace tlsio
 
-/// connect_options with what the views refer to copied, for the operation to keep.
-struct connect_request {
-  connect_request(std::string_view host, std::string_view port, const connect_options &o);
-  std::string host, port;
-  std::optional<std::string> server_name;
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  std::optional<session> resume;
-};
+// The implementation, after the options it uses.
+#include <tlsio/detail/connect_operation.hpp>
 
-/// How the library's connect operation (compiled once, in src/connect.cpp) hands its result
-/// to a handler of any type: one virtual call, so that headers stay light.
-struct connect_completion {
-  virtual ~connect_completion() = default;
-  virtual void complete(std::error_code ec, stream<> s) = 0;
-};
-
-/// Starts resolve + connect + handshake on `ex`; calls done->complete() on `ex` once.
-/// Terminal cancellation through `slot` aborts it with asio::error::operation_aborted.
-void start_connect(const asio::any_io_executor &ex, asio::cancellation_slot slot,
-                   const context &ctx, connect_request request,
-                   std::unique_ptr<connect_completion> done);
-
-template <class Handler, class IoExecutor>
-class connect_completion_for final : public connect_completion {
-public:
-  connect_completion_for(Handler handler, const IoExecutor &io)
-      : handler_(std::move(handler)),
-        work_(asio::make_work_guard(asio::get_associated_executor(handler_, io))) {}
-
-  void complete(std::error_code ec, stream<> s) override {
-    auto ex = work_.get_executor();
-    asio::dispatch(ex, [handler = std::move(handler_), ec, s = std::move(s)]() mutable {
-      std::move(handler)(ec, std::move(s));
-    });
-    work_.reset();
-  }
-
-private:
-  Handler handler_;
-  asio::executor_work_guard<asio::associated_executor_t<Handler, IoExecutor>> work_;
-};
-
-tls_error connect_error(const std::error_code &ec, const stream<> &s, std::string_view host,
-                        std::string_view port);
-
-} // namespace detail
+namespace tlsio {
 
 /// Resolves host, connects to port and performs the TLS handshake as a client.
 ///
@@ -148,13 +106,8 @@ template <class Executor, class Token = tlsio::default_token_t<Executor>>
 auto async_connect(const Executor &executor, const context &ctx, std::string_view host,
                    std::string_view port, connect_options options, Token &&token = {}) {
   return asio::async_initiate<Token, void(std::error_code, stream<>)>(
-      [](auto handler, const Executor &ex, const context &c, detail::connect_request r) {
-        auto slot = asio::get_associated_cancellation_slot(handler);
-        using completion = detail::connect_completion_for<decltype(handler), Executor>;
-        detail::start_connect(ex, slot, c, std::move(r),
-                              std::make_unique<completion>(std::move(handler), ex));
-      },
-      token, executor, ctx, detail::connect_request(host, port, options));
+      detail::initiate_connect<Executor>{}, token, executor, ctx,
+      detail::connect_request(host, port, options));
 }
 
 /// As async_connect() above, with default options.
