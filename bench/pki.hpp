@@ -4,7 +4,7 @@
 #include "figure.hpp"
 
 #include <tlsio/context.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <map>
 #include <optional>

@@ -2,8 +2,10 @@
 # once the tlsio target exists. Installs:
 #   include/tlsio/...                      the public headers (detail/ too: they are included)
 #   <libdir>/libtlsio.a (or .so)           static by default; BUILD_SHARED_LIBS=ON for shared
-#   <libdir>/cmake/tlsio/                  find_package(tlsio) -> tlsio::tlsio
+#   <libdir>/libtlsio_testing.a (or .so)   the throwaway identities (tlsio/testing/)
+#   <libdir>/cmake/tlsio/                  find_package(tlsio) -> tlsio::tlsio, tlsio::testing
 #   <libdir>/pkgconfig/tlsio.pc            pkg-config --cflags --libs tlsio
+#   <libdir>/pkgconfig/tlsio-testing.pc    pkg-config --cflags --libs tlsio-testing
 # Everything is relative to the install prefix, so `cmake --install --prefix` and moving the
 # tree later both work.
 include(GNUInstallDirs)
@@ -15,7 +17,7 @@ option(TLSIO_INSTALL "Generate tlsio's install rules" ${PROJECT_IS_TOP_LEVEL})
 
 # For a shared build only: the soname changes with the minor version while tlsio is 0.x,
 # where a minor release may break the ABI.
-set_target_properties(tlsio PROPERTIES
+set_target_properties(tlsio tlsio_testing PROPERTIES
   VERSION ${PROJECT_VERSION}
   SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
 
@@ -37,7 +39,7 @@ set(_tlsio_includes "")
 if(NOT CMAKE_INSTALL_INCLUDEDIR STREQUAL "include")
   set(_tlsio_includes INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 endif()
-install(TARGETS tlsio
+install(TARGETS tlsio tlsio_testing
   EXPORT tlsioTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
@@ -142,3 +144,7 @@ else()
 endif()
 configure_file("${CMAKE_CURRENT_LIST_DIR}/tlsio.pc.in" "${PROJECT_BINARY_DIR}/tlsio.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/tlsio.pc" DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig")
+configure_file("${CMAKE_CURRENT_LIST_DIR}/tlsio-testing.pc.in" "${PROJECT_BINARY_DIR}/tlsio-testing.pc"
+               @ONLY)
+install(FILES "${PROJECT_BINARY_DIR}/tlsio-testing.pc"
+        DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig")

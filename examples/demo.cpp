@@ -2,7 +2,7 @@
 // Shows what they negotiate, then how many full and resumed handshakes they manage.
 #include <tlsio/acceptor.hpp>
 #include <tlsio/connect.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/read_until.hpp>

@@ -5,7 +5,7 @@
 // It makes a throwaway CA and a certificate for localhost, and writes the CA to CA_FILE for
 // clients to trust (tlsio-echo-client CA_FILE localhost PORT).
 #include <tlsio/acceptor.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/write.hpp>

@@ -2,7 +2,7 @@
 //
 //   tlsio-poll-timeout                 runs against its own server, which answers late
 //   tlsio-poll-timeout HOST PORT CA    polls a server of yours (CA: a PEM file)
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 #include <tlsio/tlsio.hpp>
 
 #include <asio.hpp>

@@ -5,7 +5,7 @@
 
 #include <tlsio/context.hpp>
 #include <tlsio/engine.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <cstddef>
 #include <cstdint>

@@ -122,8 +122,10 @@ mode_pkgconfig() {
     return 1
   fi
   local flags
-  flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs tlsio) || return 1
-  echo "pkg-config --cflags --libs tlsio: $flags" >>"$dir/logs/pkg-config.log"
+  # The program makes throwaway identities too: tlsio-testing, which requires tlsio.
+  flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs tlsio-testing) ||
+    return 1
+  echo "pkg-config --cflags --libs tlsio-testing: $flags" >>"$dir/logs/pkg-config.log"
   mkdir -p "$dir/pkg-config"
   # Sources before libraries: the static libtlsio must follow what uses it.
   # shellcheck disable=SC2086 # $flags is a list of words

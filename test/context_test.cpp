@@ -2,7 +2,7 @@
 #include <tlsio/context.hpp>
 #include <tlsio/engine.hpp>
 #include <tlsio/error.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <doctest/doctest.h>
 

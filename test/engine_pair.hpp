@@ -4,7 +4,7 @@
 #include <tlsio/context.hpp>
 #include <tlsio/engine.hpp>
 #include <tlsio/error.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <algorithm>
 #include <cstddef>

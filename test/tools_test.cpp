@@ -5,7 +5,7 @@
 #include "tools/fixtures.hpp"
 
 #include <tlsio/acceptor.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 #include <tlsio/version.hpp>
 
 #include <asio/io_context.hpp>

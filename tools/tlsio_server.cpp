@@ -22,7 +22,7 @@
 
 #include <tlsio/acceptor.hpp>
 #include <tlsio/compat.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>

@@ -1,6 +1,6 @@
 /// \file
 /// tlsio: asynchronous TLS over standalone Asio, with a sans-I/O Mbed TLS engine.
-/// This header brings in the whole public API except tlsio/test_identity.hpp (throwaway
+/// This header brings in the whole public API except tlsio/testing/test_identity.hpp (throwaway
 /// certificates for tests and demos, which a program includes on its own).
 #pragma once
 

@@ -2,7 +2,7 @@
 // tlsio's headers, link its library and dependencies, and do a real TLS round trip. A
 // throwaway CA signs a certificate for 127.0.0.1; a server on a free loopback port echoes one
 // line to a client that verifies it. Prints OK and exits 0, or prints FAIL and exits 1.
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 #include <tlsio/tlsio.hpp>
 
 #include <asio/co_spawn.hpp>

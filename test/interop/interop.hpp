@@ -8,7 +8,7 @@
 #include <tlsio/acceptor.hpp>
 #include <tlsio/compat.hpp>
 #include <tlsio/connect.hpp>
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <asio.hpp>
 

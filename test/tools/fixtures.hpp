@@ -4,7 +4,7 @@
 
 #include "tools/child_process.hpp"
 
-#include <tlsio/test_identity.hpp>
+#include <tlsio/testing/test_identity.hpp>
 
 #include <doctest/doctest.h>
 

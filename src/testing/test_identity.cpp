@@ -1,4 +1,4 @@
-#include "tlsio/test_identity.hpp"
+#include "tlsio/testing/test_identity.hpp"
 
 #include <mbedtls/aes.h>
 #include <mbedtls/base64.h>
