@@ -14,9 +14,12 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -320,4 +323,355 @@ TEST_CASE("a 65-byte handshake message in 1-byte encrypted records is refused wi
   CHECK(out[0] == std::byte{21});
   if (!on_openssl())
     CHECK(h.p.server.failure_detail().find("split a handshake message") != std::string::npos);
+}
+
+// --- Review of the join (branch review-fragments): a peer that tries to break it ----------
+
+namespace {
+
+struct key_pair {
+  gcm_direction client_write, server_write;
+};
+
+key_pair keys_from(const bytes &master, const bytes &server_random, const bytes &client_random) {
+  auto seed = server_random;
+  seed.insert(seed.end(), client_random.begin(), client_random.end());
+  auto block = prf(master, "key expansion", seed, 40);
+  return {{bytes(block.begin(), block.begin() + 16), bytes(block.begin() + 32, block.begin() + 36)},
+          {bytes(block.begin() + 16, block.begin() + 32), bytes(block.begin() + 36, block.end())}};
+}
+
+// An abbreviated handshake (RFC 5246 §7.3, resumption by ticket), stepped by hand: the
+// server has answered the ClientHello with ServerHello, [NewSessionTicket,]
+// ChangeCipherSpec and Finished, not yet delivered. The master secret is the first
+// connection's, from the key log.
+struct tls12_resumption {
+  fs::path key_log = fs::temp_directory_path() /
+                     ("tlsio-fragments-resume-" + std::to_string(::getpid()) + ".keys");
+  tlsio::context client_ctx = tls12_handshake::client_context(key_log);
+  tlsio::context server_ctx = [] {
+    auto ctx = tls12_handshake::server_context();
+    ctx.enable_session_tickets();
+    return ctx;
+  }();
+  std::unique_ptr<engine_pair> p;
+  std::vector<bytes> server_flight;
+  gcm_direction client_write, server_write;
+
+  tls12_resumption() {
+    std::optional<tlsio::session> saved;
+    {
+      engine_pair first(client_ctx, server_ctx);
+      auto o = first.handshake();
+      REQUIRE(o.client.status == status::done);
+      REQUIRE(o.server.status == status::done);
+      saved = first.client_session();
+      REQUIRE(saved);
+    }
+    std::ifstream in(key_log);
+    std::string label, client_random_hex, master_hex;
+    bool read = static_cast<bool>(in >> label >> client_random_hex >> master_hex);
+    REQUIRE(read);
+    p = std::make_unique<engine_pair>(client_ctx, server_ctx);
+    p->client.set_session(*saved);
+    REQUIRE(p->client.handshake().status == status::want_input);
+    p->to_server.take_from(p->client);
+    bytes client_random(p->to_server.bytes.begin() + 11, p->to_server.bytes.begin() + 43);
+    p->to_server.deliver_to(p->server, p->to_server.bytes.size());
+    REQUIRE(p->server.handshake().status == status::want_input);
+    p->to_client.take_from(p->server);
+    bytes server_random(p->to_client.bytes.begin() + 11, p->to_client.bytes.begin() + 43);
+    server_flight = split_records(p->to_client.bytes);
+    p->to_client.bytes.clear();
+    REQUIRE(server_flight.size() >= 3);
+    REQUIRE(server_flight[server_flight.size() - 2][0] == std::byte{20}); // ChangeCipherSpec
+    auto k = keys_from(from_hex(master_hex), server_random, client_random);
+    client_write = k.client_write;
+    server_write = k.server_write;
+  }
+  ~tls12_resumption() { fs::remove(key_log); }
+};
+
+bytes slice(const bytes &b, std::size_t from, std::size_t to) {
+  return bytes(b.begin() + static_cast<std::ptrdiff_t>(from),
+               b.begin() + static_cast<std::ptrdiff_t>(to));
+}
+
+const bytes hello_request{std::byte{0}, std::byte{0}, std::byte{0}, std::byte{0}};
+
+} // namespace
+
+TEST_CASE("review: resumption, a client takes the server's Finished in 1-byte records before "
+          "sending its own") {
+  tls12_resumption h;
+  auto &p = *h.p;
+  auto finished = h.server_write.open(0, h.server_flight.back());
+  REQUIRE(finished.size() == 16);
+  h.server_flight.back() = h.server_write.seal_bytewise(0, finished);
+  p.client.put_input(cat(h.server_flight));
+  auto r = p.client.handshake();
+  INFO("client failure: ", p.client.failure_detail());
+  REQUIRE(r.status == status::done);
+  CHECK(p.client.resumed());
+  // The client's CCS and Finished: the server checks that the client hashed the joined
+  // Finished as the server sent it.
+  p.to_server.take_from(p.client);
+  p.to_server.deliver_to(p.server, p.to_server.bytes.size());
+  auto s = p.server.handshake();
+  INFO("server failure: ", p.server.failure_detail());
+  REQUIRE(s.status == status::done);
+  p.client.put_input(h.server_write.seal(16, 23, data("after the fragments")));
+  CHECK(read_all(p.client) == "after the fragments");
+  CHECK(p.send(p.client, p.to_server, p.server, "and back") == "and back");
+}
+
+TEST_CASE("review: resumption, a server takes the client's Finished in 1-byte records") {
+  tls12_resumption h;
+  auto &p = *h.p;
+  p.client.put_input(cat(h.server_flight));
+  REQUIRE(p.client.handshake().status == status::done);
+  p.to_server.take_from(p.client);
+  auto flight = split_records(p.to_server.bytes);
+  p.to_server.bytes.clear();
+  REQUIRE(flight.size() == 2);
+  auto finished = h.client_write.open(0, flight[1]);
+  p.server.put_input(cat({flight[0], h.client_write.seal_bytewise(0, finished)}));
+  auto r = p.server.handshake();
+  INFO("server failure: ", p.server.failure_detail());
+  REQUIRE(r.status == status::done);
+  p.server.put_input(h.client_write.seal(16, 23, data("after the fragments")));
+  CHECK(read_all(p.server) == "after the fragments");
+  CHECK(p.send(p.server, p.to_client, p.client, "and back") == "and back");
+}
+
+TEST_CASE("review: a replayed fragment of the Finished is refused with bad_record_mac") {
+  tls12_handshake h;
+  auto finished = h.client_write.open(0, h.client_flight[2]);
+  auto records = split_records(h.client_write.seal_bytewise(0, finished));
+  SUBCASE("repeated") { records.insert(records.begin() + 5, records[4]); }
+  SUBCASE("swapped") { std::swap(records[3], records[4]); }
+  SUBCASE("the first one dropped") { records.erase(records.begin()); }
+  h.p.server.put_input(cat({h.client_flight[0], h.client_flight[1], cat(records)}));
+  auto r = h.p.server.handshake();
+  INFO("failure: ", h.p.server.failure_detail());
+  REQUIRE(r.status == status::failed);
+  auto out = h.p.server.pending_output();
+  REQUIRE(out.size() == 7);
+  CHECK(out[0] == std::byte{21});
+  CHECK(out[6] == std::byte{20}); // bad_record_mac
+}
+
+// The last fragment holds the end of the Finished and a whole HelloRequest: the join hands
+// Mbed TLS both (authenticated), as one record that held both would be.
+TEST_CASE("review: a client takes a split Finished whose last fragment also holds a "
+          "HelloRequest") {
+  tls12_handshake h;
+  auto flight = h.server_final_flight();
+  auto finished = h.server_write.open(0, flight.back());
+  auto tail = slice(finished, 8, 16);
+  tail.insert(tail.end(), hello_request.begin(), hello_request.end());
+  flight.back() =
+      cat({h.server_write.seal(0, 22, slice(finished, 0, 8)), h.server_write.seal(1, 22, tail)});
+  h.p.client.put_input(cat(flight));
+  auto r = h.p.client.handshake();
+  INFO("failure: ", h.p.client.failure_detail());
+  REQUIRE(r.status == status::done);
+  h.p.client.put_input(h.server_write.seal(2, 23, data("after the fragments")));
+  CHECK(read_all(h.p.client) == "after the fragments");
+}
+
+// A whole Finished, then a HelloRequest split in two encrypted records: the handshake is
+// over with the Finished, whatever Mbed TLS later makes of the HelloRequest.
+// REVIEW (fails now, Mbed TLS): join_encrypted_input() runs before every step after the
+// peer's CCS, also before steps that read nothing (FLUSH_BUFFERS here; CLIENT_CHANGE_CIPHER_SPEC
+// when resuming), joins the HelloRequest, and handshake_step() then ends the handshake with
+// MBEDTLS_ERR_SSL_INTERNAL_ERROR ("internal error", alert internal_error).
+TEST_CASE("review: a split HelloRequest right after the server's whole Finished does not fail "
+          "the handshake") {
+  tls12_handshake h;
+  auto flight = h.server_final_flight();
+  flight.push_back(h.server_write.seal(1, 22, slice(hello_request, 0, 2)));
+  flight.push_back(h.server_write.seal(2, 22, slice(hello_request, 2, 4)));
+  h.p.client.put_input(cat(flight));
+  auto r = h.p.client.handshake();
+  INFO("failure: ", h.p.client.failure_detail());
+  CHECK(r.status == status::done);
+}
+
+TEST_CASE("review: resumption, a split HelloRequest right after the server's whole Finished "
+          "does not fail the handshake") {
+  tls12_resumption h;
+  auto &p = *h.p;
+  h.server_flight.push_back(h.server_write.seal(1, 22, slice(hello_request, 0, 2)));
+  h.server_flight.push_back(h.server_write.seal(2, 22, slice(hello_request, 2, 4)));
+  p.client.put_input(cat(h.server_flight));
+  auto r = p.client.handshake();
+  INFO("failure: ", p.client.failure_detail());
+  CHECK(r.status == status::done);
+}
+
+// The last fragment of the Finished holds the first half of a HelloRequest, the next record
+// the rest.
+// REVIEW (fails now, Mbed TLS): the Finished is joined and verified, but before
+// FLUSH_BUFFERS the joiner takes the next record for the start of a new split message and
+// answers want_input: the handshake hangs until more input comes (or the timeout).
+TEST_CASE("review: a split Finished whose last fragment starts the next message") {
+  tls12_handshake h;
+  auto flight = h.server_final_flight();
+  auto finished = h.server_write.open(0, flight.back());
+  auto tail = slice(finished, 8, 16);
+  tail.insert(tail.end(), hello_request.begin(), hello_request.begin() + 2);
+  flight.back() =
+      cat({h.server_write.seal(0, 22, slice(finished, 0, 8)), h.server_write.seal(1, 22, tail),
+           h.server_write.seal(2, 22, slice(hello_request, 2, 4))});
+  h.p.client.put_input(cat(flight));
+  auto r = h.p.client.handshake();
+  INFO("failure: ", h.p.client.failure_detail());
+  CHECK(r.status == status::done);
+}
+
+// After a fragment, a record header no TLS record can have: the engine must not wait for
+// more input (Mbed TLS alone would have failed on the fragment at once).
+// REVIEW (fails now, Mbed TLS): join_encrypted_handshake() treats record_state::invalid
+// like partial (outcome::incomplete), so the engine wants input until the timeout.
+TEST_CASE("review: a fragment of the Finished followed by an impossible record header fails "
+          "at once") {
+  tls12_handshake h;
+  auto finished = h.client_write.open(0, h.client_flight[2]);
+  bytes junk;
+  SUBCASE("too long") {
+    junk = {std::byte{22}, std::byte{3}, std::byte{3}, std::byte{0xff}, std::byte{0xff}};
+  }
+  SUBCASE("not TLS") { junk = data("GET / HTTP/1.1\r\n"); }
+  h.p.server.put_input(cat({h.client_flight[0], h.client_flight[1],
+                            h.client_write.seal(0, 22, slice(finished, 0, 8)), junk}));
+  auto r = h.p.server.handshake();
+  INFO("failure: ", h.p.server.failure_detail());
+  CHECK(r.status == status::failed);
+}
+
+TEST_CASE("review: a fragment of the Finished followed by a fatal alert") {
+  tls12_handshake h;
+  auto finished = h.client_write.open(0, h.client_flight[2]);
+  h.p.server.put_input(cat({h.client_flight[0], h.client_flight[1],
+                            h.client_write.seal(0, 22, slice(finished, 0, 8)),
+                            h.client_write.seal(1, 21, bytes{std::byte{2}, std::byte{40}})}));
+  auto r = h.p.server.handshake();
+  INFO("failure: ", h.p.server.failure_detail());
+  CHECK(r.status == status::failed);
+  // REVIEW (fails now, Mbed TLS): the detail says this Finished of 16 bytes is not a
+  // Finished of up to 64 bytes; the peer's alert is not mentioned.
+  CHECK(h.p.server.failure_detail().find("it is not a Finished") == std::string::npos);
+}
+
+TEST_CASE("review: a fragment of the Finished followed by application data or a second CCS") {
+  tls12_handshake h;
+  auto finished = h.client_write.open(0, h.client_flight[2]);
+  bytes next;
+  SUBCASE("application data") { next = h.client_write.seal(1, 23, data("early")); }
+  SUBCASE("ChangeCipherSpec") { next = h.client_write.seal(1, 20, bytes{std::byte{1}}); }
+  SUBCASE("plaintext ChangeCipherSpec") { next = h.client_flight[1]; }
+  h.p.server.put_input(cat({h.client_flight[0], h.client_flight[1],
+                            h.client_write.seal(0, 22, slice(finished, 0, 8)), next,
+                            h.client_write.seal(2, 22, slice(finished, 8, 16))}));
+  auto r = h.p.server.handshake();
+  INFO("failure: ", h.p.server.failure_detail());
+  CHECK(r.status == status::failed);
+  // REVIEW (fails now, Mbed TLS): "it is not a Finished of up to 64 bytes", of a Finished
+  // of 16 bytes cut by another record.
+  CHECK(h.p.server.failure_detail().find("it is not a Finished") == std::string::npos);
+  // REVIEW (fails now, OpenSSL, plaintext ChangeCipherSpec): OpenSSL's ERR_R_INTERNAL_ERROR
+  // (0xC0103, a common reason with flags) is above SSL_AD_REASON_OFFSET, so the error
+  // category reads it as an alert from the peer: "the peer aborted the handshake with a
+  // fatal alert: unknown alert". Nothing came from the peer.
+  CHECK(h.p.server.failure_detail().find("unknown alert") == std::string::npos);
+}
+
+TEST_CASE("review: an empty encrypted record among the fragments of the Finished") {
+  tls12_handshake h;
+  auto finished = h.client_write.open(0, h.client_flight[2]);
+  h.p.server.put_input(cat(
+      {h.client_flight[0], h.client_flight[1], h.client_write.seal(0, 22, slice(finished, 0, 8)),
+       h.client_write.seal(1, 22, bytes{}), h.client_write.seal(2, 22, slice(finished, 8, 16))}));
+  auto r = h.p.server.handshake();
+  INFO("failure: ", h.p.server.failure_detail());
+  // RFC 5246 §6.2.1 forbids sending them; OpenSSL takes them, Mbed TLS refuses them.
+  if (!on_openssl()) {
+    CHECK(r.status == status::failed);
+    // REVIEW (fails now): the detail blames the length of a 16-byte Finished, not the
+    // empty record.
+    CHECK(h.p.server.failure_detail().find("it is not a Finished") == std::string::npos);
+  }
+}
+
+// The first fragment is whole header only: the plaintext CCS that a man in the middle adds
+// after it must not be joined or read as protected.
+TEST_CASE("review: plaintext handshake bytes among encrypted fragments are never joined") {
+  tls12_handshake h;
+  auto finished = h.client_write.open(0, h.client_flight[2]);
+  bytes plain_rest{std::byte{22}, std::byte{3}, std::byte{3}, std::byte{0}, std::byte{12}};
+  auto rest = slice(finished, 4, 16);
+  plain_rest.insert(plain_rest.end(), rest.begin(), rest.end());
+  h.p.server.put_input(cat({h.client_flight[0], h.client_flight[1],
+                            h.client_write.seal(0, 22, slice(finished, 0, 4)), plain_rest}));
+  auto r = h.p.server.handshake();
+  INFO("failure: ", h.p.server.failure_detail());
+  CHECK(r.status == status::failed);
+}
+
+// Work per byte: 63 one-byte fragments, then a long last fragment delivered a byte at a
+// time; each call decrypts the fragments again.
+// REVIEW (measured, not asserted): ~15x the work of the same bytes without fragments.
+TEST_CASE("review: cost of a 64-byte message whose last fragment trickles in") {
+  tls12_handshake h;
+  bytes message{std::byte{20}, std::byte{0}, std::byte{0}, std::byte{60}};
+  message.resize(64, std::byte{0});
+  bytes head, last;
+  std::string what;
+  SUBCASE("after 63 one-byte fragments") {
+    what = "after 63 fragments";
+    head = h.client_write.seal_bytewise(0, slice(message, 0, 63));
+    auto last_plain = slice(message, 63, 64);
+    last_plain.resize(4000, std::byte{0});
+    last = h.client_write.seal(63, 22, last_plain);
+  }
+  SUBCASE("alone (the cost without the join)") {
+    what = "alone";
+    message.resize(4000, std::byte{0});
+    last = h.client_write.seal(0, 22, message);
+  }
+  h.p.server.put_input(cat({h.client_flight[0], h.client_flight[1], head}));
+  REQUIRE(h.p.server.handshake().status == status::want_input);
+  auto start = std::chrono::steady_clock::now();
+  tlsio::step_result r{};
+  for (std::size_t i = 0; i < last.size(); ++i) {
+    h.p.server.put_input({&last[i], 1});
+    r = h.p.server.handshake();
+    if (r.status != status::want_input)
+      break;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
+                .count();
+  MESSAGE("4000 bytes trickled ", what, ": ", ms, " ms; ", h.p.server.failure_detail());
+  CHECK(r.status == status::failed);
+}
+
+TEST_CASE("review: a joined Finished that does not verify: decrypt_error, and nothing after") {
+  tls12_handshake h;
+  auto finished = h.client_write.open(0, h.client_flight[2]);
+  finished.back() ^= std::byte{1};
+  h.p.server.put_input(
+      cat({h.client_flight[0], h.client_flight[1], h.client_write.seal_bytewise(0, finished),
+           h.client_write.seal(16, 23, data("not for you"))}));
+  auto r = h.p.server.handshake();
+  INFO("failure: ", h.p.server.failure_detail());
+  REQUIRE(r.status == status::failed);
+  auto out = h.p.server.pending_output();
+  REQUIRE(out.size() == 7);
+  CHECK(out[0] == std::byte{21});
+  CHECK(out[6] == std::byte{51}); // decrypt_error
+  std::array<std::byte, 64> buffer;
+  CHECK(h.p.server.read(buffer).status == status::failed);
+  CHECK(h.p.server.handshake().status == status::failed);
 }
