@@ -212,10 +212,13 @@ step_result mbedtls_engine::reframe_input() {
 }
 
 step_result mbedtls_engine::join_encrypted_input() {
-  // Only between the peer's ChangeCipherSpec and its Finished, with Mbed TLS at a record
-  // boundary and nothing re-framed left for it.
-  if (!reframing_over_ || handshake_done_ || ssl_->transform_in == nullptr || ssl_->in_left != 0 ||
-      reframed_begin_ != reframed_.size())
+  // Only between the peer's ChangeCipherSpec and its Finished, in the one step that reads
+  // that Finished (a step that reads nothing would leave the joined record unread), with
+  // Mbed TLS at a record boundary and nothing re-framed left for it.
+  const int reads_finished =
+      context_->role_ == role::client ? MBEDTLS_SSL_SERVER_FINISHED : MBEDTLS_SSL_CLIENT_FINISHED;
+  if (!reframing_over_ || handshake_done_ || ssl_->state != reads_finished ||
+      ssl_->transform_in == nullptr || ssl_->in_left != 0 || reframed_begin_ != reframed_.size())
     return {status::done, 0, {}};
   std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
   auto j = detail::join_encrypted_handshake(*ssl_.get(), input);
