@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509err.h>
 
 #include <algorithm>
 #include <string>
@@ -465,4 +466,19 @@ TEST_CASE("ticket keys rotate every lifetime; the previous one is still taken, a
   unsigned char unknown[16] = {1, 2, 3};
   CHECK(use(unknown, false) == 0);
   EVP_MAC_free(hmac);
+}
+
+TEST_CASE("openssl_category: only 1001 to 1255 are the peer's alerts; other libraries keep "
+          "their name") {
+  const auto &category = tlsio::openssl_category();
+  CHECK(category.message(SSL_AD_REASON_OFFSET + SSL_AD_HANDSHAKE_FAILURE)
+            .find("fatal alert: handshake_failure") != std::string::npos);
+  // ERR_R_INTERNAL_ERROR as ERR_GET_REASON gives it: a common reason with its flags.
+  auto internal = ERR_GET_REASON(ERR_PACK(ERR_LIB_SSL, 0, ERR_R_INTERNAL_ERROR));
+  REQUIRE(internal > SSL_AD_REASON_OFFSET + 255);
+  CHECK(category.message(internal).find("alert") == std::string::npos);
+  auto x509 = static_cast<int>(ERR_PACK(ERR_LIB_X509, 0, X509_R_KEY_VALUES_MISMATCH));
+  auto message = category.message(x509);
+  CHECK(message.find("key values mismatch") != std::string::npos);
+  CHECK(message.find("x509") != std::string::npos);
 }

@@ -119,7 +119,9 @@ const std::error_category &engine_category() noexcept;
 
 /// The category of codes from the OpenSSL backend (tlsio::backend::openssl), named
 /// "tlsio.openssl": the value is OpenSSL's reason code (SSL_R_* in <openssl/sslerr.h>), or
-/// 1000 (SSL_AD_REASON_OFFSET) plus the alert the peer sent; the message a plain sentence for
+/// 1000 (SSL_AD_REASON_OFFSET) plus the alert the peer sent (1000 to 1255), or for an error
+/// of another OpenSSL library (X.509, EVP, ...) its whole packed code (ERR_PACK: the
+/// library from bit 23 on, so never below 2^23); the message a plain sentence for
 /// the common ones, else OpenSSL's text. As on engine_category(), conditions of tlsio's own
 /// (verification reasons, truncation) are tlsio::error values instead. Exists in every build
 /// (without the backend it has no codes to carry). A single object; thread-safe.

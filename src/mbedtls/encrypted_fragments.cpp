@@ -73,7 +73,7 @@ encrypted_join join_encrypted_handshake(const mbedtls_ssl_context &ssl,
     auto rest = input.subspan(j.consumed);
     auto extent = first_record(rest);
     if (extent.state != record_state::complete) {
-      if (j.records > 0)
+      if (j.records > 0 && extent.state == record_state::partial)
         j.result = encrypted_join::outcome::incomplete;
       return j;
     }

@@ -99,8 +99,9 @@ step_result mbedtls_engine::fail(int code) {
     if (!handshake_done_ && reframing_over_ && ssl_->in_msgtype == MBEDTLS_SSL_MSG_HANDSHAKE &&
         (ssl_->in_msglen < 4 || ssl_->in_msglen < ssl_->in_hslen))
       return fail(detail::engine_error(code),
-                  "the peer split a handshake message across encrypted records, and it is not "
-                  "a Finished of up to 64 bytes, the one message the engine joins there");
+                  "the peer's first encrypted handshake message is cut short or split in a way "
+                  "the engine does not join (it joins a Finished of up to 64 bytes sent in "
+                  "consecutive encrypted records)");
     break;
   case MBEDTLS_ERR_SSL_INVALID_MAC:
     if (ssl_->nb_zero > 3) // Mbed TLS's guard against a flood of empty records
@@ -212,20 +213,32 @@ step_result mbedtls_engine::reframe_input() {
 }
 
 step_result mbedtls_engine::join_encrypted_input() {
-  // Only between the peer's ChangeCipherSpec and its Finished, with Mbed TLS at a record
-  // boundary and nothing re-framed left for it.
-  if (!reframing_over_ || handshake_done_ || ssl_->transform_in == nullptr || ssl_->in_left != 0 ||
-      reframed_begin_ != reframed_.size())
+  // Only between the peer's ChangeCipherSpec and its Finished, in the one step that reads
+  // that Finished (a step that reads nothing would leave the joined record unread), with
+  // Mbed TLS at a record boundary and nothing re-framed left for it.
+  const int reads_finished =
+      context_->role_ == role::client ? MBEDTLS_SSL_SERVER_FINISHED : MBEDTLS_SSL_CLIENT_FINISHED;
+  if (!reframing_over_ || handshake_done_ || ssl_->state != reads_finished ||
+      ssl_->transform_in == nullptr || ssl_->in_left != 0 || reframed_begin_ != reframed_.size())
     return {status::done, 0, {}};
   std::span<const std::byte> input(input_.data() + input_begin_, input_end_ - input_begin_);
+  // Fragments already looked at are decrypted again only once another record is whole, so
+  // a last record that trickles in costs nothing per byte.
+  if (joined_so_far_ > 0 && !input_ended_ &&
+      detail::first_record(input.subspan(joined_so_far_)).state == detail::record_state::partial)
+    return {status::want_input, 0, {}};
   auto j = detail::join_encrypted_handshake(*ssl_.get(), input);
+  joined_so_far_ = 0;
   using outcome = detail::encrypted_join::outcome;
   switch (j.result) {
   case outcome::not_split:
     return {status::done, 0, {}};
   case outcome::incomplete:
-    // At the end of the input, Mbed TLS finds the message cut short itself.
-    return input_ended_ ? step_result{status::done, 0, {}} : step_result{status::want_input, 0, {}};
+    if (input_ended_)
+      return fail(error::stream_truncated,
+                  "the peer closed the connection during the TLS handshake");
+    joined_so_far_ = j.consumed;
+    return {status::want_input, 0, {}};
   case outcome::failed:
     return fail(j.error);
   case outcome::joined:

@@ -138,6 +138,8 @@ struct mbedtls_engine final : engine::impl {
   // how many of the peer's records the joined one stands for.
   mbedtls_ssl_transform *set_aside_transform_ = nullptr;
   std::uint64_t joined_records_ = 0;
+  // Input bytes of fragments already decrypted while the rest of the message is awaited.
+  std::size_t joined_so_far_ = 0;
 
   // One entry per certificate in the peer's chain that failed a check, for the message.
   struct flagged_certificate {

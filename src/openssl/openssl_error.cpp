@@ -40,18 +40,35 @@ const char *plain_message(int reason) {
   }
 }
 
+// The peer's fatal alerts arrive as SSL reasons SSL_AD_REASON_OFFSET + description. Other
+// reasons above the offset are OpenSSL's common ones with their flags (ERR_R_INTERNAL_ERROR
+// is 0xC0103), not alerts.
+bool is_alert_reason(int reason) {
+  return reason > SSL_AD_REASON_OFFSET && reason <= SSL_AD_REASON_OFFSET + 255;
+}
+
+// A code of another library than libssl keeps that library in its value (ERR_PACK's bits
+// from 23 on), so that its reason is not read as an SSL one.
+bool names_library(int value) { return (static_cast<unsigned>(value) >> 23) != 0; }
+
 struct category final : std::error_category {
   const char *name() const noexcept override { return "tlsio.openssl"; }
   std::string message(int reason) const override {
     if (const char *plain = plain_message(reason))
       return plain;
-    if (reason > SSL_AD_REASON_OFFSET) { // the peer's fatal alert
+    if (is_alert_reason(reason)) {
       auto alert = static_cast<unsigned char>(reason - SSL_AD_REASON_OFFSET);
       return std::string("the peer refused with a fatal alert: ") + alert_name(alert);
     }
-    if (const char *text = ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, reason)))
-      return text;
-    return "OpenSSL error " + std::to_string(reason);
+    auto packed = names_library(reason) ? static_cast<unsigned long>(reason)
+                                        : ERR_PACK(ERR_LIB_SSL, 0, reason);
+    if (const char *text = ERR_reason_error_string(packed)) {
+      const char *library = names_library(reason) ? ERR_lib_error_string(packed) : nullptr;
+      return library ? std::string(library) + ": " + text : std::string(text);
+    }
+    char text[256];
+    ERR_error_string_n(packed, text, sizeof text);
+    return text;
   }
 };
 
@@ -63,7 +80,7 @@ const std::error_category &openssl_category() noexcept {
 }
 
 int received_alert(std::error_code ec) noexcept {
-  if (ec.category() != openssl_category() || ec.value() <= SSL_AD_REASON_OFFSET)
+  if (ec.category() != openssl_category() || !is_alert_reason(ec.value()))
     return -1;
   return ec.value() - SSL_AD_REASON_OFFSET;
 }
@@ -114,7 +131,8 @@ std::error_code take_error(std::string &detail) {
     detail = "the client sent no certificate, and this server requires one";
     return error::no_peer_certificate;
   }
-  std::error_code ec(reason, openssl_category());
+  int value = ERR_GET_LIB(e) == ERR_LIB_SSL ? reason : static_cast<int>(e & 0x7fffffffUL);
+  std::error_code ec(value, openssl_category());
   detail = ec.message();
   return ec;
 }
