@@ -99,10 +99,19 @@ struct context::impl {
   std::error_code prepare_error_;
   std::atomic<bool> in_use_{false};
 
+  /// Mbed TLS's defaults for this role over `transport` (MBEDTLS_SSL_TRANSPORT_STREAM or
+  /// _DATAGRAM), then what holds from construction on: randomness, version floor, suites,
+  /// groups, no renegotiation. 0 or an Mbed TLS error.
+  int set_defaults(mbedtls_ssl_config *conf, int transport);
+  /// What prepare() adds once trust is loaded: this side's certificate, verification, CAs,
+  /// virtual hosts, key log, ticket keys (all but ALPN). For the stream's configuration and
+  /// the datagram one alike, so that both follow the same rules.
+  std::error_code configure(mbedtls_ssl_config *conf);
+
 private:
   std::error_code load_trust();
   std::error_code load_system_ca();
-  std::error_code apply_identity();
+  std::error_code apply_identity(mbedtls_ssl_config *conf);
   std::error_code prepare_openssl();
 };
 
