@@ -97,6 +97,16 @@ struct context::impl {
 
   std::once_flag prepared_;
   std::error_code prepare_error_;
+
+  /// prepare(), then the DTLS configuration from the same settings (src/mbedtls/
+  /// dtls_config.cpp); runs once, on the first dtls::engine. The result is prepare()'s
+  /// error, or this one's.
+  const std::error_code &prepare_dtls();
+  detail::ssl_config dtls_config_;
+  // Server: the key of HelloVerifyRequest cookies (RFC 6347 §4.2.1), one per context.
+  detail::ssl_cookie cookies_;
+  std::once_flag dtls_prepared_;
+  std::error_code dtls_error_;
   std::atomic<bool> in_use_{false};
 
   /// Mbed TLS's defaults for this role over `transport` (MBEDTLS_SSL_TRANSPORT_STREAM or

@@ -1,0 +1,342 @@
+// The DTLS engine: two engines back to back in memory on a fake clock, over a datagram path
+// that drops, duplicates and reorders. No sockets, no event loop, no real time.
+#include "dtls_pair.hpp"
+
+#include <tlsio/backend.hpp>
+#include <tlsio/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <random>
+#include <set>
+
+using namespace tlsio_test;
+using tlsio::status;
+
+namespace {
+
+constexpr auto handshake_type = std::byte{22};
+constexpr auto hello_verify_request = std::byte{3};
+constexpr std::size_t record_header = 13; // DTLS: type, version, epoch, sequence, length
+
+void require_handshake(dtls_pair &p, const dtls_pair::outcome &r) {
+  INFO("client: ", r.client.error.message(), " / ", p.client.failure_detail());
+  INFO("server: ", r.server.error.message(), " / ", p.server.failure_detail());
+  REQUIRE(r.client.status == status::done);
+  REQUIRE(r.server.status == status::done);
+}
+
+bool is_hello_verify_request(std::span<const std::byte> d) {
+  return d.size() > record_header && d[0] == handshake_type &&
+         d[record_header] == hello_verify_request;
+}
+
+// The times (after the start) at which one side queued datagrams, each time once.
+std::vector<std::chrono::milliseconds> send_times(const dtls_pair &p, side from) {
+  std::set<std::chrono::milliseconds> times;
+  for (const auto &d : p.log)
+    if (d.from == from)
+      times.insert(std::chrono::duration_cast<std::chrono::milliseconds>(d.at - p.start));
+  return {times.begin(), times.end()};
+}
+
+std::string received(tlsio::dtls::engine &e, std::size_t capacity, tlsio::step_result &r) {
+  std::vector<std::byte> buffer(capacity);
+  r = e.receive(buffer);
+  return {reinterpret_cast<const char *>(buffer.data()), r.bytes};
+}
+
+} // namespace
+
+TEST_CASE("handshake, then messages both ways") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  auto r = p.handshake();
+  require_handshake(p, r);
+  CHECK(r.at == p.start); // nothing lost: no timer fired
+  CHECK(p.client.protocol_version() == "DTLSv1.2");
+  CHECK(p.server.protocol_version() == "DTLSv1.2");
+  CHECK(p.client.cipher_suite().find("ECDHE") != std::string::npos);
+  REQUIRE(p.client.peer_certificate());
+  CHECK(p.client.peer_certificate()->subject.find("CN=localhost") != std::string::npos);
+  CHECK(!p.client.verification_result());
+  CHECK(p.client.next_timeout() == std::nullopt);
+
+  REQUIRE(p.send(side::client, "ping"));
+  p.settle();
+  CHECK(p.server_got == std::vector<std::string>{"ping"});
+  REQUIRE(p.send(side::server, "pong"));
+  p.settle();
+  CHECK(p.client_got == std::vector<std::string>{"pong"});
+}
+
+TEST_CASE("three sends arrive as three receives, each its own datagram") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  require_handshake(p, p.handshake());
+  auto before = p.log.size();
+  REQUIRE(p.send(side::client, "one"));
+  REQUIRE(p.send(side::client, "two"));
+  REQUIRE(p.send(side::client, "three"));
+  CHECK(p.log.size() == before + 3);
+  p.settle();
+  CHECK(p.server_got == std::vector<std::string>{"one", "two", "three"});
+}
+
+TEST_CASE("an over-size message fails before anything is queued") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  CHECK(p.client.max_message_size() == 0); // before the handshake
+  CHECK(p.client.mtu() == tlsio::dtls::engine::default_mtu);
+  require_handshake(p, p.handshake());
+  std::size_t max = p.client.max_message_size();
+  CHECK(max > 1100);
+  CHECK(max < tlsio::dtls::engine::default_mtu);
+
+  std::string too_long(max + 1, 'x');
+  auto r = p.client.send(as_bytes(too_long));
+  CHECK(r.status == status::done);
+  CHECK(r.bytes == 0);
+  CHECK(r.error == tlsio::error::message_too_large);
+  CHECK(p.client.queued_output() == 0);
+  CHECK(!p.client.failure());
+
+  std::string longest(max, 'y');
+  REQUIRE(p.send(side::client, longest));
+  CHECK(p.log.back().bytes.size() <= tlsio::dtls::engine::default_mtu);
+  p.settle();
+  REQUIRE(p.server_got.size() == 1);
+  CHECK(p.server_got[0] == longest);
+
+  p.client.set_mtu(600);
+  CHECK(p.client.max_message_size() < 600);
+  CHECK(p.client.send(as_bytes(longest)).error == tlsio::error::message_too_large);
+}
+
+TEST_CASE("a short receive buffer: message_truncated, then the next message whole") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  require_handshake(p, p.handshake());
+  REQUIRE(p.client.send(as_bytes("0123456789")).status == status::done);
+  REQUIRE(p.client.send(as_bytes("next")).status == status::done);
+  for (; p.client.queued_output() > 0; p.client.pop_datagram())
+    p.server.put_datagram(p.client.pending_datagram());
+
+  tlsio::step_result r;
+  CHECK(received(p.server, 4, r) == "0123");
+  CHECK(r.status == status::done);
+  CHECK(r.error == tlsio::error::message_truncated);
+  CHECK(received(p.server, 100, r) == "next");
+  CHECK(r.status == status::done);
+  CHECK(!r.error);
+  received(p.server, 100, r);
+  CHECK(r.status == status::want_input);
+}
+
+TEST_CASE("every handshake datagram, lost once, is retransmitted after the first timeout") {
+  dtls_pair clean(dtls_client_context(), dtls_server_context());
+  require_handshake(clean, clean.handshake());
+  const std::size_t count = clean.log.size();
+  REQUIRE(count >= 5); // ClientHello, HelloVerifyRequest, ClientHello, server and client flights
+
+  for (std::size_t lost = 0; lost < count; ++lost) {
+    CAPTURE(lost);
+    dtls_pair p(dtls_client_context(), dtls_server_context());
+    p.copies = [lost](const sent_datagram &d) { return d.index == lost ? 0 : 1; };
+    auto r = p.handshake();
+    require_handshake(p, r);
+    // RFC 6347 §4.2.4.1: the first retransmission after 1 s (Mbed TLS's minimum); one
+    // retransmission repairs one loss, so nothing happens at any other time.
+    CHECK(r.at == p.start + 1s);
+    auto client_times = send_times(p, side::client);
+    CHECK(client_times.back() <= 1000ms);
+    CHECK(send_times(p, side::server).back() <= 1000ms);
+    bool retransmitted = std::any_of(p.log.begin(), p.log.end(),
+                                     [&](const sent_datagram &d) { return d.at == p.start + 1s; });
+    CHECK(retransmitted);
+  }
+}
+
+TEST_CASE("nothing arrives: retransmissions double from 1 s, the handshake fails at its timeout") {
+  for (auto timeout : {10000ms, 5000ms}) {
+    CAPTURE(timeout.count());
+    auto client_ctx = dtls_client_context();
+    client_ctx.set_handshake_timeout(timeout);
+    dtls_pair p(client_ctx, dtls_server_context());
+    p.copies = [](const sent_datagram &) { return 0; };
+    auto r = p.handshake();
+    CHECK(r.client.status == status::failed);
+    CHECK(r.client.error == tlsio::error::handshake_timeout);
+    CHECK(r.at == p.start + timeout);
+    auto expected = timeout == 10000ms
+                        ? std::vector<std::chrono::milliseconds>{0ms, 1000ms, 3000ms, 7000ms}
+                        : std::vector<std::chrono::milliseconds>{0ms, 1000ms, 3000ms};
+    CHECK(send_times(p, side::client) == expected);
+    CHECK(p.client.next_timeout() == std::nullopt);
+    CHECK(p.server.queued_output() == 0);
+  }
+}
+
+TEST_CASE("cookies: the server keeps nothing before a valid cookie returns") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  REQUIRE(p.client.handshake().status == status::want_input);
+  REQUIRE(p.client.queued_output() == 1);
+  auto pending = p.client.pending_datagram();
+  std::vector<std::byte> hello(pending.begin(), pending.end());
+  p.client.pop_datagram();
+
+  // Answered, and forgotten: the same ClientHello again gets the same kind of answer.
+  for (int i = 0; i < 2; ++i) {
+    p.server.put_datagram(hello);
+    CHECK(p.server.handshake().status == status::want_input);
+    REQUIRE(p.server.queued_output() == 1);
+    CHECK(is_hello_verify_request(p.server.pending_datagram()));
+    CHECK(p.server.pending_datagram().size() <= hello.size());
+    CHECK(!p.server.cookie_verified());
+    CHECK(p.server.next_timeout() == std::nullopt);
+    if (i == 0)
+      p.client.put_datagram(p.server.pending_datagram());
+    p.server.pop_datagram();
+  }
+
+  // The client answers with the cookie; the server takes it from that address only.
+  REQUIRE(p.client.handshake().status == status::want_input);
+  REQUIRE(p.client.queued_output() == 1);
+  auto with_cookie = p.client.pending_datagram();
+  tlsio::dtls::engine elsewhere(dtls_server_context(), p.clock.source());
+  elsewhere.set_client_id(as_bytes("198.51.100.7:40000"));
+  elsewhere.put_datagram(with_cookie);
+  CHECK(elsewhere.handshake().status == status::want_input);
+  CHECK(!elsewhere.cookie_verified());
+  REQUIRE(elsewhere.queued_output() == 1);
+  CHECK(is_hello_verify_request(elsewhere.pending_datagram()));
+
+  p.server.put_datagram(with_cookie);
+  p.client.pop_datagram();
+  CHECK(p.server.handshake().status == status::want_input);
+  CHECK(p.server.cookie_verified());
+  CHECK(p.server.next_timeout() == p.start + 1s); // its flight now waits for an answer
+  p.collect(p.server, side::server);
+  require_handshake(p, p.handshake());
+}
+
+TEST_CASE("garbage datagrams: no crash, no output, no failure") {
+  std::mt19937 rng(15);
+  auto garbage = [&](std::size_t n) {
+    std::vector<std::byte> d(n);
+    for (auto &b : d)
+      b = static_cast<std::byte>(rng());
+    return d;
+  };
+  // Random bytes, and random bodies behind a plausible DTLS 1.2 record header.
+  auto feed = [&](tlsio::dtls::engine &e) {
+    for (std::size_t n : {1, 2, 12, 13, 14, 60, 200, 1500, 20000})
+      e.put_datagram(garbage(n));
+    for (std::byte type : {std::byte{20}, std::byte{21}, std::byte{22}, std::byte{23}}) {
+      auto d = garbage(100);
+      d[0] = type;
+      d[1] = std::byte{0xfe};
+      d[2] = std::byte{0xfd};
+      d[11] = std::byte{0};
+      d[12] = std::byte{87};
+      e.put_datagram(d);
+    }
+  };
+
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  feed(p.server);
+  CHECK(p.server.handshake().status == status::want_input);
+  CHECK(p.server.queued_output() == 0);
+  CHECK(!p.server.failure());
+
+  require_handshake(p, p.handshake());
+  for (auto *e : {&p.client, &p.server}) {
+    feed(*e);
+    tlsio::step_result r;
+    received(*e, 100, r);
+    CHECK(r.status == status::want_input);
+    CHECK(e->queued_output() == 0);
+    CHECK(!e->failure());
+  }
+  REQUIRE(p.send(side::client, "still here"));
+  p.settle();
+  CHECK(p.server_got == std::vector<std::string>{"still here"});
+}
+
+TEST_CASE("a wrong host name fails as on the stream engine") {
+  dtls_pair p(dtls_client_context(), dtls_server_context(), "wrong.example");
+  auto r = p.handshake();
+  CHECK(r.client.status == status::failed);
+  CHECK(r.client.error == tlsio::error::host_name_mismatch);
+  CHECK(p.server.failure()); // it got the alert that says why
+
+  engine_pair stream(dtls_client_context(), dtls_server_context(), "wrong.example");
+  auto s = stream.handshake();
+  CHECK(s.client.error == r.client.error);
+  CHECK(stream.client.failure_detail() == p.client.failure_detail());
+  CHECK(p.client.failure_detail().find("wrong.example") != std::string::npos);
+}
+
+TEST_CASE("a verifying client without a server name fails as on the stream engine") {
+  dtls_pair p(dtls_client_context(), dtls_server_context(), "");
+  auto r = p.handshake();
+  CHECK(r.client.error == tlsio::error::no_host_name);
+  CHECK(p.log.empty());
+}
+
+TEST_CASE("the lost last flight: the client retransmits, the completed server answers") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  // The server's final flight (ChangeCipherSpec, Finished), the first time it is sent.
+  p.copies = [&p](const sent_datagram &d) {
+    return d.from == side::server && p.server.handshake_done() && d.at == p.start ? 0 : 1;
+  };
+  auto r = p.handshake();
+  require_handshake(p, r);
+  CHECK(r.at == p.start + 1s);
+  CHECK(send_times(p, side::client) == std::vector<std::chrono::milliseconds>{0ms, 1000ms});
+  CHECK(send_times(p, side::server) == std::vector<std::chrono::milliseconds>{0ms, 1000ms});
+  REQUIRE(p.send(side::client, "after"));
+  p.settle();
+  CHECK(p.server_got == std::vector<std::string>{"after"});
+}
+
+TEST_CASE("duplicated and reordered datagrams: the handshake completes, messages come once") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  p.copies = [](const sent_datagram &) { return 2; };
+  p.reorder = true;
+  require_handshake(p, p.handshake(30s));
+  REQUIRE(p.send(side::client, "a"));
+  REQUIRE(p.send(side::client, "b"));
+  p.settle();
+  CHECK(p.server_got.size() == 2); // each once (anti-replay), in either order
+  CHECK(std::count(p.server_got.begin(), p.server_got.end(), "a") == 1);
+}
+
+TEST_CASE("close_notify ends the association") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  require_handshake(p, p.handshake());
+  CHECK(p.client.shutdown().status == status::done);
+  p.collect(p.client, side::client);
+  p.settle();
+  CHECK(p.server_last.status == status::closed);
+  CHECK(p.client.send(as_bytes("late")).error == tlsio::error::not_connected);
+}
+
+TEST_CASE("before the handshake: not_connected") {
+  tlsio::dtls::engine e(dtls_client_context());
+  std::byte buffer[10];
+  CHECK(e.send(as_bytes("x")).error == tlsio::error::not_connected);
+  CHECK(e.receive(buffer).error == tlsio::error::not_connected);
+  CHECK(e.shutdown().error == tlsio::error::not_connected);
+}
+
+TEST_CASE("DTLS on a backend without it is refused at construction") {
+  for (const auto &b : tlsio::available_backends()) {
+    CHECK(b.dtls == (b.id == tlsio::backend::mbedtls));
+    if (b.id != tlsio::backend::openssl)
+      continue;
+    tlsio::context ctx{tlsio::role::client, tlsio::backend::openssl};
+    try {
+      tlsio::dtls::engine e(ctx);
+      FAIL("no exception");
+    } catch (const std::system_error &e) {
+      CHECK(e.code() == tlsio::error::dtls_unavailable);
+    }
+  }
+}
