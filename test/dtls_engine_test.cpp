@@ -130,14 +130,31 @@ TEST_CASE("a short receive buffer: message_truncated, then the next message whol
 }
 
 TEST_CASE("every handshake datagram, lost once, is retransmitted after the first timeout") {
-  dtls_pair clean(dtls_client_context(), dtls_server_context());
-  require_handshake(clean, clean.handshake());
-  const std::size_t count = clean.log.size();
-  REQUIRE(count >= 5); // ClientHello, HelloVerifyRequest, ClientHello, server and client flights
+  // At the default MTU each flight is one datagram; at 300 bytes the server's certificate
+  // flight is cut into fragments (RFC 6347 §4.2.3), each of which may be the one lost.
+  std::size_t mtu = 0;
+  SUBCASE("default MTU") { mtu = tlsio::dtls::engine::default_mtu; }
+  SUBCASE("300 bytes") { mtu = 300; }
+  CAPTURE(mtu);
+  auto make_pair = [mtu] {
+    auto p = std::make_unique<dtls_pair>(dtls_client_context(), dtls_server_context());
+    p->client.set_mtu(mtu);
+    p->server.set_mtu(mtu);
+    return p;
+  };
+  auto clean = make_pair();
+  require_handshake(*clean, clean->handshake());
+  const std::size_t count = clean->log.size();
+  // ClientHello, HelloVerifyRequest, ClientHello, then the server's and the client's
+  // flights and the server's last.
+  CHECK(count >= (mtu == 300 ? 8 : 6));
+  for (const auto &d : clean->log)
+    CHECK(d.bytes.size() <= std::max<std::size_t>(mtu, 151)); // a ClientHello is never cut
 
   for (std::size_t lost = 0; lost < count; ++lost) {
     CAPTURE(lost);
-    dtls_pair p(dtls_client_context(), dtls_server_context());
+    auto owner = make_pair();
+    auto &p = *owner;
     p.copies = [lost](const sent_datagram &d) { return d.index == lost ? 0 : 1; };
     auto r = p.handshake();
     require_handshake(p, r);
@@ -339,4 +356,45 @@ TEST_CASE("DTLS on a backend without it is refused at construction") {
       CHECK(e.code() == tlsio::error::dtls_unavailable);
     }
   }
+}
+
+TEST_CASE("a server without the client's address answers no ClientHello") {
+  tlsio::dtls::engine client(dtls_client_context());
+  client.set_server_name("localhost");
+  tlsio::dtls::engine server(dtls_server_context()); // no set_client_id()
+  client.handshake();
+  REQUIRE(client.queued_output() == 1);
+  server.put_datagram(client.pending_datagram());
+  CHECK(server.handshake().status == status::want_input);
+  CHECK(server.queued_output() == 0);
+  CHECK(!server.failure());
+}
+
+TEST_CASE("a new ClientHello from the peer's address ends the association only with a cookie") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  require_handshake(p, p.handshake());
+  // The peer restarts on the same address: a new client, the server engine of the old one.
+  tlsio::dtls::engine restarted(dtls_client_context(), p.clock.source());
+  restarted.set_server_name("localhost");
+  restarted.handshake();
+  REQUIRE(restarted.queued_output() == 1);
+  p.server.put_datagram(restarted.pending_datagram());
+  restarted.pop_datagram();
+  tlsio::step_result r;
+  received(p.server, 100, r);
+  CHECK(r.status == status::want_input); // no cookie: answered, and nothing ends
+  REQUIRE(p.server.queued_output() == 1);
+  CHECK(is_hello_verify_request(p.server.pending_datagram()));
+  restarted.put_datagram(p.server.pending_datagram());
+  p.server.pop_datagram();
+  REQUIRE(p.send(side::client, "old association"));
+  p.settle();
+  CHECK(p.server_got == std::vector<std::string>{"old association"});
+
+  restarted.handshake();
+  REQUIRE(restarted.queued_output() == 1);
+  p.server.put_datagram(restarted.pending_datagram());
+  received(p.server, 100, r);
+  CHECK(r.status == status::failed);
+  CHECK(r.error == tlsio::error::peer_reconnected);
 }
