@@ -103,7 +103,8 @@ struct context::impl {
   /// error, or this one's.
   const std::error_code &prepare_dtls();
   detail::ssl_config dtls_config_;
-  // Server: the key of HelloVerifyRequest cookies (RFC 6347 §4.2.1), one per context.
+  // Server: the key of HelloVerifyRequest cookies (RFC 6347 §4.2.1), one per context;
+  // Mbed TLS locks it, so the context's engines may use it from any thread.
   detail::ssl_cookie cookies_;
   std::once_flag dtls_prepared_;
   std::error_code dtls_error_;

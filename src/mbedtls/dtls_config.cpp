@@ -9,13 +9,18 @@
 namespace tlsio {
 namespace {
 
-// RFC 6347 §4.2.4.1: the first retransmission after 1 s, doubling from there.
+// RFC 6347 §4.2.4.1: the first retransmission after 1 s, doubling from there up to at
+// least 60 s.
 constexpr std::uint32_t initial_retransmission_ms = 1000;
+constexpr std::uint32_t longest_wait_ms = 60000;
 
 void set_datagram_rules(mbedtls_ssl_config *conf, std::chrono::milliseconds limit) {
-  // Mbed TLS's maximum bounds one wait between retransmissions; dtls::engine bounds the
-  // whole handshake by the same handshake timeout.
-  auto max = static_cast<std::uint32_t>(std::clamp<std::int64_t>(limit.count(), 1, INT32_MAX));
+  // Mbed TLS's maximum bounds one wait between retransmissions, and it gives up when a wait
+  // would pass it; dtls::engine bounds the whole handshake by the same handshake timeout.
+  // Without one (zero or less), Mbed TLS's own end after the 60 s wait is the only bound.
+  auto max = limit.count() > 0
+                 ? static_cast<std::uint32_t>(std::min<std::int64_t>(limit.count(), INT32_MAX))
+                 : longest_wait_ms;
   mbedtls_ssl_conf_handshake_timeout(conf, std::min(initial_retransmission_ms, max), max);
   mbedtls_ssl_conf_dtls_anti_replay(conf, MBEDTLS_SSL_ANTI_REPLAY_ENABLED);
 }

@@ -81,7 +81,7 @@ step_result engine::impl::handshake() {
   if (!started_) {
     started_ = true;
     if (ctx.role_ == role::client) // a server's handshake begins with a valid cookie
-      deadline_ = now_() + ctx.handshake_timeout_;
+      start_deadline();
   }
   if (deadline_ && now_() >= *deadline_)
     return fail(error::handshake_timeout,
@@ -107,14 +107,14 @@ step_result engine::impl::run_handshake() {
     int state = ssl_->state;
     ret = while_input_waits([this] { return mbedtls_ssl_handshake_step(ssl_.get()); });
     if (ret == 0 && state == peer_certificate_state && ssl_->state != state)
-      if (auto r = check_peer_certificate(); r.status == status::failed)
+      if (auto r = verifier_.judge_step(*this, *ssl_.get()); r.status == status::failed)
         return r;
     // The ServerHello went out: the ClientHello's cookie was good (a bad one leads to
     // the HelloVerifyRequest instead). From here the handshake's time counts.
     if (!client && !cookie_verified_ && state == MBEDTLS_SSL_SERVER_HELLO && ret == 0 &&
         ssl_->state != MBEDTLS_SSL_SERVER_HELLO_VERIFY_REQUEST_SENT) {
       cookie_verified_ = true;
-      deadline_ = now_() + context_->handshake_timeout_;
+      start_deadline();
     }
   }
   if (ret == 0) {
@@ -135,13 +135,9 @@ step_result engine::impl::run_handshake() {
   return fail(ret);
 }
 
-step_result engine::impl::check_peer_certificate() {
-  auto verdict = verifier_.judge(*ssl_.get());
-  if (verdict.mbedtls_code != 0)
-    return fail(verdict.mbedtls_code);
-  if (verdict.error)
-    return fail(verdict.error, std::move(verdict.detail));
-  return {status::done, 0, {}};
+void engine::impl::start_deadline() {
+  if (context_->handshake_timeout_.count() > 0) // zero or less: no bound of ours
+    deadline_ = now_() + context_->handshake_timeout_;
 }
 
 step_result engine::impl::forget_client_hello() {

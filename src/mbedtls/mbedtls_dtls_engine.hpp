@@ -59,8 +59,9 @@ struct engine::impl {
     }
     return ret;
   }
-  /// Right after Mbed TLS has read the peer's Certificate message: verifier_'s verdict.
-  step_result check_peer_certificate();
+  /// The handshake has begun (a client's first step, a server's valid cookie): it must
+  /// end within the context's handshake timeout.
+  void start_deadline();
   /// Server, after a HelloVerifyRequest: forget the ClientHello (RFC 6347 §4.2.1), keeping
   /// only what the next one needs (the client's id, the MTU).
   step_result forget_client_hello();

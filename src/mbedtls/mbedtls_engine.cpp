@@ -377,7 +377,7 @@ step_result mbedtls_engine::handshake() {
     int state = e.ssl_->state;
     ret = mbedtls_ssl_handshake_step(e.ssl_.get());
     if (ret == 0 && state == peer_certificate_state && e.ssl_->state != state)
-      if (auto r = e.check_peer_certificate(); r.status == status::failed)
+      if (auto r = e.verifier_.judge_step(e, *e.ssl_.get()); r.status == status::failed)
         return r;
   }
   if (ret == 0) {
@@ -549,15 +549,6 @@ std::optional<certificate_info> mbedtls_engine::peer_certificate() const {
 
 std::error_code mbedtls_engine::verification_result() const noexcept {
   return verifier_.result(*ssl_.get());
-}
-
-step_result mbedtls_engine::check_peer_certificate() {
-  auto verdict = verifier_.judge(*ssl_.get());
-  if (verdict.mbedtls_code != 0)
-    return fail(verdict.mbedtls_code);
-  if (verdict.error)
-    return fail(verdict.error, std::move(verdict.detail));
-  return {status::done, 0, {}};
 }
 
 std::string mbedtls_version() {

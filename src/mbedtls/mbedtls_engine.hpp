@@ -52,9 +52,6 @@ struct mbedtls_engine final : engine::impl {
 
   step_result fail(std::error_code ec) { return fail(ec, {}); }
   step_result fail(int mbedtls_code);
-  /// Right after Mbed TLS has read the peer's Certificate message: verifier_'s verdict,
-  /// as this engine's failure if it refuses.
-  step_result check_peer_certificate();
   /// mbedtls_ssl_read, going on past the answers that only look final: a 0 for two empty
   /// records, a WANT_READ after a skipped alert. Returns the bytes read; with size 0, 0
   /// once application data waits; MBEDTLS_ERR_SSL_CONN_EOF at the end of the input;

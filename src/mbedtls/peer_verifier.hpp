@@ -43,6 +43,16 @@ public:
   /// order if Mbed TLS found a problem, then accepted or refused. A refusal by verification
   /// has sent its fatal alert (the one that fits the reason) on ssl already.
   verdict judge(mbedtls_ssl_context &ssl);
+  /// judge() as an engine's step: a refusal becomes owner.fail(), with the Mbed TLS code
+  /// or with the tlsio error and its sentence.
+  template <class Owner> step_result judge_step(Owner &owner, mbedtls_ssl_context &ssl) {
+    auto v = judge(ssl);
+    if (v.mbedtls_code != 0)
+      return owner.fail(v.mbedtls_code);
+    if (v.error)
+      return owner.fail(v.error, std::move(v.detail));
+    return {status::done, 0, {}};
+  }
 
   /// The verification flags of the connection: our verdict, or for a resumed session the
   /// one it was verified with; -1 if the peer's chain was never judged.

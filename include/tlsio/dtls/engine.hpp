@@ -28,8 +28,11 @@
 /// and move it. Retransmission (RFC 6347 §4.2.4) starts at 1 s and doubles at each
 /// retransmission of a flight; the whole handshake is bounded by the context's handshake
 /// timeout (context::set_handshake_timeout(), 10 s unless set), after which it fails with
-/// error::handshake_timeout. Whoever drives the engine calls on_timeout() when
-/// next_timeout() has come.
+/// error::handshake_timeout; no wait between retransmissions is longer than that timeout.
+/// A context without a handshake timeout (zero or less) leaves Mbed TLS's own bound: the
+/// waits double up to 60 s, and the handshake fails when the next would be longer (about
+/// two minutes in all). Whoever drives the engine calls on_timeout() when next_timeout()
+/// has come.
 ///
 /// Backend: Mbed TLS only (DTLS 1.2; backend_info::dtls tells which backends have it).
 /// The context's rules are the stream's: TLS 1.2 floor (here DTLS 1.2), AEAD suites,
@@ -165,7 +168,8 @@ public:
   void put_datagram(std::span<const std::byte> datagram);
   /// Received datagrams not yet processed.
   std::size_t queued_input() const noexcept;
-  /// The oldest datagram waiting to be sent; empty if none.
+  /// The oldest datagram waiting to be sent; empty if none. The bytes stay valid until
+  /// pop_datagram(), whatever steps run meanwhile.
   std::span<const std::byte> pending_datagram() const noexcept;
   /// The datagram pending_datagram() shows has been sent (or given up); the next is shown.
   void pop_datagram() noexcept;
