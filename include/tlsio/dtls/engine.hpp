@@ -102,9 +102,9 @@ public:
   const std::string &server_name() const noexcept;
 
   /// Server: the client's transport address (e.g. its IP address and port as bytes), which
-  /// HelloVerifyRequest cookies are bound to (RFC 6347 §4.2.1), at most 255 bytes. Call it
-  /// before the first handshake step; the engine keeps it across the cookie exchange.
-  /// Without it a server cannot verify cookies and answers no ClientHello.
+  /// HelloVerifyRequest cookies are bound to (RFC 6347 §4.2.1). Call it before the first
+  /// handshake step; the engine keeps it across the cookie exchange. Without it a server
+  /// cannot verify cookies and answers no ClientHello.
   void set_client_id(std::span<const std::byte> id);
 
   /// The path MTU: the largest datagram, in bytes of UDP payload, the engine may queue.
@@ -124,7 +124,9 @@ public:
   ///
   /// Server: a first ClientHello is answered by a HelloVerifyRequest with a cookie and
   /// then forgotten (want_input); only a ClientHello that returns a valid cookie starts a
-  /// handshake (cookie_verified()).
+  /// handshake (cookie_verified()). Until then a datagram that fails (garbage, a
+  /// ClientHello Mbed TLS refuses) is dropped without an answer and without failing the
+  /// engine, since its source address is not yet shown to be the sender's.
   ///
   /// Errors (status::failed): as tlsio::engine::handshake(), and error::handshake_timeout
   /// once the context's handshake timeout has passed since the handshake began (the
