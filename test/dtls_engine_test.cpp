@@ -408,3 +408,28 @@ TEST_CASE("a new ClientHello from the peer's address ends the association only w
   CHECK(r.status == status::failed);
   CHECK(r.error == tlsio::error::peer_reconnected);
 }
+
+TEST_CASE("the context's verification rules hold as on the stream") {
+  SUBCASE("a server that requires a client certificate refuses a client without one") {
+    auto server_ctx = dtls_server_context();
+    server_ctx.set_client_certificate(tlsio::client_certificate::required);
+    server_ctx.add_certificate_authority(test_pki::shared().ca.certificate_pem());
+    dtls_pair p(dtls_client_context(), server_ctx);
+    auto r = p.handshake();
+    CHECK(r.server.status == status::failed);
+    CHECK(r.server.error == tlsio::error::no_peer_certificate);
+    CHECK(r.client.status == status::failed); // it got the alert
+  }
+  SUBCASE("a client that skips verification takes any name") {
+    auto client_ctx = dtls_client_context();
+    client_ctx.set_verify(tlsio::verify::insecure_skip);
+    dtls_pair p(client_ctx, dtls_server_context(), "wrong.example");
+    require_handshake(p, p.handshake());
+  }
+  SUBCASE("an IP literal is matched against the certificate's addresses") {
+    dtls_pair p(dtls_client_context(), dtls_server_context(), "127.0.0.1");
+    require_handshake(p, p.handshake());
+    dtls_pair wrong(dtls_client_context(), dtls_server_context(), "10.0.0.1");
+    CHECK(wrong.handshake().client.error == tlsio::error::host_name_mismatch);
+  }
+}
