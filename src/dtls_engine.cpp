@@ -52,6 +52,9 @@ std::size_t engine::queued_output() const noexcept { return impl_->output_.size(
 
 bool engine::handshake_done() const noexcept { return impl_->handshake_done_; }
 bool engine::cookie_verified() const noexcept { return impl_->cookie_verified(); }
+std::optional<clock::time_point> engine::last_authenticated() const noexcept {
+  return impl_->last_authenticated_;
+}
 std::size_t engine::max_message_size() const noexcept { return impl_->max_message_size(); }
 std::error_code engine::failure() const noexcept { return impl_->failure_; }
 std::string engine::failure_detail() const { return impl_->failure_detail_; }

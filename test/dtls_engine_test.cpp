@@ -433,3 +433,31 @@ TEST_CASE("the context's verification rules hold as on the stream") {
     CHECK(wrong.handshake().client.error == tlsio::error::host_name_mismatch);
   }
 }
+
+TEST_CASE("only authenticated records count as the peer's activity") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  CHECK(p.server.last_authenticated() == std::nullopt);
+  require_handshake(p, p.handshake());
+  CHECK(p.server.last_authenticated() == p.start);
+  CHECK(p.client.last_authenticated() == p.start);
+
+  REQUIRE(p.client.send(as_bytes("first")).status == status::done);
+  std::vector<std::byte> first(p.client.pending_datagram().begin(),
+                               p.client.pending_datagram().end());
+  p.collect(p.client, side::client);
+  p.clock.now += 5s;
+  p.settle();
+  CHECK(p.server.last_authenticated() == p.start + 5s);
+
+  // A replay of that datagram, a forged record in the same epoch, garbage: none counts.
+  p.clock.now += 5s;
+  auto forged = first;
+  forged.back() ^= std::byte{1};
+  for (const auto &d : {first, forged, std::vector<std::byte>(40, std::byte{0x17})})
+    p.server.put_datagram(d);
+  tlsio::step_result r;
+  received(p.server, 100, r);
+  CHECK(r.status == status::want_input);
+  CHECK(p.server.last_authenticated() == p.start + 5s);
+  CHECK(p.server_got == std::vector<std::string>{"first"});
+}

@@ -120,6 +120,7 @@ step_result engine::impl::run_handshake() {
   if (ret == 0) {
     handshake_done_ = true;
     deadline_.reset();
+    last_authenticated_ = now_(); // the peer's Finished verified
     return {status::done, 0, {}};
   }
   if (ret == MBEDTLS_ERR_SSL_WANT_READ)

@@ -98,6 +98,8 @@ struct engine::impl {
     clock::time_point intermediate, final;
   };
   std::optional<timer> timer_;
+  // When an authenticated record last came (dtls::engine::last_authenticated()).
+  std::optional<clock::time_point> last_authenticated_;
   // When the handshake fails for want of time: set when it begins.
   std::optional<clock::time_point> deadline_;
 

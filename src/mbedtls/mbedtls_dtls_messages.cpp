@@ -4,6 +4,7 @@
 #include <tlsio/error.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace tlsio::dtls {
 std::size_t engine::impl::max_message_size() const noexcept {
@@ -62,7 +63,11 @@ step_result engine::impl::receive(std::span<std::byte> buffer) {
   unsigned char none[1];
   auto data = buffer.empty() ? none : reinterpret_cast<unsigned char *>(buffer.data());
   std::size_t size = std::max<std::size_t>(buffer.size(), 1);
+  // Mbed TLS moves its replay window only for a record that verified (RFC 6347 §4.1.2.6).
+  auto window = std::pair(ssl_->in_window_top, ssl_->in_window);
   int ret = while_input_waits([&] { return mbedtls_ssl_read(ssl_.get(), data, size); });
+  if (window != std::pair(ssl_->in_window_top, ssl_->in_window))
+    last_authenticated_ = now_();
   if (ret < 0)
     return read_failure(ret);
   auto got = static_cast<std::size_t>(ret);

@@ -187,6 +187,12 @@ public:
   /// engine holds no handshake state, runs no timer and answers each ClientHello with a
   /// HelloVerifyRequest no larger than it. Client: whether the handshake has begun.
   bool cookie_verified() const noexcept;
+  /// When the engine last took an authenticated record from the peer (one that decrypted
+  /// and verified, and was not a replay): the end of the handshake at the earliest; nothing
+  /// before it. For an idle timeout (UDP has no FIN, and a close_notify may be lost):
+  /// garbage, replays and forged datagrams never move it, so they cannot keep an
+  /// association alive. Read from the engine's clock.
+  std::optional<clock::time_point> last_authenticated() const noexcept;
   /// The largest message send() takes now, in bytes: one record at the current MTU less
   /// the record's header and the cipher's expansion. 0 before the handshake is done.
   std::size_t max_message_size() const noexcept;
