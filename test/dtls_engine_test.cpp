@@ -461,3 +461,13 @@ TEST_CASE("only authenticated records count as the peer's activity") {
   CHECK(p.server.last_authenticated() == p.start + 5s);
   CHECK(p.server_got == std::vector<std::string>{"first"});
 }
+
+TEST_CASE("a configuration problem shows at the first handshake step, as on the stream") {
+  tlsio::context no_identity{tlsio::role::server, tlsio::backend::mbedtls};
+  tlsio::dtls::engine e(no_identity);
+  auto r = e.handshake();
+  CHECK(r.status == status::failed);
+  CHECK(r.error == tlsio::error::no_certificate);
+  CHECK(e.queued_output() == 0);
+  CHECK(e.next_timeout() == std::nullopt);
+}
