@@ -170,6 +170,22 @@ TEST_CASE("every handshake datagram, lost once, is retransmitted after the first
   }
 }
 
+TEST_CASE("a flight lost twice: the wait doubles, and the handshake completes at 1 s + 2 s") {
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  // The client's first ClientHello and its first retransmission. (A lost server flight
+  // would come again at 1 s anyway, in answer to the client's retransmitted ClientHello.)
+  int lost = 0;
+  p.copies = [&lost](const sent_datagram &d) {
+    return d.from == side::client && lost < 2 ? (++lost, 0) : 1;
+  };
+  auto r = p.handshake();
+  require_handshake(p, r);
+  CHECK(lost == 2);
+  CHECK(r.at == p.start + 3s);
+  CHECK(send_times(p, side::client) == std::vector<std::chrono::milliseconds>{0ms, 1000ms, 3000ms});
+  CHECK(send_times(p, side::server) == std::vector<std::chrono::milliseconds>{3000ms});
+}
+
 TEST_CASE("nothing arrives: retransmissions double from 1 s, the handshake fails at its timeout") {
   using ms = std::chrono::milliseconds;
   struct plan {
