@@ -101,35 +101,32 @@ context::impl::impl(role r, tlsio::backend b) : role_(r), backend_(b) {
 #endif
   if (b == tlsio::backend::openssl)
     max_version_ = tls_version::tls1_3;
-  int ret = mbedtls_ssl_config_defaults(
-      config_.get(), r == role::client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER,
-      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
-  if (ret != 0)
+  if (int ret = set_defaults(config_.get(), MBEDTLS_SSL_TRANSPORT_STREAM); ret != 0)
     throw std::system_error(detail::engine_error(ret), "configuring TLS");
-  mbedtls_ssl_conf_rng(config_.get(), detail::fork_safe_random::generate, &random_);
-  // Debian's build allows TLS 1.0 and 1.1; 1.2 is the floor (and the ceiling of 2.28).
-  mbedtls_ssl_conf_min_version(config_.get(), MBEDTLS_SSL_MAJOR_VERSION_3,
-                               MBEDTLS_SSL_MINOR_VERSION_3);
-  mbedtls_ssl_conf_ciphersuites(config_.get(), cipher_suites);
-  mbedtls_ssl_conf_curves(config_.get(), key_exchange_groups);
-  mbedtls_ssl_conf_renegotiation(config_.get(), MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+}
+
+int context::impl::set_defaults(mbedtls_ssl_config *conf, int transport) {
+  int ret = mbedtls_ssl_config_defaults(
+      conf, role_ == role::client ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER, transport,
+      MBEDTLS_SSL_PRESET_DEFAULT);
+  if (ret != 0)
+    return ret;
+  mbedtls_ssl_conf_rng(conf, detail::fork_safe_random::generate, &random_);
+  // Debian's build allows TLS 1.0 and 1.1; 1.2 is the floor (and the ceiling of 2.28). Over
+  // datagrams the same numbers mean DTLS 1.2.
+  mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  mbedtls_ssl_conf_ciphersuites(conf, cipher_suites);
+  mbedtls_ssl_conf_curves(conf, groups_.empty() ? key_exchange_groups : groups_.data());
+  mbedtls_ssl_conf_renegotiation(conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+  return 0;
 }
 
 const std::error_code &context::impl::prepare() {
   std::call_once(prepared_, [this] {
     in_use_ = true;
-    prepare_error_ = apply_identity();
+    prepare_error_ = configure(config_.get());
     if (!prepare_error_)
       prepare_error_ = load_trust();
-    // Mbed TLS only checks and goes on: the engine decides, after verifying again with the
-    // intermediates in issuer order (engine::impl::check_peer_certificate).
-    mbedtls_ssl_conf_authmode(config_.get(), verifies_peer() ? MBEDTLS_SSL_VERIFY_OPTIONAL
-                                                             : MBEDTLS_SSL_VERIFY_NONE);
-    mbedtls_ssl_conf_ca_chain(config_.get(), ca_chain_.get(), nullptr);
-    if (!virtual_hosts_.empty())
-      mbedtls_ssl_conf_sni(config_.get(), &impl::select_virtual_host, this);
-    if (key_log_)
-      key_log_->attach(config_.get());
     config_without_alpn_ = *config_.get();
     if (!alpn_.empty()) {
       for (const auto &p : alpn_)
@@ -181,19 +178,34 @@ std::error_code context::impl::load_system_ca() {
   return {};
 }
 
-std::error_code context::impl::apply_identity() {
+std::error_code context::impl::configure(mbedtls_ssl_config *conf) {
+  auto ec = apply_identity(conf);
+  // Mbed TLS only checks and goes on: the engine decides, after verifying again with the
+  // intermediates in issuer order (detail::peer_verifier).
+  mbedtls_ssl_conf_authmode(conf, verifies_peer() ? MBEDTLS_SSL_VERIFY_OPTIONAL
+                                                  : MBEDTLS_SSL_VERIFY_NONE);
+  mbedtls_ssl_conf_ca_chain(conf, ca_chain_.get(), nullptr);
+  if (!virtual_hosts_.empty())
+    mbedtls_ssl_conf_sni(conf, &impl::select_virtual_host, this);
+  if (key_log_)
+    key_log_->attach(conf);
+  if (ticket_lifetime_ && backend_ == tlsio::backend::mbedtls)
+    mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+                                        tickets_.get());
+  return ec;
+}
+
+std::error_code context::impl::apply_identity(mbedtls_ssl_config *conf) {
   if (has_own_chain_ != has_own_key_)
     return error::no_certificate;
   if (has_own_chain_)
-    return detail::engine_error(
-        mbedtls_ssl_conf_own_cert(config_.get(), own_chain_.get(), own_key_.get()));
+    return detail::engine_error(mbedtls_ssl_conf_own_cert(conf, own_chain_.get(), own_key_.get()));
   if (role_ == role::client)
     return {};
   if (virtual_hosts_.empty())
     return error::no_certificate;
   auto &first = *virtual_hosts_.front();
-  return detail::engine_error(
-      mbedtls_ssl_conf_own_cert(config_.get(), first.chain.get(), first.key.get()));
+  return detail::engine_error(mbedtls_ssl_conf_own_cert(conf, first.chain.get(), first.key.get()));
 }
 
 int context::impl::select_virtual_host(void *self, mbedtls_ssl_context *ssl,
@@ -432,8 +444,7 @@ void context::enable_session_tickets(std::chrono::seconds lifetime) {
                                      static_cast<std::uint32_t>(lifetime.count()));
   if (ret != 0)
     throw std::system_error(detail::engine_error(ret), "setting up session tickets");
-  mbedtls_ssl_conf_session_tickets_cb(i.config_.get(), mbedtls_ssl_ticket_write,
-                                      mbedtls_ssl_ticket_parse, i.tickets_.get());
+  // prepare() hands the keys to the configurations (impl::configure).
 }
 
 void context::set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch) {

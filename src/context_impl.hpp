@@ -97,12 +97,32 @@ struct context::impl {
 
   std::once_flag prepared_;
   std::error_code prepare_error_;
+
+  /// prepare(), then the DTLS configuration from the same settings (src/mbedtls/
+  /// dtls_config.cpp); runs once, on the first dtls::engine. The result is prepare()'s
+  /// error, or this one's.
+  const std::error_code &prepare_dtls();
+  detail::ssl_config dtls_config_;
+  // Server: the key of HelloVerifyRequest cookies (RFC 6347 §4.2.1), one per context;
+  // Mbed TLS locks it, so the context's engines may use it from any thread.
+  detail::ssl_cookie cookies_;
+  std::once_flag dtls_prepared_;
+  std::error_code dtls_error_;
   std::atomic<bool> in_use_{false};
+
+  /// Mbed TLS's defaults for this role over `transport` (MBEDTLS_SSL_TRANSPORT_STREAM or
+  /// _DATAGRAM), then what holds from construction on: randomness, version floor, suites,
+  /// groups, no renegotiation. 0 or an Mbed TLS error.
+  int set_defaults(mbedtls_ssl_config *conf, int transport);
+  /// What prepare() adds once trust is loaded: this side's certificate, verification, CAs,
+  /// virtual hosts, key log, ticket keys (all but ALPN). For the stream's configuration and
+  /// the datagram one alike, so that both follow the same rules.
+  std::error_code configure(mbedtls_ssl_config *conf);
 
 private:
   std::error_code load_trust();
   std::error_code load_system_ca();
-  std::error_code apply_identity();
+  std::error_code apply_identity(mbedtls_ssl_config *conf);
   std::error_code prepare_openssl();
 };
 

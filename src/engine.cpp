@@ -28,21 +28,13 @@ void engine::set_server_name(std::string_view name) {
              "the server name cannot change once the handshake has started");
     return;
   }
-  auto normalized = detail::normalize_server_name(name);
-  e.server_name_ = normalized ? *normalized : std::string(name);
-  e.server_ip_ = detail::parse_ip_literal(e.server_name_);
+  auto checked = detail::check_server_name(name);
+  e.server_name_ = std::move(checked.name);
+  e.server_ip_ = checked.ip;
   if (e.failure())
     return;
-  if (e.server_name_.size() > 255) { // SNI's limit; a DNS name has at most 253
-    e.fail(error::invalid_server_name,
-           "invalid server name: longer than the 255 bytes a host name may have");
-    return;
-  }
-  if (!normalized) {
-    e.fail(
-        error::invalid_server_name,
-        "invalid server name '" + std::string(name) +
-            "': a host name has no empty label (no leading dot, no two dots in a row) and no NUL");
+  if (!checked.problem.empty()) {
+    e.fail(error::invalid_server_name, std::move(checked.problem));
     return;
   }
   e.apply_server_name();

@@ -84,6 +84,19 @@ std::string tlsio_category::message(int value) const {
            "backend), or the minimum version is above the maximum";
   case error::wrong_backend:
     return "the session was made by another TLS backend; sessions never cross backends";
+  case error::message_too_large:
+    return "the message does not fit in one DTLS record at the current MTU (see "
+           "max_message_size()); nothing was sent";
+  case error::message_truncated:
+    return "the message was longer than the receive buffer; its end was discarded";
+  case error::idle_timeout:
+    return "the peer sent nothing for longer than the idle timeout; the association has ended";
+  case error::peer_reconnected:
+    return "the peer's address started a new DTLS handshake (it restarted); the old "
+           "association has ended";
+  case error::dtls_unavailable:
+    return "DTLS needs a context on the Mbed TLS backend: this backend has no DTLS in tlsio "
+           "(see backend_info::dtls in tlsio::available_backends())";
   case error::invalid_server_name:
     return "invalid server name: it is empty or has an empty label (a leading dot or two dots "
            "in a row); give a host name such as example.com or an IP address";

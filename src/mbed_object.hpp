@@ -5,6 +5,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/ssl_cookie.h>
 #include <mbedtls/ssl_ticket.h>
 #include <mbedtls/x509_crt.h>
 
@@ -37,6 +38,8 @@ using ctr_drbg =
     mbed_object<mbedtls_ctr_drbg_context, mbedtls_ctr_drbg_init, mbedtls_ctr_drbg_free>;
 using ssl_ticket =
     mbed_object<mbedtls_ssl_ticket_context, mbedtls_ssl_ticket_init, mbedtls_ssl_ticket_free>;
+using ssl_cookie =
+    mbed_object<mbedtls_ssl_cookie_ctx, mbedtls_ssl_cookie_init, mbedtls_ssl_cookie_free>;
 using ssl_session =
     mbed_object<mbedtls_ssl_session, mbedtls_ssl_session_init, mbedtls_ssl_session_free>;
 

@@ -146,6 +146,19 @@ std::optional<std::string> normalize_server_name(std::string_view name) {
   return std::string(name);
 }
 
+checked_server_name check_server_name(std::string_view name) {
+  auto normalized = normalize_server_name(name);
+  checked_server_name checked{normalized ? *normalized : std::string(name), {}, {}};
+  checked.ip = parse_ip_literal(checked.name);
+  if (checked.name.size() > 255) // SNI's limit; a DNS name has at most 253
+    checked.problem = "invalid server name: longer than the 255 bytes a host name may have";
+  else if (!normalized)
+    checked.problem =
+        "invalid server name '" + std::string(name) +
+        "': a host name has no empty label (no leading dot, no two dots in a row) and no NUL";
+  return checked;
+}
+
 std::string distinguished_name(const mbedtls_x509_name &name) {
   char text[512];
   int n = mbedtls_x509_dn_gets(text, sizeof text, &name);

@@ -27,6 +27,18 @@ std::optional<ip_address> parse_ip_literal(std::string_view name);
 /// the name is empty or has an empty label ("a..b", ".a", "a..", ".").
 std::optional<std::string> normalize_server_name(std::string_view name);
 
+/// A client's server name as an engine takes it (tlsio::engine, dtls::engine).
+struct checked_server_name {
+  /// Normalized (normalize_server_name()), or as given if it cannot be.
+  std::string name;
+  /// The address, if the name is an IP literal.
+  std::optional<ip_address> ip;
+  /// Empty if the name is usable; else why not, the detail of error::invalid_server_name.
+  std::string problem;
+};
+/// Checks and normalizes a server name given to set_server_name().
+checked_server_name check_server_name(std::string_view name);
+
 /// Whether a virtual host's name pattern fits the name a client asked for (SNI): exactly,
 /// or "*.example.com" for one label in place of the star; without regard to case.
 bool virtual_host_matches(std::string_view pattern, std::string_view name);

@@ -37,7 +37,7 @@ struct backend_info {
   std::string name;    ///< "Mbed TLS", "OpenSSL".
   std::string version; ///< The library linked at run time, e.g. "2.28.3", "3.0.17".
   bool tls1_3 = false; ///< Speaks TLS 1.3.
-  bool dtls = false;   ///< Has DTLS 1.2 (not yet offered by tlsio's API).
+  bool dtls = false;   ///< Has DTLS 1.2 (tlsio::dtls::engine).
 };
 
 /// The backends this build of tlsio has, the default first. Thread-safe.

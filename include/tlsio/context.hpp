@@ -49,6 +49,9 @@ namespace tlsio {
 
 class engine;
 class session;
+namespace dtls {
+class engine;
+}
 
 /// What a server does when a client offers ALPN protocols and none is in its list.
 enum class alpn_mismatch {
@@ -386,6 +389,7 @@ public:
 
 private:
   friend class engine;
+  friend class dtls::engine;
   void check_mutable() const;
   std::shared_ptr<impl> impl_;
 };

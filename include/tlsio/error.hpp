@@ -104,6 +104,24 @@ enum class error {
   /// A session made on one backend offered to an engine of another: sessions never cross
   /// backends.
   wrong_backend,
+
+  // Datagrams (DTLS, tlsio::dtls).
+
+  /// A message longer than one record can carry at the current MTU
+  /// (dtls::engine::max_message_size()); nothing was sent.
+  message_too_large,
+  /// A message longer than the receive buffer: the buffer holds its start, the rest is
+  /// discarded; the next receive gets the next message.
+  message_truncated,
+  /// The peer sent nothing authenticated for longer than the idle timeout: UDP has no FIN,
+  /// so a lost close_notify ends the association this way.
+  idle_timeout,
+  /// The peer's address sent a new ClientHello with a valid cookie (RFC 6347 §4.2.8): it
+  /// restarted, and this association has ended.
+  peer_reconnected,
+  /// DTLS was asked of a context whose backend has none (OpenSSL; see
+  /// backend_info::dtls in available_backends()).
+  dtls_unavailable,
 };
 
 /// The category of tlsio::error, named "tlsio". Its messages are sentences a person can act

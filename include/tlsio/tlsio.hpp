@@ -8,6 +8,7 @@
 #include <tlsio/compat.hpp>
 #include <tlsio/connect.hpp>
 #include <tlsio/context.hpp>
+#include <tlsio/dtls/engine.hpp>
 #include <tlsio/engine.hpp>
 #include <tlsio/error.hpp>
 #include <tlsio/poll.hpp>

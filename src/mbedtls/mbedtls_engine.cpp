@@ -375,11 +375,11 @@ mbedtls_engine::mbedtls_engine(std::shared_ptr<context::impl> ctx) : engine::imp
     return;
   }
   mbedtls_ssl_set_bio(ssl_.get(), this, &send_to_output, &receive_from_input, nullptr);
-  mbedtls_ssl_set_verify(ssl_.get(), &verify_certificate, this);
+  verifier_.attach(*ssl_.get());
 }
 
 void mbedtls_engine::apply_server_name() {
-  // SNI carries DNS names only (RFC 6066); an IP literal is verified by verify_certificate.
+  // SNI carries DNS names only (RFC 6066); an IP literal is verified by verifier_.
   int ret = mbedtls_ssl_set_hostname(ssl_.get(), server_ip_ ? nullptr : server_name_.c_str());
   if (ret != 0)
     fail(ret);
@@ -442,7 +442,7 @@ step_result mbedtls_engine::handshake() {
     int state = e.ssl_->state;
     ret = e.handshake_step();
     if (ret == 0 && state == peer_certificate_state && e.ssl_->state != state)
-      if (auto r = e.check_peer_certificate(); r.status == status::failed)
+      if (auto r = e.verifier_.judge_step(e, *e.ssl_.get()); r.status == status::failed)
         return r;
   }
   if (ret == 0) {
@@ -613,10 +613,7 @@ std::optional<certificate_info> mbedtls_engine::peer_certificate() const {
 }
 
 std::error_code mbedtls_engine::verification_result() const noexcept {
-  auto flags = verify_flags();
-  if (flags == static_cast<std::uint32_t>(-1) || (flags & MBEDTLS_X509_BADCERT_SKIP_VERIFY))
-    return {};
-  return detail::verification_error(flags);
+  return verifier_.result(*ssl_.get());
 }
 
 std::string mbedtls_version() {

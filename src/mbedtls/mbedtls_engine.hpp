@@ -7,6 +7,7 @@
 #include "../engine_impl.hpp"
 #include "../handshake_reframer.hpp"
 #include "../mbed_object.hpp"
+#include "peer_verifier.hpp"
 
 #include <tlsio/engine.hpp>
 
@@ -51,17 +52,6 @@ struct mbedtls_engine final : engine::impl {
 
   step_result fail(std::error_code ec) { return fail(ec, {}); }
   step_result fail(int mbedtls_code);
-  /// Right after Mbed TLS has read the peer's Certificate message (which it checks without
-  /// refusing: authmode optional), the verdict: verified again in issuer order if Mbed TLS
-  /// found a problem, then refused with an alert that fits, or accepted.
-  step_result check_peer_certificate();
-  /// Verifies a copy of the peer's chain in issuer order, against our CAs only; flags
-  /// becomes the result, keeping the checks Mbed TLS makes outside the chain. Returns 0 or
-  /// an Mbed TLS error that is not a verdict.
-  int verify_in_issuer_order(const mbedtls_x509_crt &sent, std::uint32_t &flags);
-  /// The verification flags of this connection: our verdict, or for a resumed session the
-  /// one it was verified with.
-  std::uint32_t verify_flags() const;
   /// mbedtls_ssl_read, going on past the answers that only look final: a 0 for two empty
   /// records, a WANT_READ after a skipped alert. Returns the bytes read; with size 0, 0
   /// once application data waits; MBEDTLS_ERR_SSL_CONN_EOF at the end of the input;
@@ -93,7 +83,6 @@ struct mbedtls_engine final : engine::impl {
   detail::failed_input failed_input() const;
   /// Sends a fatal alert unless Mbed TLS has just sent one, or the handshake has not begun.
   void send_fatal_alert(unsigned char description);
-  std::string describe_verification_failure(std::uint32_t flags) const;
   std::string describe_fatal_alert(unsigned char description) const;
   /// Hands Mbed TLS the session set_session() stored, if it may resume here.
   void offer_session();
@@ -107,7 +96,6 @@ struct mbedtls_engine final : engine::impl {
   // The memory BIO that Mbed TLS reads and writes through.
   static int send_to_output(void *self, const unsigned char *data, std::size_t size);
   static int receive_from_input(void *self, unsigned char *data, std::size_t size);
-  static int verify_certificate(void *self, mbedtls_x509_crt *crt, int depth, std::uint32_t *flags);
 
   detail::ssl_context ssl_;
 
@@ -141,14 +129,7 @@ struct mbedtls_engine final : engine::impl {
   // Input bytes of fragments already decrypted while the rest of the message is awaited.
   std::size_t joined_so_far_ = 0;
 
-  // One entry per certificate in the peer's chain that failed a check, for the message.
-  struct flagged_certificate {
-    std::uint32_t flags;
-    detail::certificate_problem problem;
-  };
-  std::vector<flagged_certificate> certificate_problems_;
-  // Set by check_peer_certificate; unset before it and on resumption.
-  std::optional<std::uint32_t> verify_result_;
+  detail::peer_verifier verifier_{*context_, server_name_, server_ip_};
 
   // What get_session() hands out, made once after the handshake.
   mutable std::shared_ptr<session::impl> own_session_;

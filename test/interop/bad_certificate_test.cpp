@@ -335,7 +335,7 @@ TEST_CASE("a tlsio server requiring client certificates refuses bad ones, with t
 TEST_SUITE("error_reasons") {
   TEST_CASE("a server certificate without serverAuth is certificate_wrong_usage") {
     // Mbed TLS checks the extended key usage apart from the chain and only sets
-    // MBEDTLS_X509_BADCERT_EXT_KEY_USAGE; engine::impl::check_peer_certificate keeps that
+    // MBEDTLS_X509_BADCERT_EXT_KEY_USAGE; detail::peer_verifier::judge keeps that
     // flag when it verifies the chain again, and names it.
     auto c = against_client_only_server_certificate();
     CHECK(c.ec == tlsio::error::certificate_wrong_usage);
