@@ -10,10 +10,6 @@
 #include <mbedtls/ssl_ciphersuites.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <fstream>
-#include <iterator>
-#include <sstream>
 #include <stdexcept>
 
 namespace tlsio {
@@ -37,58 +33,6 @@ constexpr mbedtls_ecp_group_id key_exchange_groups[] = {
     MBEDTLS_ECP_DP_SECP384R1,
     MBEDTLS_ECP_DP_NONE,
 };
-
-void throw_if(const std::error_code &ec, const std::string &what) {
-  if (ec)
-    throw std::system_error(ec, what);
-}
-
-std::string quoted(const std::filesystem::path &path) {
-  std::string text = "'";
-  text += path.string(); // not a chain of operator+: GCC 12 warns falsely (-Wrestrict) on it
-  text += "'";
-  return text;
-}
-
-std::optional<std::string> read_file(const std::filesystem::path &path, std::error_code &ec) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    ec = std::error_code(errno ? errno : ENOENT, std::generic_category());
-    return std::nullopt;
-  }
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return std::move(contents).str();
-}
-
-// Mbed TLS tells PEM from DER by a terminating NUL counted in the length.
-std::size_t parse_length(std::string_view data) {
-  return data.find("-----BEGIN ") != std::string_view::npos ? data.size() + 1 : data.size();
-}
-
-std::error_code parse_certificates(mbedtls_x509_crt *chain, const std::string &data) {
-  int ret = mbedtls_x509_crt_parse(chain, reinterpret_cast<const unsigned char *>(data.c_str()),
-                                   parse_length(data));
-  if (ret < 0)
-    return detail::engine_error(ret);
-  if (ret > 0 || chain->version == 0)
-    return error::no_certificate; // some blocks were not certificates, or there were none
-  return {};
-}
-
-std::error_code parse_key(mbedtls_pk_context *key, std::string_view pem,
-                          std::optional<std::string_view> password) {
-  std::string data(pem);
-  int ret = mbedtls_pk_parse_key(
-      key, reinterpret_cast<const unsigned char *>(data.c_str()), parse_length(data),
-      password ? reinterpret_cast<const unsigned char *>(password->data()) : nullptr,
-      password ? password->size() : 0);
-  // Mbed TLS spots a wrong password by whether the decrypted bytes look like DER; about
-  // one wrong password in 500 passes that test and then fails as a malformed key.
-  if (ret != 0 && password && data.find("ENCRYPTED") != std::string::npos)
-    ret = MBEDTLS_ERR_PK_PASSWORD_MISMATCH;
-  return detail::engine_error(ret);
-}
 
 } // namespace
 
@@ -145,39 +89,6 @@ bool context::impl::verifies_peer() const noexcept {
                                : client_certificate_ != client_certificate::none;
 }
 
-std::error_code context::impl::load_trust() {
-  if (!verifies_peer())
-    return {};
-  // A server never checks client certificates against the web PKI unless told to: any
-  // public CA's certificate with clientAuth would pass.
-  bool system = ca_source_ == ca_source::system && (role_ == role::client || ca_source_chosen_);
-  if (system) {
-    if (auto ec = load_system_ca())
-      return ec;
-  } else if (ca_source_ == ca_source::bundle) {
-    parse_certificates(ca_chain_.get(), ca_bundle_);
-  }
-  for (const auto &pem : added_authorities_)
-    parse_certificates(ca_chain_.get(), pem);
-  if (role_ == role::server && ca_chain_->version == 0)
-    return error::no_client_ca;
-  return {};
-}
-
-std::error_code context::impl::load_system_ca() {
-  const auto &store = detail::system_ca_store();
-  if (!store)
-    return error::no_system_ca_store;
-  std::error_code ec;
-  int ret = std::filesystem::is_directory(*store, ec)
-                ? mbedtls_x509_crt_parse_path(ca_chain_.get(), store->c_str())
-                : mbedtls_x509_crt_parse_file(ca_chain_.get(), store->c_str());
-  // A positive result counts certificates that did not parse; the rest are usable.
-  if (ret < 0 || ca_chain_->version == 0)
-    return error::no_system_ca_store;
-  return {};
-}
-
 std::error_code context::impl::configure(mbedtls_ssl_config *conf) {
   auto ec = apply_identity(conf);
   // Mbed TLS only checks and goes on: the engine decides, after verifying again with the
@@ -195,29 +106,6 @@ std::error_code context::impl::configure(mbedtls_ssl_config *conf) {
   return ec;
 }
 
-std::error_code context::impl::apply_identity(mbedtls_ssl_config *conf) {
-  if (has_own_chain_ != has_own_key_)
-    return error::no_certificate;
-  if (has_own_chain_)
-    return detail::engine_error(mbedtls_ssl_conf_own_cert(conf, own_chain_.get(), own_key_.get()));
-  if (role_ == role::client)
-    return {};
-  if (virtual_hosts_.empty())
-    return error::no_certificate;
-  auto &first = *virtual_hosts_.front();
-  return detail::engine_error(mbedtls_ssl_conf_own_cert(conf, first.chain.get(), first.key.get()));
-}
-
-int context::impl::select_virtual_host(void *self, mbedtls_ssl_context *ssl,
-                                       const unsigned char *name, std::size_t length) {
-  std::string_view requested(reinterpret_cast<const char *>(name), length);
-  for (auto &host : static_cast<impl *>(self)->virtual_hosts_)
-    for (const auto &pattern : host->names)
-      if (detail::virtual_host_matches(pattern, requested))
-        return mbedtls_ssl_set_hs_own_cert(ssl, host->chain.get(), host->key.get());
-  return 0; // unknown names get the default certificate
-}
-
 #if !TLSIO_WITH_OPENSSL
 std::error_code context::impl::prepare_openssl() { return error::backend_unavailable; }
 #endif
@@ -233,7 +121,7 @@ tlsio::backend context::get_backend() const noexcept { return impl_->backend_; }
 void context::set_min_version(tls_version v) {
   std::error_code ec;
   set_min_version(v, ec);
-  throw_if(ec, "setting the minimum TLS version");
+  detail::throw_if(ec, "setting the minimum TLS version");
 }
 
 void context::set_min_version(tls_version v, std::error_code &ec) {
@@ -248,7 +136,7 @@ void context::set_min_version(tls_version v, std::error_code &ec) {
 void context::set_max_version(tls_version v) {
   std::error_code ec;
   set_max_version(v, ec);
-  throw_if(ec, "setting the maximum TLS version");
+  detail::throw_if(ec, "setting the maximum TLS version");
 }
 
 void context::set_max_version(tls_version v, std::error_code &ec) {
@@ -269,132 +157,7 @@ void context::check_mutable() const {
     throw std::logic_error("tlsio::context: configuration cannot change once connections use it");
 }
 
-void context::use_system_ca() {
-  check_mutable();
-  impl_->ca_source_ = ca_source::system;
-  impl_->ca_bundle_.clear();
-  impl_->ca_source_chosen_ = true;
-}
-
-void context::set_ca_bundle(const std::filesystem::path &path) {
-  std::error_code ec;
-  set_ca_bundle(path, ec);
-  throw_if(ec, "loading CA bundle " + quoted(path));
-}
-
-void context::set_ca_bundle(const std::filesystem::path &path, std::error_code &ec) {
-  check_mutable();
-  ec.clear();
-  auto data = read_file(path, ec);
-  if (!data)
-    return;
-  detail::x509_crt check;
-  if ((ec = parse_certificates(check.get(), *data)))
-    return;
-  impl_->ca_bundle_ = std::move(*data);
-  impl_->ca_source_ = ca_source::bundle;
-  impl_->ca_source_chosen_ = true;
-}
-
-void context::no_ca() {
-  check_mutable();
-  impl_->ca_source_ = ca_source::none;
-  impl_->ca_bundle_.clear();
-  impl_->ca_source_chosen_ = true;
-}
-
-void context::add_certificate_authority(std::string_view pem) {
-  std::error_code ec;
-  add_certificate_authority(pem, ec);
-  throw_if(ec, "adding a certificate authority");
-}
-
-void context::add_certificate_authority(std::string_view pem, std::error_code &ec) {
-  check_mutable();
-  std::string data(pem);
-  detail::x509_crt check;
-  if ((ec = parse_certificates(check.get(), data)))
-    return;
-  impl_->added_authorities_.push_back(std::move(data));
-}
-
-ca_source context::get_ca_source() const noexcept { return impl_->ca_source_; }
-
 std::error_code context::finalize() const { return impl_->prepare(); }
-
-std::optional<std::filesystem::path> context::system_ca_location() {
-  return detail::system_ca_store();
-}
-
-void context::load_certificate_chain(const std::filesystem::path &path) {
-  std::error_code ec;
-  load_certificate_chain(path, ec);
-  throw_if(ec, "loading certificate chain " + quoted(path));
-}
-
-void context::load_certificate_chain(const std::filesystem::path &path, std::error_code &ec) {
-  ec.clear();
-  check_mutable();
-  if (auto data = read_file(path, ec))
-    load_certificate_chain_pem(*data, ec);
-}
-
-void context::load_certificate_chain_pem(std::string_view pem) {
-  std::error_code ec;
-  load_certificate_chain_pem(pem, ec);
-  throw_if(ec, "loading a certificate chain");
-}
-
-void context::load_certificate_chain_pem(std::string_view pem, std::error_code &ec) {
-  check_mutable();
-  std::string data(pem);
-  detail::x509_crt check;
-  if ((ec = parse_certificates(check.get(), data)))
-    return;
-  bool first = !impl_->has_own_chain_;
-  if (first && impl_->has_own_key_ &&
-      mbedtls_pk_check_pair(&check->pk, impl_->own_key_.get()) != 0) {
-    ec = error::private_key_mismatch;
-    return;
-  }
-  parse_certificates(impl_->own_chain_.get(), data);
-  impl_->has_own_chain_ = true;
-}
-
-void context::load_private_key(const std::filesystem::path &path,
-                               std::optional<std::string_view> password) {
-  std::error_code ec;
-  load_private_key(path, password, ec);
-  throw_if(ec, "loading private key " + quoted(path));
-}
-
-void context::load_private_key(const std::filesystem::path &path,
-                               std::optional<std::string_view> password, std::error_code &ec) {
-  ec.clear();
-  check_mutable();
-  if (auto data = read_file(path, ec))
-    load_private_key_pem(*data, password, ec);
-}
-
-void context::load_private_key_pem(std::string_view pem, std::optional<std::string_view> password) {
-  std::error_code ec;
-  load_private_key_pem(pem, password, ec);
-  throw_if(ec, "loading a private key");
-}
-
-void context::load_private_key_pem(std::string_view pem, std::optional<std::string_view> password,
-                                   std::error_code &ec) {
-  check_mutable();
-  detail::pk_context key;
-  if ((ec = parse_key(key.get(), pem, password)))
-    return;
-  if (impl_->has_own_chain_ && mbedtls_pk_check_pair(&impl_->own_chain_->pk, key.get()) != 0) {
-    ec = error::private_key_mismatch;
-    return;
-  }
-  std::swap(*impl_->own_key_.get(), *key.get());
-  impl_->has_own_key_ = true;
-}
 
 void context::set_verify(verify mode) {
   check_mutable();
@@ -430,27 +193,10 @@ void context::set_key_exchange_groups(const std::vector<key_exchange_group> &gro
   mbedtls_ssl_conf_curves(impl_->config_.get(), ids.data());
 }
 
-void context::enable_session_tickets(std::chrono::seconds lifetime) {
-  check_mutable();
-  auto &i = *impl_;
-  i.ticket_lifetime_ = lifetime;
-  if (i.backend_ != tlsio::backend::mbedtls)
-    return; // the backend sets up its own keys at prepare()
-  // A second call replaces the first's keys, which would otherwise leak.
-  mbedtls_ssl_ticket_free(i.tickets_.get());
-  mbedtls_ssl_ticket_init(i.tickets_.get());
-  int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), detail::fork_safe_random::generate,
-                                     &i.random_, MBEDTLS_CIPHER_AES_256_GCM,
-                                     static_cast<std::uint32_t>(lifetime.count()));
-  if (ret != 0)
-    throw std::system_error(detail::engine_error(ret), "setting up session tickets");
-  // prepare() hands the keys to the configurations (impl::configure).
-}
-
 void context::set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch) {
   std::error_code ec;
   set_alpn(std::move(protocols), on_mismatch, ec);
-  throw_if(ec, "setting ALPN protocols");
+  detail::throw_if(ec, "setting ALPN protocols");
 }
 
 void context::set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mismatch,
@@ -472,38 +218,6 @@ void context::set_alpn(std::vector<std::string> protocols, alpn_mismatch on_mism
   }
   impl_->alpn_ = std::move(protocols);
   impl_->alpn_mismatch_ = on_mismatch;
-}
-
-void context::add_virtual_host(const std::vector<std::string> &names, std::string_view chain_pem,
-                               std::string_view key_pem, std::optional<std::string_view> password) {
-  check_mutable();
-  auto host = std::make_unique<impl::virtual_host>();
-  host->names = names;
-  std::error_code ec = parse_certificates(host->chain.get(), std::string(chain_pem));
-  if (!ec)
-    ec = parse_key(host->key.get(), key_pem, password);
-  if (!ec && mbedtls_pk_check_pair(&host->chain->pk, host->key.get()) != 0)
-    ec = error::private_key_mismatch;
-  throw_if(ec, "adding a virtual host");
-  impl_->virtual_hosts_.push_back(std::move(host));
-}
-
-void context::enable_session_cache(std::size_t capacity) {
-  check_mutable();
-  impl_->session_cache_.emplace(capacity);
-}
-
-std::optional<session> context::cached_session(std::string_view server) const {
-  if (!impl_->session_cache_)
-    return std::nullopt;
-  auto found = impl_->session_cache_->find(
-      server, [](const std::shared_ptr<const session::impl> &s) { return s->resumable->load(); });
-  return found ? std::optional<session>(session(*found)) : std::nullopt;
-}
-
-void context::cache_session(std::string_view server, const session &s) const {
-  if (impl_->session_cache_)
-    impl_->session_cache_->insert(server, s.shared());
 }
 
 void context::set_handshake_timeout(std::chrono::milliseconds timeout) {

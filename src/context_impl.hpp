@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 // OpenSSL's types, named without its headers (a build without OpenSSL has none).
@@ -125,5 +126,13 @@ private:
   std::error_code apply_identity(mbedtls_ssl_config *conf);
   std::error_code prepare_openssl();
 };
+
+namespace detail {
+/// Throws std::system_error(ec, what) if ec is set: the throwing forms of the setters.
+inline void throw_if(const std::error_code &ec, const std::string &what) {
+  if (ec)
+    throw std::system_error(ec, what);
+}
+} // namespace detail
 
 } // namespace tlsio

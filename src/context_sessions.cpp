@@ -1,0 +1,47 @@
+// tlsio::context's session resumption: ticket keys (server) and the session cache (client).
+#include "context_impl.hpp"
+
+#include "engine_error.hpp"
+
+#include <mbedtls/ssl_ticket.h>
+
+namespace tlsio {
+
+using detail::throw_if;
+
+void context::enable_session_tickets(std::chrono::seconds lifetime) {
+  check_mutable();
+  auto &i = *impl_;
+  i.ticket_lifetime_ = lifetime;
+  if (i.backend_ != tlsio::backend::mbedtls)
+    return; // the backend sets up its own keys at prepare()
+  // A second call replaces the first's keys, which would otherwise leak.
+  mbedtls_ssl_ticket_free(i.tickets_.get());
+  mbedtls_ssl_ticket_init(i.tickets_.get());
+  int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), detail::fork_safe_random::generate,
+                                     &i.random_, MBEDTLS_CIPHER_AES_256_GCM,
+                                     static_cast<std::uint32_t>(lifetime.count()));
+  if (ret != 0)
+    throw std::system_error(detail::engine_error(ret), "setting up session tickets");
+  // prepare() hands the keys to the configurations (impl::configure).
+}
+
+void context::enable_session_cache(std::size_t capacity) {
+  check_mutable();
+  impl_->session_cache_.emplace(capacity);
+}
+
+std::optional<session> context::cached_session(std::string_view server) const {
+  if (!impl_->session_cache_)
+    return std::nullopt;
+  auto found = impl_->session_cache_->find(
+      server, [](const std::shared_ptr<const session::impl> &s) { return s->resumable->load(); });
+  return found ? std::optional<session>(session(*found)) : std::nullopt;
+}
+
+void context::cache_session(std::string_view server, const session &s) const {
+  if (impl_->session_cache_)
+    impl_->session_cache_->insert(server, s.shared());
+}
+
+} // namespace tlsio
