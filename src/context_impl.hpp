@@ -36,6 +36,9 @@ struct session::impl {
   /// Cleared by a fatal failure on any connection that made or resumed it (RFC 5246
   /// §7.2.2); shared by every copy of one TLS session, including those that resumed it.
   std::shared_ptr<std::atomic<bool>> resumable = std::make_shared<std::atomic<bool>>(true);
+  /// A TLS 1.3 ticket: clients SHOULD NOT offer one twice (RFC 8446 §C.4), so the session
+  /// cache hands it out once.
+  bool single_use = false;
 };
 
 struct context::impl {

@@ -21,12 +21,14 @@ std::string canonical_host_name(std::string_view name);
 std::string canonical_server_key(std::string_view server);
 
 /// Least-recently-used map from canonical server key to value, safe to share between
-/// threads. Values that `usable` rejects are dropped when looked up.
+/// threads. Values that `usable` rejects are dropped when looked up; values that `once`
+/// accepts are removed as they are handed out.
 template <class Value> class session_cache {
 public:
   explicit session_cache(std::size_t capacity) : capacity_(capacity) {}
 
-  template <class Usable> std::optional<Value> find(std::string_view server, Usable usable) {
+  template <class Usable, class Once>
+  std::optional<Value> find(std::string_view server, Usable usable, Once once) {
     std::lock_guard lock(mutex_);
     auto it = index_.find(canonical_server_key(server));
     if (it == index_.end())
@@ -36,8 +38,17 @@ public:
       index_.erase(it);
       return std::nullopt;
     }
+    if (once(it->second->second)) {
+      Value taken = std::move(it->second->second);
+      order_.erase(it->second);
+      index_.erase(it);
+      return taken;
+    }
     order_.splice(order_.begin(), order_, it->second);
     return it->second->second;
+  }
+  template <class Usable> std::optional<Value> find(std::string_view server, Usable usable) {
+    return find(server, usable, [](const Value &) { return false; });
   }
 
   void insert(std::string_view server, Value value) {

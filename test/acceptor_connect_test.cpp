@@ -210,7 +210,10 @@ TEST_CASE("the session cache resumes for the name verified, not for the address 
     auto first = co_await as("a.test");
     CHECK(!first.first);
     CHECK(!first.second);
-    CHECK(client.cached_session("a.test:" + port));
+    // Looking takes a TLS 1.3 ticket out of the cache (it is offered once): there, the
+    // resumption below shows it was cached.
+    if (!tlsio_test::on_openssl())
+      CHECK(client.cached_session("a.test:" + port));
     CHECK(!client.cached_session("127.0.0.1:" + port));
     auto again = co_await as("A.test.");
     CHECK(!again.first);

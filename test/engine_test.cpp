@@ -1021,3 +1021,18 @@ TEST_CASE("each resumption brings a fresh ticket, and a chain of them resumes") 
     s = next;
   }
 }
+
+// RFC 8446 §C.4: a TLS 1.3 ticket is offered once; a TLS 1.2 session may be resumed again.
+TEST_CASE("the client session cache hands a TLS 1.3 ticket out once") {
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context();
+  server_ctx.enable_session_tickets();
+  auto client_ctx = pki.client_context();
+  client_ctx.enable_session_cache();
+  engine_pair p(client_ctx, server_ctx);
+  p.client.set_session_cache_key("localhost:443");
+  require_handshake(p);
+  CHECK(p.send(p.server, p.to_client, p.client, "x") == "x"); // brings a TLS 1.3 ticket
+  REQUIRE(client_ctx.cached_session("localhost:443"));
+  CHECK(client_ctx.cached_session("localhost:443").has_value() == !on_openssl());
+}

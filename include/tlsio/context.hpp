@@ -313,7 +313,9 @@ public:
   void enable_session_cache(std::size_t capacity = 256);
   /// The remembered session for `server` ("name:port"), if the cache is on and has one fit
   /// for resumption; nothing otherwise. Looking up counts as a use for the least recently
-  /// used order. Thread-safe: may be called from any thread at any time, concurrently with
+  /// used order. A TLS 1.3 session (OpenSSL backend) is handed out once and leaves the cache,
+  /// as RFC 8446 §C.4 asks clients not to offer a ticket twice; the server's next tickets
+  /// (read with the connection's data) take its place. Thread-safe: may be called from any thread at any time, concurrently with
   /// connections and with cache_session() (the cache has its own lock), though not while a
   /// setter runs.
   std::optional<session> cached_session(std::string_view server) const;

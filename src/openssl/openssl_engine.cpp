@@ -167,6 +167,7 @@ void openssl_engine::on_new_session(std::shared_ptr<SSL_SESSION> s) {
   made->openssl_value = std::move(s);
   made->server_name = canonical_host_name(server_name_);
   made->origin = context_;
+  made->single_use = SSL_SESSION_get_protocol_version(made->openssl_value.get()) == TLS1_3_VERSION;
   // A ticket for a resumed session continues it: it lives and dies as one.
   if (SSL_session_reused(connection_->native()) == 1 && offered_session_)
     made->resumable = offered_session_->resumable;
