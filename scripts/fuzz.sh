@@ -40,8 +40,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 mkdir -p "$dir/artifacts"
 passed=0
 failed=()
+# The DTLS engine's corpus starts empty: libFuzzer builds it from the settings byte up.
+mkdir -p "$dir/corpus/dtls_engine_fuzz"
 for target in engine_server_fuzz engine_client_fuzz load_fuzz client_hello_fuzz \
-  handshake_reframer_fuzz openssl_engine_fuzz; do
+  handshake_reframer_fuzz openssl_engine_fuzz dtls_engine_fuzz; do
   log="$dir/artifacts/$target.log"
   echo "== $target: ${seconds}s"
   if "$dir/bin/$target" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
