@@ -1036,3 +1036,26 @@ TEST_CASE("the client session cache hands a TLS 1.3 ticket out once") {
   REQUIRE(client_ctx.cached_session("localhost:443"));
   CHECK(client_ctx.cached_session("localhost:443").has_value() == !on_openssl());
 }
+
+// A client may offer a TLS 1.2 session again (RFC 5077 §3.3), even after a resumption that
+// brought a new ticket (OpenSSL's client marked the offered session unresumable then).
+TEST_CASE("a TLS 1.2 session resumes on every backend, more than once") {
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context();
+  server_ctx.set_max_version(tlsio::tls_version::tls1_2);
+  server_ctx.enable_session_tickets();
+  auto client_ctx = pki.client_context();
+  client_ctx.set_max_version(tlsio::tls_version::tls1_2);
+  engine_pair p(client_ctx, server_ctx);
+  require_handshake(p);
+  auto s = p.client.get_session();
+  REQUIRE(s);
+  for (int i = 0; i < 2; ++i) {
+    CAPTURE(i);
+    engine_pair q(client_ctx, server_ctx);
+    q.client.set_session(*s);
+    require_handshake(q);
+    CHECK(q.client.resumed());
+    CHECK(q.server.resumed());
+  }
+}

@@ -284,7 +284,12 @@ bool connection::read_ready() {
 }
 
 void connection::set_session(const std::shared_ptr<SSL_SESSION> &s) {
-  SSL_set_session(ssl_.get(), s.get());
+  // A copy: a client that gets a new TLS 1.2 ticket while resuming marks the session it
+  // offered not resumable (OpenSSL's client cache "removes" it), though the caller may offer
+  // that session again (RFC 5077 §3.3 lets a client reuse a ticket).
+  SSL_SESSION *copy = SSL_SESSION_dup(s.get());
+  SSL_set_session(ssl_.get(), copy != nullptr ? copy : s.get());
+  SSL_SESSION_free(copy); // SSL_set_session took its own reference
 }
 
 std::shared_ptr<SSL_SESSION> connection::session() const {
