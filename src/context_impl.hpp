@@ -37,8 +37,10 @@ struct session::impl {
   /// §7.2.2); shared by every copy of one TLS session, including those that resumed it.
   std::shared_ptr<std::atomic<bool>> resumable = std::make_shared<std::atomic<bool>>(true);
   /// A TLS 1.3 ticket: clients SHOULD NOT offer one twice (RFC 8446 §C.4), so the session
-  /// cache hands it out once.
+  /// cache hands it out once, and an engine offers it only if no engine has.
   bool single_use = false;
+  /// Set by the first engine that offers the session.
+  mutable std::atomic<bool> offered{false};
 };
 
 struct context::impl {

@@ -35,7 +35,10 @@ std::optional<session> context::cached_session(std::string_view server) const {
   if (!impl_->session_cache_)
     return std::nullopt;
   auto found = impl_->session_cache_->find(
-      server, [](const std::shared_ptr<const session::impl> &s) { return s->resumable->load(); },
+      server,
+      [](const std::shared_ptr<const session::impl> &s) {
+        return s->resumable->load() && !(s->single_use && s->offered.load());
+      },
       [](const std::shared_ptr<const session::impl> &s) { return s->single_use; });
   return found ? std::optional<session>(session(*found)) : std::nullopt;
 }

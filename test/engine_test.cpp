@@ -1059,3 +1059,26 @@ TEST_CASE("a TLS 1.2 session resumes on every backend, more than once") {
     CHECK(q.server.resumed());
   }
 }
+
+// RFC 8446 §C.4 through every path: a ticket handed to two engines is offered by the first
+// only, and a resumed TLS 1.3 connection does not hand back the ticket it spent.
+TEST_CASE("a TLS 1.3 ticket is offered once, whichever engine has it") {
+  const auto &pki = test_pki::shared();
+  auto server_ctx = pki.server_context();
+  server_ctx.enable_session_tickets();
+  auto client_ctx = pki.client_context();
+  engine_pair p(client_ctx, server_ctx);
+  require_handshake(p);
+  auto s = p.client_session();
+  REQUIRE(s);
+  engine_pair first(client_ctx, server_ctx);
+  first.client.set_session(*s);
+  require_handshake(first);
+  CHECK(first.client.resumed());
+  // Before the server's next ticket is read, a TLS 1.3 client has no session to hand out.
+  CHECK(first.client.get_session().has_value() == !on_openssl());
+  engine_pair second(client_ctx, server_ctx);
+  second.client.set_session(*s);
+  require_handshake(second);
+  CHECK(second.client.resumed() == !on_openssl());
+}

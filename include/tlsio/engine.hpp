@@ -150,7 +150,9 @@ public:
   /// is made by the first handshake step, and only if `s` may resume here (see session:
   /// same server name as set_server_name(), same context); otherwise, and if the
   /// server declines, a full handshake happens. resumed() tells which. Client only, and
-  /// before the first handshake step: a session set later is not offered.
+  /// before the first handshake step: a session set later is not offered. A TLS 1.3
+  /// session (a ticket) is offered once, whichever engine offers it (RFC 8446 §C.4): offered
+  /// again, it brings a full handshake.
   void set_session(const session &s);
   /// Client, after the handshake: the session to resume next time; the same session on
   /// every call (under TLS 1.3, the newest ticket the server sent). Nothing before the

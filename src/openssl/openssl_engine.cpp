@@ -64,7 +64,9 @@ void openssl_engine::start_handshake() {
     fail(error::wrong_backend, {});
     return;
   }
-  if (may_resume(*offered)) { // else a full handshake verifies this server afresh
+  // Else a full handshake verifies this server afresh; a ticket already offered elsewhere
+  // is not offered again (RFC 8446 §C.4).
+  if (may_resume(*offered) && !(offered->single_use && offered->offered.exchange(true))) {
     connection_->set_session(offered->openssl_value);
     offered_session_ = std::move(offered);
   }
@@ -183,7 +185,7 @@ std::optional<session> openssl_engine::get_session() const {
     return std::nullopt;
   // A resumed TLS 1.2 session without a new ticket goes on as the one offered.
   std::shared_ptr<const session::impl> latest = own_session_;
-  if (!latest && resumed())
+  if (!latest && resumed() && offered_session_ && !offered_session_->single_use)
     latest = offered_session_;
   if (!latest || !*latest->resumable)
     return std::nullopt;
