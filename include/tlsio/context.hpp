@@ -319,8 +319,9 @@ public:
   /// connections and with cache_session() (the cache has its own lock), though not while a
   /// setter runs.
   std::optional<session> cached_session(std::string_view server) const;
-  /// Remembers `s` for `server` ("name:port"; tlsio::async_connect does this after each
-  /// handshake), replacing what was there. Does nothing unless enable_session_cache() was
+  /// Remembers `s` for `server` ("name:port"), replacing what was there. Connections made by
+  /// tlsio::async_connect need no call: their engines remember each session as it arrives
+  /// (engine::set_session_cache_key()). Does nothing unless enable_session_cache() was
   /// called with a capacity above 0. Thread-safe as cached_session().
   void cache_session(std::string_view server, const session &s) const;
 
