@@ -1057,6 +1057,10 @@ TEST_CASE("a TLS 1.2 session resumes on every backend, more than once") {
     require_handshake(q);
     CHECK(q.client.resumed());
     CHECK(q.server.resumed());
+    // The ticket the server renewed in that handshake is the one to offer next.
+    auto renewed = q.client.get_session();
+    REQUIRE(renewed);
+    CHECK(renewed->shared() != s->shared());
   }
 }
 

@@ -81,7 +81,15 @@ step_result openssl_engine::handshake() {
     start_handshake();
   if (failure_)
     return {status::failed, 0, failure_};
-  return checked(connection_->handshake());
+  bool was_done = handshake_done();
+  auto r = checked(connection_->handshake());
+  // OpenSSL calls no new-session callback for a resumed TLS 1.2 handshake, though the server
+  // may have renewed the ticket in it (ours always does): the connection's session has it.
+  if (!was_done && handshake_done() && resumed() && context_->role_ == role::client &&
+      SSL_version(connection_->native()) == TLS1_2_VERSION)
+    if (auto renewed = connection_->session())
+      on_new_session(std::move(renewed));
+  return r;
 }
 
 step_result openssl_engine::read(std::span<std::byte> out) {
