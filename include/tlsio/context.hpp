@@ -315,9 +315,9 @@ public:
   /// for resumption; nothing otherwise. Looking up counts as a use for the least recently
   /// used order. A TLS 1.3 session (OpenSSL backend) is handed out once and leaves the cache,
   /// as RFC 8446 §C.4 asks clients not to offer a ticket twice; the server's next tickets
-  /// (read with the connection's data) take its place. Thread-safe: may be called from any thread at any time, concurrently with
-  /// connections and with cache_session() (the cache has its own lock), though not while a
-  /// setter runs.
+  /// (read with the connection's data) take its place. Thread-safe: may be called from any thread
+  /// at any time, concurrently with connections and with cache_session() (the cache has its own
+  /// lock), though not while a setter runs.
   std::optional<session> cached_session(std::string_view server) const;
   /// Remembers `s` for `server` ("name:port"), replacing what was there. Connections made by
   /// tlsio::async_connect need no call: their engines remember each session as it arrives
