@@ -10,7 +10,9 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 using namespace tools_test;
 
@@ -24,11 +26,20 @@ std::string closed_port() {
 }
 
 /// The command tlsio-server --generate suggests: the rest of its log line after "e.g.: ".
-std::string suggested_command(const std::string &log) {
-  auto start = log.find("e.g.: ");
-  REQUIRE(start != std::string::npos);
-  start += 6;
-  return log.substr(start, log.find('\n', start) - start);
+/// The line goes to standard error after "listening on" reaches standard output, so it is
+/// waited for (CI once read standard error before it arrived).
+std::string suggested_command(child_process &server) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  for (;;) {
+    auto log = server.err();
+    auto start = log.find("e.g.: ");
+    if (start != std::string::npos && log.find('\n', start) != std::string::npos) {
+      start += 6;
+      return log.substr(start, log.find('\n', start) - start);
+    }
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "no suggested command in: " << log);
+    std::this_thread::sleep_for(10ms);
+  }
 }
 
 } // namespace
@@ -199,7 +210,7 @@ TEST_CASE("tlsio-server --generate prints a command that works as printed") {
   auto ca = (dir.path() / "generated-ca.pem").string();
   SUBCASE("--http: curl") {
     tlsio_server server(dir.path(), {"--generate", ca, "--http"});
-    auto command = suggested_command(server.process.err());
+    auto command = suggested_command(server.process);
     CHECK(command.starts_with("curl --cacert " + ca + " https://127.0.0.1:" + server.port));
     if (auto curl = find_program("curl")) {
       auto r = run({"/bin/sh", "-c", command + " --silent --show-error"}, "", dir.path(), "curl");
@@ -213,7 +224,7 @@ TEST_CASE("tlsio-server --generate prints a command that works as printed") {
   }
   SUBCASE("echo: tlsio-client, which the tools' directory provides") {
     tlsio_server server(dir.path(), {"--generate", ca});
-    auto command = suggested_command(server.process.err());
+    auto command = suggested_command(server.process);
     CHECK(contains(command, "tlsio-client --cacert " + ca + " 127.0.0.1:" + server.port));
     auto path = fs::path(tool("tlsio-client")).parent_path().string() + ":" + std::getenv("PATH");
     auto r = run({"/usr/bin/env", "PATH=" + path, "/bin/sh", "-c", command}, "", dir.path(),
