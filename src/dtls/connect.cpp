@@ -1,0 +1,127 @@
+#include <tlsio/dtls/connect.hpp>
+
+#include "association.hpp"
+#include "spawn_operation.hpp"
+
+#include <tlsio/error.hpp>
+
+#include <tlsio/compat.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+namespace tlsio::dtls {
+
+namespace detail {
+
+namespace {
+
+struct connect_outcome {
+  std::error_code error;
+  stream s;
+  std::string detail; // the engine's failure detail, for the throwing form
+};
+
+constexpr auto wait_tuple = tlsio::compat::as_tuple(asio::use_awaitable);
+
+/// One handshake with one address; the association, or why not.
+asio::awaitable<std::tuple<std::error_code, std::shared_ptr<association>, std::string>>
+try_endpoint(const asio::any_io_executor &strand, const context &ctx, const connect_request &r,
+             const asio::ip::udp::endpoint &to) {
+  auto socket = std::make_shared<asio::ip::udp::socket>(strand);
+  std::error_code ec;
+  socket->open(to.protocol(), ec);
+  if (!ec)
+    socket->connect(to, ec);
+  if (!ec)
+    socket->non_blocking(true, ec);
+  if (ec)
+    co_return std::tuple(ec, nullptr, std::string());
+  dtls::engine engine(ctx);
+  engine.set_server_name(r.server_name ? *r.server_name : r.host);
+  engine.set_mtu(r.mtu);
+  auto a = std::make_shared<association>(strand, std::move(engine), socket, std::nullopt,
+                                         r.idle_timeout);
+  a->start_client();
+  ec = co_await a->handshake(r.deadline);
+  if (ec) {
+    auto why = a->failure_detail();
+    a->close();
+    co_return std::tuple(ec, nullptr, why);
+  }
+  co_return std::tuple(ec, a, std::string());
+}
+
+asio::awaitable<connect_outcome> connect_coroutine(context ctx, connect_request r) {
+  auto strand = co_await asio::this_coro::executor;
+  if (ctx.get_role() != role::client)
+    co_return connect_outcome{error::wrong_role, {}, {}};
+  // Shared with the timer's handler, which may run after this coroutine has ended.
+  auto resolver = std::make_shared<asio::ip::udp::resolver>(strand);
+  asio::steady_timer limit(strand);
+  if (r.deadline) {
+    limit.expires_at(*r.deadline);
+    limit.async_wait([resolver](std::error_code ec) {
+      if (!ec)
+        resolver->cancel();
+    });
+  }
+  auto [resolve_error, endpoints] = co_await resolver->async_resolve(r.host, r.port, wait_tuple);
+  limit.cancel();
+  if (resolve_error) {
+    bool late = r.deadline && std::chrono::steady_clock::now() >= *r.deadline;
+    co_return connect_outcome{late ? std::error_code(error::timed_out) : resolve_error, {}, {}};
+  }
+  std::error_code last = asio::error::host_not_found;
+  std::string why;
+  for (const auto &entry : endpoints) {
+    auto [ec, a, detail] = co_await try_endpoint(strand, ctx, r, entry.endpoint());
+    if (!ec)
+      co_return connect_outcome{{}, stream_access::make(std::move(a)), {}};
+    last = ec;
+    why = detail;
+    if (ec != asio::error::connection_refused)
+      break;
+  }
+  co_return connect_outcome{last, {}, why};
+}
+
+asio::awaitable<std::tuple<std::error_code, stream>> connect_results(context ctx,
+                                                                     connect_request r) {
+  auto outcome = co_await connect_coroutine(std::move(ctx), std::move(r));
+  co_return std::tuple(outcome.error, std::move(outcome.s));
+}
+
+} // namespace
+
+void start_connect(const asio::any_io_executor &ex, asio::cancellation_slot slot,
+                   const context &ctx, connect_request request,
+                   std::unique_ptr<completion<std::error_code, stream>> done) {
+  auto strand = asio::any_io_executor(asio::make_strand(ex));
+  spawn_operation(strand, slot, connect_results(ctx, std::move(request)), std::move(done));
+}
+
+} // namespace detail
+
+namespace {
+asio::awaitable<stream> connect_or_throw(const context ctx, detail::connect_request r) {
+  auto strand = asio::make_strand(co_await asio::this_coro::executor);
+  auto outcome = co_await asio::co_spawn(strand, detail::connect_coroutine(ctx, r),
+                                         asio::use_awaitable);
+  if (outcome.error)
+    throw tls_error(outcome.error, "DTLS connecting to " + r.host + " port " + r.port + ": " +
+                                       (outcome.detail.empty() ? outcome.error.message()
+                                                               : outcome.detail));
+  co_return std::move(outcome.s);
+}
+} // namespace
+
+// Not a coroutine: the options' views are copied now, not when the awaitable first runs.
+asio::awaitable<stream> async_connect(const context &ctx, std::string_view host,
+                                      std::string_view port, connect_options options) {
+  return connect_or_throw(ctx, detail::connect_request(host, port, options));
+}
+
+} // namespace tlsio::dtls
