@@ -8,7 +8,8 @@
 ///     tlsio::dtls::acceptor acceptor(executor, server_ctx, "", 4433);
 ///     for (;;) {
 ///       tlsio::dtls::stream s = co_await acceptor.async_accept(asio::use_awaitable);
-///       asio::co_spawn(s.get_executor(), echo(std::move(s)), asio::detached);
+///       auto ex = s.get_executor();         // the acceptor's strand
+///       asio::co_spawn(ex, echo(std::move(s)), asio::detached);
 ///     }
 ///
 /// How it works. The acceptor reads its socket from construction on and hands each datagram

@@ -1,0 +1,342 @@
+// tlsio::dtls::stream, async_connect and acceptor over loopback UDP: message boundaries,
+// size errors, cancellation that loses nothing, close_notify, idle timeouts, poll, no state
+// before a cookie, verification, many clients at once.
+#include "dtls_pair.hpp"
+#include "loopback.hpp"
+
+#include <tlsio/dtls/acceptor.hpp>
+#include <tlsio/dtls/connect.hpp>
+#include <tlsio/dtls/poll.hpp>
+
+#include <doctest/doctest.h>
+
+#include <array>
+
+using namespace tlsio_test;
+using asio::awaitable;
+using asio::use_awaitable;
+using tlsio::compat::as_tuple;
+namespace dtls = tlsio::dtls;
+
+namespace {
+
+template <class F> void run_coroutine(asio::io_context &io, F f) {
+  auto done = asio::co_spawn(io, f(), asio::use_future);
+  REQUIRE(run_until_ready(io, done));
+  done.get();
+}
+
+std::string port_of(const dtls::acceptor &a) { return std::to_string(a.local_endpoint().port()); }
+
+/// Echoes each message back until the stream ends.
+awaitable<void> echo(dtls::stream s) {
+  std::array<char, 2048> buffer;
+  for (;;) {
+    auto [ec, n] = co_await s.async_receive(asio::buffer(buffer), as_tuple(use_awaitable));
+    if (ec)
+      co_return;
+    co_await s.async_send(asio::buffer(buffer.data(), n), as_tuple(use_awaitable));
+  }
+}
+
+awaitable<void> serve_echo(dtls::acceptor &acceptor) {
+  for (;;) {
+    auto [ec, s] = co_await acceptor.async_accept(as_tuple(use_awaitable));
+    if (ec)
+      co_return;
+    auto ex = s.get_executor(); // before s is moved into echo's frame
+    asio::co_spawn(ex, echo(std::move(s)), asio::detached);
+  }
+}
+
+awaitable<std::string> receive_string(dtls::stream &s) {
+  std::array<char, 2048> buffer;
+  auto n = co_await s.async_receive(asio::buffer(buffer), use_awaitable);
+  co_return std::string(buffer.data(), n);
+}
+
+/// Runs io until `done` holds or a generous bound passes.
+template <class Predicate> bool run_until(asio::io_context &io, Predicate done) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    io.restart();
+    io.run_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+std::vector<std::byte> first_client_hello(const tlsio::context &ctx) {
+  dtls::engine e(ctx);
+  e.set_server_name("localhost");
+  e.handshake();
+  auto d = e.pending_datagram();
+  return {d.begin(), d.end()};
+}
+
+} // namespace
+
+TEST_CASE("connect, accept, echo: three sends are three receives, boundaries kept") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    CHECK(s.protocol_version() == "DTLSv1.2");
+    CHECK(!s.cipher_suite().empty());
+    CHECK(s.peer_certificate().has_value());
+    CHECK(s.server_name() == "localhost");
+    CHECK(s.remote_endpoint() == acceptor.local_endpoint());
+    CHECK(s.max_message_size() > 1000);
+    CHECK(s.max_message_size() < dtls::engine::default_mtu);
+    for (auto m : {"one", "two", "three"})
+      co_await s.async_send(asio::buffer(std::string(m)), use_awaitable);
+    CHECK(co_await receive_string(s) == "one");
+    CHECK(co_await receive_string(s) == "two");
+    CHECK(co_await receive_string(s) == "three");
+    CHECK(acceptor.associations() == 1);
+    co_await s.async_shutdown(use_awaitable);
+    auto [ec, n] = co_await s.async_send(asio::buffer("x", 1), as_tuple(use_awaitable));
+    CHECK(ec == tlsio::error::not_connected);
+  });
+  // The server's echo sees close_notify (eof) and its association leaves the acceptor.
+  CHECK(run_until(io, [&] { return acceptor.associations() == 0; }));
+  acceptor.close();
+}
+
+TEST_CASE("an oversize message fails before sending; a short buffer reports truncation") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    std::string big(s.max_message_size() + 1, 'b');
+    auto [too_large, sent] = co_await s.async_send(asio::buffer(big), as_tuple(use_awaitable));
+    CHECK(too_large == tlsio::error::message_too_large);
+    CHECK(sent == 0);
+    big.pop_back();
+    CHECK(co_await s.async_send(asio::buffer(big), use_awaitable) == big.size());
+    co_await s.async_send(asio::buffer(std::string("next")), use_awaitable);
+    std::array<char, 10> small;
+    auto [cut, n] = co_await s.async_receive(asio::buffer(small), as_tuple(use_awaitable));
+    CHECK(cut == tlsio::error::message_truncated);
+    CHECK(n == small.size());
+    CHECK(std::string(small.data(), n) == big.substr(0, small.size()));
+    CHECK(co_await receive_string(s) == "next");
+  });
+  acceptor.close();
+}
+
+TEST_CASE("a receive that times out or is cancelled loses nothing") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  std::optional<dtls::stream> server;
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> { server = co_await acceptor.async_accept(use_awaitable); },
+      asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    std::array<char, 100> buffer;
+    auto [timed_out, n] = co_await s.async_receive_for(asio::buffer(buffer),
+                                                       std::chrono::milliseconds(50),
+                                                       as_tuple(use_awaitable));
+    CHECK(timed_out == tlsio::error::timed_out);
+    CHECK(n == 0);
+    // The message arrives while a receive waits, and that receive is cancelled (partial).
+    asio::cancellation_signal cancel;
+    auto pending = s.async_receive(asio::buffer(buffer),
+                                   asio::bind_cancellation_slot(cancel.slot(), asio::use_future));
+    asio::steady_timer pause(co_await asio::this_coro::executor);
+    while (!server) {
+      pause.expires_after(std::chrono::milliseconds(5));
+      co_await pause.async_wait(use_awaitable);
+    }
+    co_await server->async_send(asio::buffer(std::string("kept")), use_awaitable);
+    pause.expires_after(std::chrono::milliseconds(50));
+    co_await pause.async_wait(use_awaitable);
+    // Whichever happened first, the message is delivered exactly once.
+    cancel.emit(asio::cancellation_type::partial);
+    pause.expires_after(std::chrono::milliseconds(20));
+    co_await pause.async_wait(use_awaitable);
+    std::string got;
+    try {
+      got = std::string(buffer.data(), pending.get());
+    } catch (const std::system_error &e) {
+      CHECK(e.code() == asio::error::operation_aborted);
+    }
+    if (got.empty())
+      got = co_await receive_string(s);
+    CHECK(got == "kept");
+  });
+  acceptor.close();
+}
+
+TEST_CASE("close_notify reads as eof after the messages before it") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto s = co_await acceptor.async_accept(use_awaitable);
+        co_await s.async_send(asio::buffer(std::string("last")), use_awaitable);
+        co_await s.async_shutdown(use_awaitable);
+      },
+      asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    CHECK(co_await receive_string(s) == "last");
+    std::array<char, 10> buffer;
+    auto [ec, n] = co_await s.async_receive(asio::buffer(buffer), as_tuple(use_awaitable));
+    CHECK(ec == asio::error::eof);
+  });
+  CHECK(run_until(io, [&] { return acceptor.associations() == 0; }));
+  acceptor.close();
+}
+
+TEST_CASE("idle timeout: a silent peer ends the association on both sides") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0,
+                          {.idle_timeout = std::chrono::milliseconds(300)});
+  std::error_code server_end;
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto s = co_await acceptor.async_accept(use_awaitable);
+        std::array<char, 10> buffer;
+        auto [ec, n] = co_await s.async_receive(asio::buffer(buffer), as_tuple(use_awaitable));
+        server_end = ec;
+      },
+      asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor),
+                                          {.idle_timeout = std::chrono::milliseconds(600)});
+    std::array<char, 10> buffer;
+    auto start = std::chrono::steady_clock::now();
+    auto [ec, n] = co_await s.async_receive(asio::buffer(buffer), as_tuple(use_awaitable));
+    CHECK(ec == tlsio::error::idle_timeout);
+    CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(500));
+  });
+  CHECK(server_end == tlsio::error::idle_timeout);
+  CHECK(acceptor.associations() == 0);
+  acceptor.close();
+}
+
+TEST_CASE("poll: read is ready once a message is queued, and the receive then completes") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    auto none = co_await tlsio::async_poll(s, tlsio::wait::read, std::chrono::milliseconds(50));
+    CHECK(none == tlsio::wait::none);
+    CHECK(co_await tlsio::async_poll(s, tlsio::wait::write, tlsio::forever) ==
+          tlsio::wait::write);
+    co_await s.async_send(asio::buffer(std::string("ping")), use_awaitable);
+    auto ready = co_await tlsio::async_poll(s, tlsio::wait::read, std::chrono::seconds(10));
+    CHECK(ready == tlsio::wait::read);
+    // Nothing else may arrive now: a receive with no time to wait still gets the message.
+    std::array<char, 10> buffer;
+    auto [ec, n] = co_await s.async_receive_for(asio::buffer(buffer), std::chrono::milliseconds(0),
+                                                as_tuple(use_awaitable));
+    CHECK(!ec);
+    CHECK(std::string(buffer.data(), n) == "ping");
+  });
+  acceptor.close();
+}
+
+TEST_CASE("no state before a valid cookie: garbage and first ClientHellos create nothing") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::ip::udp::socket raw(io, {asio::ip::make_address("127.0.0.1"), 0});
+  auto hello = first_client_hello(dtls_client_context());
+  std::vector<std::byte> garbage(300, std::byte{0x16});
+  for (int i = 0; i < 20; ++i) {
+    raw.send_to(asio::buffer(garbage), acceptor.local_endpoint());
+    raw.send_to(asio::buffer(hello), acceptor.local_endpoint());
+  }
+  std::size_t answers = 0;
+  std::array<std::byte, 2048> reply;
+  raw.non_blocking(true);
+  CHECK(run_until(io, [&] {
+    std::error_code ec;
+    for (;;) {
+      auto n = raw.receive(asio::buffer(reply), 0, ec);
+      if (ec)
+        break;
+      ++answers;
+      CHECK(n <= hello.size()); // no amplification (RFC 6347 §4.2.1)
+      CHECK(std::to_integer<int>(reply[0]) == 22);
+      CHECK(std::to_integer<int>(reply[13]) == 3); // HelloVerifyRequest
+    }
+    return answers == 20;
+  }));
+  CHECK(acceptor.associations() == 0);
+  CHECK(acceptor.failures() == 0);
+  acceptor.close();
+}
+
+TEST_CASE("verification: a wrong host name fails the connect; the acceptor counts it") {
+  asio::io_context io;
+  std::vector<dtls::handshake_failure> failures;
+  dtls::acceptor acceptor(
+      io.get_executor(), dtls_server_context(), "127.0.0.1", 0,
+      {.on_failure = [&](const dtls::handshake_failure &f) { failures.push_back(f); }});
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto [ec, s] = co_await dtls::async_connect(io.get_executor(), dtls_client_context(),
+                                                "127.0.0.1", port_of(acceptor),
+                                                {.server_name = "wrong.example"},
+                                                as_tuple(use_awaitable));
+    CHECK(ec == tlsio::error::host_name_mismatch);
+    CHECK(!s.is_open());
+    try {
+      co_await dtls::async_connect(dtls_client_context(), "127.0.0.1", port_of(acceptor),
+                                   {.server_name = "wrong.example"});
+      FAIL("no exception");
+    } catch (const tlsio::tls_error &e) {
+      CHECK(std::string(e.what()).find("127.0.0.1") != std::string::npos);
+    }
+  });
+  CHECK(run_until(io, [&] { return failures.size() == 2; }));
+  CHECK(acceptor.failures() == 2);
+  CHECK(acceptor.associations() == 0);
+  acceptor.close();
+}
+
+TEST_CASE("connect to a port where nothing listens: connection_refused, not a timeout") {
+  asio::io_context io;
+  asio::ip::udp::socket closed(io, {asio::ip::make_address("127.0.0.1"), 0});
+  auto port = std::to_string(closed.local_endpoint().port());
+  closed.close();
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto [ec, s] = co_await dtls::async_connect(io.get_executor(), dtls_client_context(),
+                                                "127.0.0.1", port, as_tuple(use_awaitable));
+    CHECK(ec == asio::error::connection_refused);
+  });
+}
+
+TEST_CASE("many clients at once on one acceptor; associations return to 0") {
+  constexpr int clients = 100;
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  int echoed = 0;
+  auto ctx = dtls_client_context();
+  for (int i = 0; i < clients; ++i)
+    asio::co_spawn(
+        io,
+        [&, i]() -> awaitable<void> {
+          auto s = co_await dtls::async_connect(ctx, "127.0.0.1", port_of(acceptor),
+                                                {.server_name = "localhost"});
+          auto text = "client " + std::to_string(i);
+          co_await s.async_send(asio::buffer(text), use_awaitable);
+          if (co_await receive_string(s) == text)
+            ++echoed;
+          co_await s.async_shutdown(use_awaitable);
+        },
+        asio::detached);
+  CHECK(run_until(io, [&] { return echoed == clients; }));
+  CHECK(run_until(io, [&] { return acceptor.associations() == 0; }));
+  acceptor.close();
+}
