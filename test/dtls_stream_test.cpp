@@ -1,8 +1,7 @@
 // tlsio::dtls::stream, async_connect and acceptor over loopback UDP: message boundaries,
 // size errors, cancellation that loses nothing, close_notify, idle timeouts, poll, no state
 // before a cookie, verification, many clients at once.
-#include "dtls_pair.hpp"
-#include "loopback.hpp"
+#include "dtls_loopback.hpp"
 
 #include <tlsio/dtls/acceptor.hpp>
 #include <tlsio/dtls/connect.hpp>
@@ -15,67 +14,6 @@
 using namespace tlsio_test;
 using asio::awaitable;
 using asio::use_awaitable;
-using tlsio::compat::as_tuple;
-namespace dtls = tlsio::dtls;
-
-namespace {
-
-template <class F> void run_coroutine(asio::io_context &io, F f) {
-  auto done = asio::co_spawn(io, f(), asio::use_future);
-  REQUIRE(run_until_ready(io, done));
-  done.get();
-}
-
-std::string port_of(const dtls::acceptor &a) { return std::to_string(a.local_endpoint().port()); }
-
-/// Echoes each message back until the stream ends.
-awaitable<void> echo(dtls::stream s) {
-  std::array<char, 2048> buffer;
-  for (;;) {
-    auto [ec, n] = co_await s.async_receive(asio::buffer(buffer), as_tuple(use_awaitable));
-    if (ec)
-      co_return;
-    co_await s.async_send(asio::buffer(buffer.data(), n), as_tuple(use_awaitable));
-  }
-}
-
-awaitable<void> serve_echo(dtls::acceptor &acceptor) {
-  for (;;) {
-    auto [ec, s] = co_await acceptor.async_accept(as_tuple(use_awaitable));
-    if (ec)
-      co_return;
-    auto ex = s.get_executor(); // before s is moved into echo's frame
-    asio::co_spawn(ex, echo(std::move(s)), asio::detached);
-  }
-}
-
-awaitable<std::string> receive_string(dtls::stream &s) {
-  std::array<char, 2048> buffer;
-  auto n = co_await s.async_receive(asio::buffer(buffer), use_awaitable);
-  co_return std::string(buffer.data(), n);
-}
-
-/// Runs io until `done` holds or a generous bound passes.
-template <class Predicate> bool run_until(asio::io_context &io, Predicate done) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    io.restart();
-    io.run_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
-std::vector<std::byte> first_client_hello(const tlsio::context &ctx) {
-  dtls::engine e(ctx);
-  e.set_server_name("localhost");
-  e.handshake();
-  auto d = e.pending_datagram();
-  return {d.begin(), d.end()};
-}
-
-} // namespace
 
 TEST_CASE("connect, accept, echo: three sends are three receives, boundaries kept") {
   asio::io_context io;
@@ -133,15 +71,13 @@ TEST_CASE("a receive that times out or is cancelled loses nothing") {
   dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
   std::optional<dtls::stream> server;
   asio::co_spawn(
-      io,
-      [&]() -> awaitable<void> { server = co_await acceptor.async_accept(use_awaitable); },
+      io, [&]() -> awaitable<void> { server = co_await acceptor.async_accept(use_awaitable); },
       asio::detached);
   run_coroutine(io, [&]() -> awaitable<void> {
     auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
     std::array<char, 100> buffer;
-    auto [timed_out, n] = co_await s.async_receive_for(asio::buffer(buffer),
-                                                       std::chrono::milliseconds(50),
-                                                       as_tuple(use_awaitable));
+    auto [timed_out, n] = co_await s.async_receive_for(
+        asio::buffer(buffer), std::chrono::milliseconds(50), as_tuple(use_awaitable));
     CHECK(timed_out == tlsio::error::timed_out);
     CHECK(n == 0);
     // The message arrives while a receive waits, and that receive is cancelled (partial).
@@ -231,8 +167,7 @@ TEST_CASE("poll: read is ready once a message is queued, and the receive then co
     auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
     auto none = co_await tlsio::async_poll(s, tlsio::wait::read, std::chrono::milliseconds(50));
     CHECK(none == tlsio::wait::none);
-    CHECK(co_await tlsio::async_poll(s, tlsio::wait::write, tlsio::forever) ==
-          tlsio::wait::write);
+    CHECK(co_await tlsio::async_poll(s, tlsio::wait::write, tlsio::forever) == tlsio::wait::write);
     co_await s.async_send(asio::buffer(std::string("ping")), use_awaitable);
     auto ready = co_await tlsio::async_poll(s, tlsio::wait::read, std::chrono::seconds(10));
     CHECK(ready == tlsio::wait::read);
@@ -284,10 +219,9 @@ TEST_CASE("verification: a wrong host name fails the connect; the acceptor count
       io.get_executor(), dtls_server_context(), "127.0.0.1", 0,
       {.on_failure = [&](const dtls::handshake_failure &f) { failures.push_back(f); }});
   run_coroutine(io, [&]() -> awaitable<void> {
-    auto [ec, s] = co_await dtls::async_connect(io.get_executor(), dtls_client_context(),
-                                                "127.0.0.1", port_of(acceptor),
-                                                {.server_name = "wrong.example"},
-                                                as_tuple(use_awaitable));
+    auto [ec, s] = co_await dtls::async_connect(
+        io.get_executor(), dtls_client_context(), "127.0.0.1", port_of(acceptor),
+        {.server_name = "wrong.example"}, as_tuple(use_awaitable));
     CHECK(ec == tlsio::error::host_name_mismatch);
     CHECK(!s.is_open());
     try {
@@ -317,7 +251,7 @@ TEST_CASE("connect to a port where nothing listens: connection_refused, not a ti
 }
 
 TEST_CASE("many clients at once on one acceptor; associations return to 0") {
-  constexpr int clients = 100;
+  constexpr int clients = 200;
   asio::io_context io;
   dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
   asio::co_spawn(io, serve_echo(acceptor), asio::detached);
@@ -330,8 +264,7 @@ TEST_CASE("many clients at once on one acceptor; associations return to 0") {
           auto s = co_await dtls::async_connect(ctx, "127.0.0.1", port_of(acceptor),
                                                 {.server_name = "localhost"});
           auto text = "client " + std::to_string(i);
-          co_await s.async_send(asio::buffer(text), use_awaitable);
-          if (co_await receive_string(s) == text)
+          if (co_await echo_until_back(s, text)) // UDP may lose it under this load
             ++echoed;
           co_await s.async_shutdown(use_awaitable);
         },
