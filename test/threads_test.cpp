@@ -1,6 +1,7 @@
 // One io_context run by several threads: the acceptor as the README uses it, a reader and a
 // writer at once on every connection, close() and move-assignment from a thread that runs
 // no handler. Meant for ThreadSanitizer (ctest label "threads"; TLSIO_SANITIZE=thread).
+#include "dtls_loopback.hpp"
 #include "loopback.hpp"
 #include "stalled_client.hpp"
 
@@ -571,4 +572,48 @@ TEST_CASE("three threads: reader, writer and poll at once with timeouts, sockets
                                                asio::make_strand(pool.io)};
   exchange_on_strands(pool, small_buffer_pair(strands[0], strands[1]), strands,
                       std::array{unbound{}, unbound{}});
+}
+
+namespace {
+
+// One DTLS client on a strand of its own: connect, echo a few messages, shut down.
+awaitable<void> dtls_client(std::string port, int who, std::atomic<int> &echoed) {
+  auto s = co_await tlsio::dtls::async_connect(dtls_client_context(), "127.0.0.1", port,
+                                               {.server_name = "localhost"});
+  for (int i = 0; i < 5; ++i)
+    if (co_await echo_until_back(s, std::to_string(who) + "/" + std::to_string(i)))
+      ++echoed;
+  co_await s.async_shutdown(use_awaitable);
+}
+
+} // namespace
+
+TEST_CASE("DTLS: four threads, one io_context, one acceptor; members called from outside") {
+  thread_pool pool(4);
+  tlsio::dtls::acceptor acceptor(pool.io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  auto port = std::to_string(acceptor.local_endpoint().port());
+  asio::co_spawn(acceptor.get_executor(), serve_echo(acceptor), asio::detached);
+  constexpr int clients = 30;
+  std::atomic<int> echoed{0}, done{0};
+  for (int who = 0; who < clients; ++who)
+    asio::co_spawn(asio::make_strand(pool.io), dtls_client(port, who, echoed),
+                   [&](std::exception_ptr e) {
+                     if (e)
+                       FAIL_CHECK("a DTLS client failed");
+                     ++done;
+                   });
+  // Members that are safe from any thread, while the handshakes run.
+  std::size_t seen = 0;
+  CHECK(eventually(
+      [&] {
+        seen = std::max(seen, acceptor.associations());
+        return done == clients;
+      },
+      nap, 60s));
+  CHECK(echoed == clients * 5);
+  CHECK(seen > 0);
+  CHECK(eventually([&] { return acceptor.associations() == 0; }, nap, 20s));
+  acceptor.close(); // from a thread that runs no handler
+  REQUIRE(pool.finish(20s));
+  CHECK(acceptor.failures() == 0);
 }
