@@ -8,7 +8,11 @@
 #include <tlsio/compat.hpp>
 #include <tlsio/connect.hpp>
 #include <tlsio/context.hpp>
+#include <tlsio/dtls/acceptor.hpp>
+#include <tlsio/dtls/connect.hpp>
 #include <tlsio/dtls/engine.hpp>
+#include <tlsio/dtls/poll.hpp>
+#include <tlsio/dtls/stream.hpp>
 #include <tlsio/engine.hpp>
 #include <tlsio/error.hpp>
 #include <tlsio/poll.hpp>

@@ -5,11 +5,11 @@
 ///
 /// Example:
 ///
-///     tlsio::dtls::acceptor acceptor(executor, server_ctx, "", 4433);
+///     tlsio::dtls::acceptor udp_acceptor(executor, server_ctx, "", 4433);
 ///     for (;;) {
-///       tlsio::dtls::stream s = co_await acceptor.async_accept(asio::use_awaitable);
-///       auto ex = s.get_executor();         // the acceptor's strand
-///       asio::co_spawn(ex, echo(std::move(s)), asio::detached);
+///       tlsio::dtls::stream ds = co_await udp_acceptor.async_accept(asio::use_awaitable);
+///       auto ex = ds.get_executor();         // the acceptor's strand
+///       asio::co_spawn(ex, echo(std::move(ds)), asio::detached);
 ///     }
 ///
 /// How it works. The acceptor reads its socket from construction on and hands each datagram

@@ -2,11 +2,10 @@
 /// tlsio::dtls::async_connect: resolve a host, connect a UDP socket and run the DTLS 1.2
 /// handshake (the seed's `(tls-connect tls host port 'udp)`; RFC 6347).
 ///
-/// Example, in a coroutine:
+/// Example, in a coroutine (client_ctx: a tlsio::context{tlsio::role::client} that trusts the
+/// server's CA):
 ///
-///     tlsio::context ctx{tlsio::role::client};
-///     ctx.load_verify_file("ca.pem");
-///     tlsio::dtls::stream s = co_await tlsio::dtls::async_connect(ctx, "localhost", "4433");
+///     tlsio::dtls::stream ds = co_await tlsio::dtls::async_connect(client_ctx, "localhost", "4433");
 ///
 /// The address family is tried in the resolver's order: an address that answers with ICMP
 /// port unreachable is left for the next; one that stays silent holds the connect until

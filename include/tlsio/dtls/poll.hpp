@@ -2,9 +2,9 @@
 /// tlsio::async_poll for a DTLS stream: wait until a message is queued or a send would not
 /// wait (the seed's tls-poll on a `proto 'udp` connection).
 ///
-///     auto ready = co_await tlsio::async_poll(s, tlsio::wait::read, 500ms);
+///     auto ready = co_await tlsio::async_poll(ds, tlsio::wait::read, 500ms);
 ///     if (tlsio::contains(ready, tlsio::wait::read))
-///       n = co_await s.async_receive(asio::buffer(buf));    // completes at once
+///       n = co_await ds.async_receive(asio::buffer(buf));    // completes at once
 #pragma once
 
 #include <tlsio/dtls/stream.hpp>

@@ -7,11 +7,11 @@
 /// its own) and tlsio::dtls::acceptor::async_accept() (a server's association, sharing the
 /// acceptor's socket). Example:
 ///
-///     tlsio::dtls::stream s = co_await tlsio::dtls::async_connect(ctx, "localhost", "4433");
-///     co_await s.async_send(asio::buffer("ping", 4));
-///     std::array<char, 1500> buf;
-///     std::size_t n = co_await s.async_receive(asio::buffer(buf));
-///     co_await s.async_shutdown();
+///     tlsio::dtls::stream ds = co_await tlsio::dtls::async_connect(client_ctx, "localhost", "4433");
+///     co_await ds.async_send(asio::buffer("ping", 4));
+///     std::array<char, 1500> message;
+///     std::size_t n = co_await ds.async_receive(asio::buffer(message));
+///     co_await ds.async_shutdown();
 ///
 /// Messages keep their boundaries: one async_send() is one datagram, and the peer's
 /// async_receive() gets it whole or not at all (UDP may lose, duplicate or reorder it; DTLS
