@@ -80,7 +80,7 @@ inline asio::awaitable<bool> echo_until_back(dtls::stream &s, const std::string 
 }
 
 /// Echoes messages until the stream ends; records why.
-asio::awaitable<void> echo_until_end(dtls::stream s, std::vector<std::error_code> &ends) {
+inline asio::awaitable<void> echo_until_end(dtls::stream s, std::vector<std::error_code> &ends) {
   std::array<char, 2048> buffer;
   for (;;) {
     auto [ec, n] = co_await s.async_receive(asio::buffer(buffer), as_tuple(asio::use_awaitable));
