@@ -37,7 +37,8 @@ std::string suggested_command(child_process &server) {
       start += 6;
       return log.substr(start, log.find('\n', start) - start);
     }
-    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "no suggested command in: " << log);
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                    "no suggested command in: " << log);
     std::this_thread::sleep_for(10ms);
   }
 }

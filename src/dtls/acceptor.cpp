@@ -5,7 +5,6 @@
 
 #include <tlsio/error.hpp>
 
-#include <tlsio/compat.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/dispatch.hpp>
@@ -15,6 +14,7 @@
 #include <asio/system_executor.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <tlsio/compat.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -81,8 +81,7 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
     while (!self->closed) {
       auto [ec, n] =
           co_await self->socket->async_receive_from(asio::buffer(buffer), from, wait_tuple);
-      if (self->closed || ec == asio::error::operation_aborted ||
-          ec == asio::error::bad_descriptor)
+      if (self->closed || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
         break;
       if (!ec)
         self->on_datagram(from, std::span(buffer.data(), n));
@@ -93,8 +92,7 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
     if (auto known = peers.find(from); known != peers.end()) {
       auto a = known->second; // on_datagram may end it, and the map let go of it
       a->on_datagram(d);
-    } else if (accepting && looks_like_client_hello(d) &&
-               peers.size() < options.max_associations &&
+    } else if (accepting && looks_like_client_hello(d) && peers.size() < options.max_associations &&
                handshaking + ready.size() < options.max_pending) {
       on_client_hello(from, d);
     }
@@ -110,7 +108,9 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
       // The HelloVerifyRequest, if any; then the engine and all it knew are gone.
       for (; engine.queued_output() > 0; engine.pop_datagram()) {
         std::error_code ignored;
-        socket->send_to(asio::buffer(engine.pending_datagram().data(), engine.pending_datagram().size()), from, 0, ignored);
+        socket->send_to(
+            asio::buffer(engine.pending_datagram().data(), engine.pending_datagram().size()), from,
+            0, ignored);
       }
       return;
     }
@@ -258,8 +258,8 @@ asio::ip::udp::endpoint bind_endpoint(const asio::any_io_executor &ex, std::stri
 
 } // namespace
 
-acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx,
-                   std::string_view host, std::string_view port, acceptor_options options) {
+acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx, std::string_view host,
+                   std::string_view port, acceptor_options options) {
   check_context(ctx);
   auto strand = asio::any_io_executor(asio::make_strand(executor));
   auto st = std::make_shared<detail::acceptor_state>(strand, ctx, std::move(options));

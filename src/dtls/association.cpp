@@ -3,12 +3,12 @@
 #include <tlsio/dtls/stream.hpp>
 #include <tlsio/error.hpp>
 
-#include <tlsio/compat.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/error.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <tlsio/compat.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -108,8 +108,8 @@ void association::decrypt_arrived() {
     switch (r.status) {
     case status::done:
       if (messages_.size() < stream::max_queued_messages)
-        messages_.push_back({{scratch_.begin(), scratch_.begin() + r.bytes},
-                             r.error == error::message_truncated});
+        messages_.push_back(
+            {{scratch_.begin(), scratch_.begin() + r.bytes}, r.error == error::message_truncated});
       break;
     case status::want_input:
       return;
@@ -129,7 +129,8 @@ void association::flush() {
   if (flushing_ || closed_ || !socket_->is_open())
     return;
   while (engine_.queued_output() > 0) {
-    auto datagram = asio::buffer(engine_.pending_datagram().data(), engine_.pending_datagram().size());
+    auto datagram =
+        asio::buffer(engine_.pending_datagram().data(), engine_.pending_datagram().size());
     std::error_code ec;
     if (peer_)
       socket_->send_to(datagram, *peer_, 0, ec);
@@ -352,9 +353,8 @@ association::poll(tlsio::wait what, std::optional<std::chrono::steady_clock::tim
       ready = ready | tlsio::wait::write;
     if (ready != tlsio::wait::none || *expired || closed_) {
       limit.cancel();
-      co_return std::tuple(closed_ ? std::error_code(asio::error::operation_aborted)
-                                   : std::error_code(),
-                           ready);
+      co_return std::tuple(
+          closed_ ? std::error_code(asio::error::operation_aborted) : std::error_code(), ready);
     }
     if (!co_await wait_change()) {
       limit.cancel();

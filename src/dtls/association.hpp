@@ -118,8 +118,8 @@ private:
   std::atomic<std::size_t> max_message_size_{0}; // read by the stream from any thread
   std::error_code why_;
   bool established_ = false, ended_ = false, closed_ = false, flushing_ = false;
-  std::uint64_t sent_ = 0;             // datagrams handed to the socket (or given up)
-  std::uint64_t last_oversize_ = 0;    // 1 + the index of the last datagram refused as too large
+  std::uint64_t sent_ = 0;          // datagrams handed to the socket (or given up)
+  std::uint64_t last_oversize_ = 0; // 1 + the index of the last datagram refused as too large
 };
 
 } // namespace tlsio::dtls::detail

@@ -5,12 +5,12 @@
 
 #include <tlsio/error.hpp>
 
-#include <tlsio/compat.hpp>
 #include <asio/ip/udp.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <tlsio/compat.hpp>
 
 namespace tlsio::dtls {
 
@@ -108,12 +108,12 @@ void start_connect(const asio::any_io_executor &ex, asio::cancellation_slot slot
 namespace {
 asio::awaitable<stream> connect_or_throw(const context ctx, detail::connect_request r) {
   auto strand = asio::make_strand(co_await asio::this_coro::executor);
-  auto outcome = co_await asio::co_spawn(strand, detail::connect_coroutine(ctx, r),
-                                         asio::use_awaitable);
+  auto outcome =
+      co_await asio::co_spawn(strand, detail::connect_coroutine(ctx, r), asio::use_awaitable);
   if (outcome.error)
-    throw tls_error(outcome.error, "DTLS connecting to " + r.host + " port " + r.port + ": " +
-                                       (outcome.detail.empty() ? outcome.error.message()
-                                                               : outcome.detail));
+    throw tls_error(outcome.error,
+                    "DTLS connecting to " + r.host + " port " + r.port + ": " +
+                        (outcome.detail.empty() ? outcome.error.message() : outcome.detail));
   co_return std::move(outcome.s);
 }
 } // namespace

@@ -42,15 +42,15 @@ template <class... T> std::tuple<T...> as_results(std::tuple<T...> t) { return t
 template <class T, class... Results>
 void spawn_operation(const asio::any_io_executor &ex, asio::cancellation_slot slot,
                      asio::awaitable<T> op, std::unique_ptr<completion<Results...>> done) {
-  asio::co_spawn(
-      ex, std::move(op),
-      asio::bind_cancellation_slot(
-          slot, [done = std::move(done)](std::exception_ptr e, T result) mutable {
-            auto results = as_results(std::move(result));
-            if (e)
-              std::get<0>(results) = error_of(e);
-            std::apply([&](auto &&...r) { done->complete(std::move(r)...); }, std::move(results));
-          }));
+  asio::co_spawn(ex, std::move(op),
+                 asio::bind_cancellation_slot(
+                     slot, [done = std::move(done)](std::exception_ptr e, T result) mutable {
+                       auto results = as_results(std::move(result));
+                       if (e)
+                         std::get<0>(results) = error_of(e);
+                       std::apply([&](auto &&...r) { done->complete(std::move(r)...); },
+                                  std::move(results));
+                     }));
 }
 
 } // namespace tlsio::dtls::detail

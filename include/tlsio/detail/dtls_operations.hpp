@@ -7,8 +7,8 @@
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
 #include <asio/cancellation_signal.hpp>
-#include <asio/post.hpp>
 #include <asio/executor_work_guard.hpp>
+#include <asio/post.hpp>
 
 #include <memory>
 #include <tuple>
@@ -39,7 +39,7 @@ public:
   void complete(Results... results) override {
     auto ex = work_.get_executor();
     asio::post(ex, [handler = std::move(handler_),
-                        args = std::make_tuple(std::move(results)...)]() mutable {
+                    args = std::make_tuple(std::move(results)...)]() mutable {
       std::apply(std::move(handler), std::move(args));
     });
     work_.reset();
@@ -53,8 +53,7 @@ private:
 /// The completion for `handler` of an operation with results `Results...`.
 template <class... Results, class Handler, class IoExecutor>
 std::unique_ptr<completion<Results...>> make_completion(Handler handler, const IoExecutor &io) {
-  return std::make_unique<completion_for<Handler, IoExecutor, Results...>>(std::move(handler),
-                                                                            io);
+  return std::make_unique<completion_for<Handler, IoExecutor, Results...>>(std::move(handler), io);
 }
 
 } // namespace tlsio::dtls::detail

@@ -138,9 +138,9 @@ public:
         [](auto handler, std::shared_ptr<detail::acceptor_state> a) {
           auto slot = asio::get_associated_cancellation_slot(handler);
           auto ex = detail::executor_of(a);
-          detail::start_accept(std::move(a),
-                               slot, detail::make_completion<std::error_code, stream>(
-                                         std::move(handler), ex));
+          detail::start_accept(
+              std::move(a), slot,
+              detail::make_completion<std::error_code, stream>(std::move(handler), ex));
         },
         token, state_);
   }

@@ -5,7 +5,8 @@
 /// Example, in a coroutine (client_ctx: a tlsio::context{tlsio::role::client} that trusts the
 /// server's CA):
 ///
-///     tlsio::dtls::stream ds = co_await tlsio::dtls::async_connect(client_ctx, "localhost", "4433");
+///     tlsio::dtls::stream ds = co_await tlsio::dtls::async_connect(client_ctx, "localhost",
+///     "4433");
 ///
 /// The address family is tried in the resolver's order: an address that answers with ICMP
 /// port unreachable is left for the next; one that stays silent holds the connect until
@@ -99,9 +100,9 @@ auto async_connect(const Executor &executor, const context &ctx, std::string_vie
   return asio::async_initiate<Token, void(std::error_code, stream)>(
       [](auto handler, const Executor &ex, const context &c, detail::connect_request r) {
         auto slot = asio::get_associated_cancellation_slot(handler);
-        detail::start_connect(ex, slot, c, std::move(r),
-                              detail::make_completion<std::error_code, stream>(
-                                  std::move(handler), ex));
+        detail::start_connect(
+            ex, slot, c, std::move(r),
+            detail::make_completion<std::error_code, stream>(std::move(handler), ex));
       },
       token, executor, ctx, detail::connect_request(host, port, options));
 }

@@ -7,9 +7,8 @@
 /// its own) and tlsio::dtls::acceptor::async_accept() (a server's association, sharing the
 /// acceptor's socket). Example:
 ///
-///     tlsio::dtls::stream ds = co_await tlsio::dtls::async_connect(client_ctx, "localhost", "4433");
-///     co_await ds.async_send(asio::buffer("ping", 4));
-///     std::array<char, 1500> message;
+///     tlsio::dtls::stream ds = co_await tlsio::dtls::async_connect(client_ctx, "localhost",
+///     "4433"); co_await ds.async_send(asio::buffer("ping", 4)); std::array<char, 1500> message;
 ///     std::size_t n = co_await ds.async_receive(asio::buffer(message));
 ///     co_await ds.async_shutdown();
 ///
@@ -118,9 +117,9 @@ public:
         [](auto handler, std::shared_ptr<detail::association> a, asio::const_buffer m) {
           auto slot = asio::get_associated_cancellation_slot(handler);
           auto ex = detail::executor_of(a);
-          detail::start_send(std::move(a), m, slot,
-                             detail::make_completion<std::error_code, std::size_t>(
-                                 std::move(handler), ex));
+          detail::start_send(
+              std::move(a), m, slot,
+              detail::make_completion<std::error_code, std::size_t>(std::move(handler), ex));
         },
         token, state_, message);
   }
@@ -140,9 +139,9 @@ public:
         [](auto handler, std::shared_ptr<detail::association> a, asio::mutable_buffer b) {
           auto slot = asio::get_associated_cancellation_slot(handler);
           auto ex = detail::executor_of(a);
-          detail::start_receive(std::move(a), b, slot,
-                                detail::make_completion<std::error_code, std::size_t>(
-                                    std::move(handler), ex));
+          detail::start_receive(
+              std::move(a), b, slot,
+              detail::make_completion<std::error_code, std::size_t>(std::move(handler), ex));
         },
         token, state_, buffer);
   }
