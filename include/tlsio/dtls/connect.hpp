@@ -5,8 +5,8 @@
 /// Example, in a coroutine (client_ctx: a tlsio::context{tlsio::role::client} that trusts the
 /// server's CA):
 ///
-///     tlsio::dtls::stream ds = co_await tlsio::dtls::async_connect(client_ctx, "localhost",
-///     "4433");
+///     namespace dtls = tlsio::dtls;
+///     dtls::stream ds = co_await dtls::async_connect(client_ctx, "localhost", "4433");
 ///
 /// The address family is tried in the resolver's order: an address that answers with ICMP
 /// port unreachable is left for the next; one that stays silent holds the connect until

@@ -7,8 +7,10 @@
 /// its own) and tlsio::dtls::acceptor::async_accept() (a server's association, sharing the
 /// acceptor's socket). Example:
 ///
-///     tlsio::dtls::stream ds = co_await tlsio::dtls::async_connect(client_ctx, "localhost",
-///     "4433"); co_await ds.async_send(asio::buffer("ping", 4)); std::array<char, 1500> message;
+///     namespace dtls = tlsio::dtls;
+///     dtls::stream ds = co_await dtls::async_connect(client_ctx, "localhost", "4433");
+///     co_await ds.async_send(asio::buffer("ping", 4));
+///     std::array<char, 1500> message;
 ///     std::size_t n = co_await ds.async_receive(asio::buffer(message));
 ///     co_await ds.async_shutdown();
 ///
