@@ -29,9 +29,19 @@ constexpr const char *usage =
                         each write completes once the socket has its records)
   --idle N              idle connections to open (default 2000, --quick 250)
   --impl LIST           raw,tlsio,asio-ssl,asio-ssl-tls13,raw-openssl,tlsio-openssl,
-                        tlsio-openssl-tls13 (default: the first four; raw and tlsio
-                        run on Mbed TLS, the -openssl ones on tlsio's OpenSSL engine)
-  --mode LIST           handshake-full,handshake-resumed,bulk,idle (default all)
+                        tlsio-openssl-tls13,raw-dtls,tlsio-dtls (default: the first four
+                        and the two DTLS ones; raw and tlsio run on Mbed TLS, the
+                        -openssl ones on tlsio's OpenSSL engine; raw-dtls and tlsio-dtls,
+                        on Mbed TLS, run the DTLS modes and only those)
+  --mode LIST           handshake-full,handshake-resumed,bulk,idle,dtls-handshake,dtls-echo
+                        (default all)
+                        dtls-handshake: DTLS 1.2 full handshakes/s (cookie exchange,
+                        handshake, client's close_notify), up to 4 loops, 1 thread
+                        dtls-echo: 1 KiB messages echoed over one association, 8 in
+                        flight; a message not back within 200 ms counts as lost
+                        (raw-dtls: two tlsio::dtls::engine's in memory, the limit;
+                        tlsio-dtls: dtls::acceptor and dtls::async_connect over loopback
+                        UDP, in one thread; left out with --role client)
   --cert LIST           ecdsa-p256,rsa-2048 (default both; --quick ecdsa-p256)
   --group LIST          x25519,secp256r1 (default both; --quick x25519)
 Two processes:
@@ -92,14 +102,14 @@ const std::map<std::string, setter> &setters() {
       {"--idle", [](options &o, const std::string &v) { o.idle_connections = int_list(v).at(0); }},
       {"--impl",
        [](options &o, const std::string &v) {
-         o.impls =
-             enum_list(v, {impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13,
-                           impl::raw_openssl, impl::tlsio_openssl, impl::tlsio_openssl_tls13});
+         o.impls = enum_list(v, {impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13,
+                                 impl::raw_openssl, impl::tlsio_openssl, impl::tlsio_openssl_tls13,
+                                 impl::raw_dtls, impl::tlsio_dtls});
        }},
       {"--mode",
        [](options &o, const std::string &v) {
-         o.modes =
-             enum_list(v, {mode::handshake_full, mode::handshake_resumed, mode::bulk, mode::idle});
+         o.modes = enum_list(v, {mode::handshake_full, mode::handshake_resumed, mode::bulk,
+                                 mode::idle, mode::dtls_handshake, mode::dtls_echo});
        }},
       {"--cert",
        [](options &o, const std::string &v) {
