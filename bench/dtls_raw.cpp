@@ -4,12 +4,14 @@
 // receive. The method is dtls_method.hpp's.
 #include "dtls_method.hpp"
 #include "environment.hpp"
+#include "raw_pair.hpp"
 
 #include <tlsio/dtls/engine.hpp>
 
+#include <algorithm>
 #include <array>
-#include <deque>
 #include <memory>
+#include <stdexcept>
 
 namespace bench {
 namespace {
@@ -23,10 +25,33 @@ constexpr std::array<std::byte, 6> client_id{std::byte{127}, std::byte{0},    st
 
 bool is(const tlsio::step_result &r, tlsio::status s) { return r.status == s; }
 
-/// Every datagram `from` queued becomes `to`'s input, one put_datagram() each.
-void pass(dtls::engine &from, dtls::engine &to) {
-  for (; from.queued_output() > 0; from.pop_datagram())
+/// The named group of an ECDHE ServerKeyExchange in a datagram of plaintext DTLS handshake
+/// records (record header of 13 bytes; handshake header of 12: type, 24-bit length, 16-bit
+/// message_seq, 24-bit fragment offset and length; the body starts with curve_type 3 and
+/// the 16-bit group). Empty if there is none.
+std::string key_exchange_group(std::span<const std::byte> d) {
+  auto at = [&](std::size_t i) { return std::to_integer<unsigned>(d[i]); };
+  auto u24 = [&](std::size_t i) { return at(i) << 16 | at(i + 1) << 8 | at(i + 2); };
+  for (std::size_t r = 0; r + 13 <= d.size();) {
+    std::size_t end = std::min(d.size(), r + 13 + (at(r + 11) << 8 | at(r + 12)));
+    for (std::size_t m = r + 13; at(r) == 22 && m + 15 <= end;) {
+      if (at(m) == 12 && u24(m + 6) == 0 && at(m + 12) == 3)
+        return group_name(at(m + 13) << 8 | at(m + 14));
+      m += 12 + u24(m + 9);
+    }
+    r = end;
+  }
+  return {};
+}
+
+/// Every datagram `from` queued becomes `to`'s input, one put_datagram() each; the group
+/// of a ServerKeyExchange among them goes to *group, if given and still empty.
+void pass(dtls::engine &from, dtls::engine &to, std::string *group = nullptr) {
+  for (; from.queued_output() > 0; from.pop_datagram()) {
+    if (group && group->empty())
+      *group = key_exchange_group(from.pending_datagram());
     to.put_datagram(from.pending_datagram());
+  }
 }
 
 /// One association in memory: a client and a server engine.
@@ -41,7 +66,7 @@ struct dtls_pair {
     auto c = client.handshake();
     pass(client, server);
     auto s = server.handshake();
-    pass(server, client);
+    pass(server, client, inspect ? &group : nullptr);
     if (is(c, tlsio::status::failed) || is(s, tlsio::status::failed))
       throw std::runtime_error("handshake failed: " + detail());
     return client.handshake_done() && server.handshake_done();
@@ -64,9 +89,14 @@ struct dtls_pair {
     return "no engine failed";
   }
 
-  std::string negotiated() const { return client.protocol_version() + " " + client.cipher_suite(); }
+  std::string negotiated() const {
+    return client.protocol_version() + " " + client.cipher_suite() +
+           (group.empty() ? "" : " " + group + " (from the ServerKeyExchange)");
+  }
 
   dtls::engine client, server;
+  bool inspect = false; ///< read the group from the ServerKeyExchange (for negotiated())
+  std::string group;
 };
 
 struct handshake_loop {
@@ -85,6 +115,7 @@ struct handshake_loop {
     if (!s.pair) {
       s.started = clock::now();
       s.pair = std::make_unique<dtls_pair>(ctx);
+      s.pair->inspect = negotiated.empty();
     }
     if (!s.pair->handshake_round())
       return false;
@@ -153,6 +184,7 @@ struct echo_loop {
   void run() {
     try {
       dtls_pair p(ctx);
+      p.inspect = true;
       for (int i = 0; !p.handshake_round(); ++i)
         if (i > 16)
           throw std::runtime_error("handshake made no progress");

@@ -83,8 +83,9 @@ void print_negotiated(std::FILE *out, const std::vector<figure_result> &all) {
     if (!r.negotiated.empty() && seen.insert(line).second)
       std::fprintf(out, "  %s\n", line.c_str());
   }
-  std::fprintf(out, "  (tlsio uses the contexts raw uses, tlsio-openssl those of raw-openssl; "
-                    "raw reads the group from the ServerKeyExchange)\n\n");
+  std::fprintf(out, "  (tlsio uses the contexts raw uses, tlsio-openssl those of raw-openssl, "
+                    "tlsio-dtls those of raw-dtls; raw and raw-dtls read the group from the "
+                    "ServerKeyExchange)\n\n");
 }
 
 void print_table(std::FILE *out, const std::vector<figure_result> &all) {
