@@ -29,6 +29,8 @@ struct figure_result;
 figure_result run_raw(environment &env, const figure_spec &spec);
 figure_result run_tlsio(environment &env, const figure_spec &spec);
 figure_result run_asio_ssl(environment &env, const figure_spec &spec);
+figure_result run_raw_dtls(environment &env, const figure_spec &spec);
+figure_result run_tlsio_dtls(environment &env, const figure_spec &spec);
 
 /// --role server: serves every mode's connections on `port` with `threads` threads until
 /// SIGINT or SIGTERM.

@@ -18,6 +18,10 @@ const char *name(impl i) {
     return "tlsio-openssl";
   case impl::tlsio_openssl_tls13:
     return "tlsio-openssl-tls13";
+  case impl::raw_dtls:
+    return "raw-dtls";
+  case impl::tlsio_dtls:
+    return "tlsio-dtls";
   }
   return "?";
 }
@@ -25,8 +29,15 @@ const char *name(impl i) {
 bool is_tls13(impl i) { return i == impl::asio_ssl_tls13 || i == impl::tlsio_openssl_tls13; }
 
 bool is_tlsio(impl i) {
-  return i == impl::tlsio || i == impl::tlsio_openssl || i == impl::tlsio_openssl_tls13;
+  return i == impl::tlsio || i == impl::tlsio_openssl || i == impl::tlsio_openssl_tls13 ||
+         i == impl::tlsio_dtls;
 }
+
+bool is_dtls(impl i) { return i == impl::raw_dtls || i == impl::tlsio_dtls; }
+
+bool is_dtls(mode m) { return m == mode::dtls_handshake || m == mode::dtls_echo; }
+
+bool is_throughput(mode m) { return m == mode::bulk || m == mode::dtls_echo; }
 
 std::optional<impl> raw_of(impl i) {
   switch (i) {
@@ -34,6 +45,8 @@ std::optional<impl> raw_of(impl i) {
     return impl::raw;
   case impl::tlsio_openssl:
     return impl::raw_openssl;
+  case impl::tlsio_dtls:
+    return impl::raw_dtls;
   default:
     return std::nullopt;
   }
@@ -51,6 +64,10 @@ const char *name(mode m) {
     return "bulk";
   case mode::idle:
     return "idle";
+  case mode::dtls_handshake:
+    return "dtls-handshake";
+  case mode::dtls_echo:
+    return "dtls-echo";
   }
   return "?";
 }
@@ -70,7 +87,7 @@ namespace {
 /// The figures from the window's sums.
 void derive(figure_result &r) {
   r.others_cores = r.seconds > 0 ? r.others_cpu_seconds / r.seconds : 0;
-  if (r.spec.mode == mode::bulk) {
+  if (is_throughput(r.spec.mode)) {
     r.value = r.seconds > 0 ? double(r.bytes) / r.seconds / 1e6 : 0;
     r.unit = "MB/s";
     r.cpu_s_per_mb = r.bytes ? r.cpu_seconds / (double(r.bytes) / 1e6) : 0;
@@ -92,13 +109,15 @@ figure_result timed_result(const figure_spec &spec, const window &w, const count
   r.spec = spec;
   r.count = w.done;
   r.resumed = w.resumed;
+  r.sent = w.sent;
+  r.lost = w.lost;
   r.errors = c.errors.load();
   r.first_error = c.first_error();
   r.seconds = w.seconds;
   r.cpu_seconds = w.cpu_seconds;
   r.others_cpu_seconds = w.others_cores * w.seconds;
   r.bytes = w.bytes;
-  if (spec.mode != mode::bulk)
+  if (!is_throughput(spec.mode))
     r.latencies_ms = durations_ms(latencies, w.from, w.to);
   r.rounds = 1;
   derive(r);
@@ -113,6 +132,8 @@ figure_result merge(const std::vector<figure_result> &rounds) {
     const auto &r = rounds[i];
     sum.count += r.count;
     sum.resumed += r.resumed;
+    sum.sent += r.sent;
+    sum.lost += r.lost;
     sum.errors += r.errors;
     if (sum.first_error.empty())
       sum.first_error = r.first_error;

@@ -13,6 +13,8 @@ namespace bench {
 
 /// raw and tlsio run on Mbed TLS; raw_openssl and tlsio_openssl are the same on tlsio's
 /// OpenSSL engine (TLS 1.2, to compare with the rest), tlsio_openssl_tls13 is it on TLS 1.3.
+/// raw_dtls (two tlsio::dtls::engine's in memory) and tlsio_dtls (tlsio::dtls over loopback
+/// UDP) run the DTLS modes only, on Mbed TLS (the only backend with DTLS).
 enum class impl {
   raw,
   tlsio,
@@ -20,9 +22,11 @@ enum class impl {
   asio_ssl_tls13,
   raw_openssl,
   tlsio_openssl,
-  tlsio_openssl_tls13
+  tlsio_openssl_tls13,
+  raw_dtls,
+  tlsio_dtls
 };
-enum class mode { handshake_full, handshake_resumed, bulk, idle };
+enum class mode { handshake_full, handshake_resumed, bulk, idle, dtls_handshake, dtls_echo };
 enum class cert { ecdsa_p256, rsa_2048 };
 enum class group { x25519, secp256r1 };
 
@@ -35,8 +39,13 @@ const char *name(group g);
 bool is_tls13(impl i);
 /// The tlsio rows, which the ratio columns and the targets compare with baselines.
 bool is_tlsio(impl i);
-/// The in-memory limit of the engine a tlsio row runs on (raw or raw_openssl); nullopt for
-/// TLS 1.3, which has no raw row.
+/// The DTLS implementations and modes, which only go with each other.
+bool is_dtls(impl i);
+bool is_dtls(mode m);
+/// The modes measured in MB/s (bulk, dtls_echo) rather than in handshakes/s.
+bool is_throughput(mode m);
+/// The in-memory limit of the engine a tlsio row runs on (raw, raw_openssl or raw_dtls);
+/// nullopt for TLS 1.3, which has no raw row.
 std::optional<impl> raw_of(impl i);
 /// The asio-ssl row of the same TLS version as a tlsio row.
 impl asio_of(impl i);
@@ -48,7 +57,7 @@ struct figure_spec {
   int concurrency = 16;
   bench::cert cert = cert::ecdsa_p256;
   bench::group group = group::x25519;
-  std::size_t write_bytes = 0; // bulk: the size of each application write
+  std::size_t write_bytes = 0; // bulk: the size of each application write; dtls_echo: message
 
   /// write_bytes as the tables show it: "16K", "1K", "100B"; empty if not bulk.
   std::string write_label() const {
@@ -73,6 +82,7 @@ struct figure_result {
   std::optional<double> cpu_s_per_mb;     // bulk
   std::uint64_t count = 0;                // handshakes (or connections) in the window
   std::uint64_t resumed = 0;              // of which were resumed
+  std::uint64_t sent = 0, lost = 0;       // dtls_echo: messages sent; not back in time
   std::uint64_t errors = 0;
   std::string first_error;
   std::string negotiated;  // "TLSv1.2 TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256"

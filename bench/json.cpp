@@ -53,8 +53,12 @@ std::string to_json(const figure_result &r) {
   o.add("kib_per_end", r.kib_per_end);
   o.add("heap_kib_per_end", r.heap_kib_per_end);
   o.add("establish_s", r.establish_s);
-  if (s.mode != mode::bulk)
+  if (!is_throughput(s.mode))
     o.add("count", double(r.count));
+  if (s.mode == mode::dtls_echo) {
+    o.add("sent", double(r.sent));
+    o.add("lost", double(r.lost));
+  }
   if (s.mode == mode::handshake_resumed)
     o.add("resumed", double(r.resumed));
   o.add("errors", double(r.errors));

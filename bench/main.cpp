@@ -29,6 +29,10 @@ figure_result run_figure(environment &env, const figure_spec &spec) {
   case impl::asio_ssl:
   case impl::asio_ssl_tls13:
     return run_asio_ssl(env, spec);
+  case impl::raw_dtls:
+    return run_raw_dtls(env, spec);
+  case impl::tlsio_dtls:
+    return run_tlsio_dtls(env, spec);
   }
   return {};
 }
@@ -62,6 +66,9 @@ std::string read_text(const std::string &path) {
 
 int serve(const options &o, environment &env) {
   impl which = o.impls.size() == 1 ? o.impls.front() : impl::tlsio;
+  if (is_dtls(which))
+    throw std::invalid_argument("--role server serves TLS over TCP; the DTLS modes run in one "
+                                "process");
   std::ofstream(o.ca_file) << env.pki.get(o.certs.front()).ca_pem;
   std::printf("server: %s, %s; CA certificate written to %s\n", name(which), name(o.certs.front()),
               o.ca_file.c_str());

@@ -92,12 +92,13 @@ namespace {
 struct snapshot {
   clock::time_point at;
   double cpu, machine;
-  std::uint64_t done, resumed, bytes;
+  std::uint64_t done, resumed, bytes, sent, lost;
 };
 
 snapshot take(const counters &c) {
   // Counters first, then the clock and CPU: work finished before `at` is all counted.
-  snapshot s{{}, 0, 0, c.done.load(), c.resumed.load(), c.bytes.load()};
+  snapshot s{{},           0, 0, c.done.load(), c.resumed.load(), c.bytes.load(), c.sent.load(),
+             c.lost.load()};
   s.at = clock::now();
   s.cpu = cpu_seconds();
   s.machine = machine_busy_seconds();
@@ -132,6 +133,8 @@ window run_measured(counters &c, const timing &t, int loops,
   w.done = b.done - a.done;
   w.resumed = b.resumed - a.resumed;
   w.bytes = b.bytes - a.bytes;
+  w.sent = b.sent - a.sent;
+  w.lost = b.lost - a.lost;
   w.from = a.at;
   w.to = b.at;
   return w;

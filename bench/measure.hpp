@@ -44,6 +44,8 @@ struct counters {
   std::atomic<std::uint64_t> done{0};    // connections (or handshakes) completed
   std::atomic<std::uint64_t> resumed{0}; // of which resumed an earlier session
   std::atomic<std::uint64_t> bytes{0};   // application bytes delivered
+  std::atomic<std::uint64_t> sent{0};    // dtls_echo: messages sent
+  std::atomic<std::uint64_t> lost{0};    // dtls_echo: of which not back within the timeout
   std::atomic<std::uint64_t> errors{0};
 
   /// Remembers the first error's text; counts every error.
@@ -59,7 +61,7 @@ private:
 struct window {
   double seconds = 0, cpu_seconds = 0;
   double others_cores = 0; // CPU the rest of the machine used meanwhile (other processes)
-  std::uint64_t done = 0, resumed = 0, bytes = 0;
+  std::uint64_t done = 0, resumed = 0, bytes = 0, sent = 0, lost = 0;
   clock::time_point from, to;
 };
 

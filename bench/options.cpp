@@ -13,7 +13,8 @@ namespace {
 constexpr const char *usage =
     R"(tlsio-bench: tlsio beside raw Mbed TLS engines and asio::ssl (OpenSSL 3)
 
-  --quick               short run (about 1 s per figure, fewer combinations), < 60 s
+  --quick               short run (about 1 s per figure, fewer combinations, no DTLS
+                        unless --mode names it), < 60 s
   --json FILE           one JSON object per figure
   --chart FILE.png      handshakes/s against concurrency (gnuplot)
   --duration S          measured seconds per figure (default 3, --quick 1)
@@ -29,9 +30,19 @@ constexpr const char *usage =
                         each write completes once the socket has its records)
   --idle N              idle connections to open (default 2000, --quick 250)
   --impl LIST           raw,tlsio,asio-ssl,asio-ssl-tls13,raw-openssl,tlsio-openssl,
-                        tlsio-openssl-tls13 (default: the first four; raw and tlsio
-                        run on Mbed TLS, the -openssl ones on tlsio's OpenSSL engine)
-  --mode LIST           handshake-full,handshake-resumed,bulk,idle (default all)
+                        tlsio-openssl-tls13,raw-dtls,tlsio-dtls (default: the first four
+                        and the two DTLS ones; raw and tlsio run on Mbed TLS, the
+                        -openssl ones on tlsio's OpenSSL engine; raw-dtls and tlsio-dtls,
+                        on Mbed TLS, run the DTLS modes and only those)
+  --mode LIST           handshake-full,handshake-resumed,bulk,idle,dtls-handshake,dtls-echo
+                        (default all; --quick leaves the DTLS ones out)
+                        dtls-handshake: DTLS 1.2 full handshakes/s (cookie exchange,
+                        handshake, client's close_notify), up to 4 loops, 1 thread
+                        dtls-echo: 1 KiB messages echoed over one association, 8 in
+                        flight; a message not back within 200 ms counts as lost
+                        (raw-dtls: two tlsio::dtls::engine's in memory, the limit;
+                        tlsio-dtls: dtls::acceptor and dtls::async_connect over loopback
+                        UDP, in one thread; left out with --role client)
   --cert LIST           ecdsa-p256,rsa-2048 (default both; --quick ecdsa-p256)
   --group LIST          x25519,secp256r1 (default both; --quick x25519)
 Two processes:
@@ -92,14 +103,14 @@ const std::map<std::string, setter> &setters() {
       {"--idle", [](options &o, const std::string &v) { o.idle_connections = int_list(v).at(0); }},
       {"--impl",
        [](options &o, const std::string &v) {
-         o.impls =
-             enum_list(v, {impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13,
-                           impl::raw_openssl, impl::tlsio_openssl, impl::tlsio_openssl_tls13});
+         o.impls = enum_list(v, {impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13,
+                                 impl::raw_openssl, impl::tlsio_openssl, impl::tlsio_openssl_tls13,
+                                 impl::raw_dtls, impl::tlsio_dtls});
        }},
       {"--mode",
        [](options &o, const std::string &v) {
-         o.modes =
-             enum_list(v, {mode::handshake_full, mode::handshake_resumed, mode::bulk, mode::idle});
+         o.modes = enum_list(v, {mode::handshake_full, mode::handshake_resumed, mode::bulk,
+                                 mode::idle, mode::dtls_handshake, mode::dtls_echo});
        }},
       {"--cert",
        [](options &o, const std::string &v) {
@@ -134,8 +145,10 @@ void check(const options &o) {
 
 options parse_options(int argc, char **argv) {
   options o;
+  bool modes_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    modes_given = modes_given || arg == "--mode";
     if (arg == "--help" || arg == "-h") {
       std::fputs(usage, stdout);
       std::exit(0);
@@ -163,6 +176,8 @@ options parse_options(int argc, char **argv) {
     o.idle_connections = o.quick ? 250 : 2000;
   if (o.rounds == 0)
     o.rounds = o.quick ? 1 : 3;
+  if (o.quick && !modes_given) // the quick run stays as short as it was
+    std::erase_if(o.modes, [](mode m) { return is_dtls(m); });
   if (o.groups.empty())
     o.groups = o.quick ? std::vector{group::x25519} : std::vector{group::x25519, group::secp256r1};
   check(o);

@@ -20,8 +20,10 @@ struct options {
   std::vector<int> write_bytes{16384, 1024}; // the bulk figures' write sizes
   bool write_coalescing = false;             // tlsio streams coalesce their writes
   int idle_connections = 0;                  // 0: 2000, or 250 with --quick
-  std::vector<impl> impls{impl::raw, impl::tlsio, impl::asio_ssl, impl::asio_ssl_tls13};
-  std::vector<mode> modes{mode::handshake_full, mode::handshake_resumed, mode::bulk, mode::idle};
+  std::vector<impl> impls{impl::raw,      impl::tlsio,     impl::asio_ssl, impl::asio_ssl_tls13,
+                          impl::raw_dtls, impl::tlsio_dtls};
+  std::vector<mode> modes{mode::handshake_full, mode::handshake_resumed, mode::bulk,
+                          mode::idle,           mode::dtls_handshake,    mode::dtls_echo};
   std::vector<cert> certs;   // empty: ecdsa-p256 (--quick) or both
   std::vector<group> groups; // empty: x25519 (--quick) or both
 

@@ -17,7 +17,7 @@ struct planner {
   /// informational TLS 1.3 row belongs here.
   void add(figure_spec f, bool tls13) {
     for (impl i : o.impls) {
-      if (is_tls13(i) && !tls13)
+      if ((is_tls13(i) && !tls13) || is_dtls(i) != is_dtls(f.mode))
         continue;
       f.impl = i;
       plan.push_back(f);
@@ -76,6 +76,25 @@ struct planner {
   }
 
   void idle() { add(base(mode::idle), !o.quick); }
+
+  /// One thread: the acceptor and all its associations run on one strand. 4 handshake
+  /// loops keep it busy; many more would leave each handshake's flights waiting behind the
+  /// others' long enough to reach the 1 s retransmission timer, which no in-memory pair
+  /// ever does. The echo: one association, 1 KiB messages (dtls_method.hpp).
+  void dtls() {
+    if (!o.role.empty())
+      return; // both ends in this process only
+    if (wanted(mode::dtls_handshake)) {
+      auto f = base(mode::dtls_handshake);
+      f.concurrency = std::min(o.concurrency, 4);
+      add(f, true);
+    }
+    if (wanted(mode::dtls_echo)) {
+      auto f = base(mode::dtls_echo);
+      f.concurrency = 1, f.write_bytes = 1024;
+      add(f, true);
+    }
+  }
 };
 
 } // namespace
@@ -92,6 +111,7 @@ std::vector<figure_spec> make_plan(const options &o) {
     p.bulk();
   if (p.wanted(mode::idle))
     p.idle();
+  p.dtls();
   return p.plan;
 }
 

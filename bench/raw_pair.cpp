@@ -16,6 +16,8 @@ void pass(tlsio::engine &from, tlsio::engine &to) {
 
 bool is(const tlsio::step_result &r, tlsio::status s) { return r.status == s; }
 
+} // namespace
+
 std::string group_name(unsigned id) {
   switch (id) {
   case 0x001d:
@@ -28,6 +30,8 @@ std::string group_name(unsigned id) {
     return "group " + std::to_string(id);
   }
 }
+
+namespace {
 
 /// The named group of an ECDHE ServerKeyExchange in a flight of plaintext handshake records
 /// (TLS 1.2: record header of 5 bytes; messages: type, 24-bit length, body whose first

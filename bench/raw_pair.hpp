@@ -14,6 +14,9 @@
 
 namespace bench {
 
+/// A TLS named group's name ("x25519", "secp256r1", ...) from its IANA number.
+std::string group_name(unsigned id);
+
 class raw_pair {
 public:
   enum class state { running, done, failed };

@@ -32,6 +32,9 @@ std::string cpu_column(const figure_result &r) {
 
 std::string notes(const figure_result &r) {
   std::string n;
+  if (r.spec.mode == mode::dtls_echo)
+    n += format("lost %.0f ", double(r.lost)) + format("of %.0f ", double(r.sent)) +
+         format("(%.0f msg/s) ", r.seconds > 0 ? double(r.sent - r.lost) / r.seconds : 0);
   if (r.spec.mode == mode::handshake_resumed && r.count)
     n += format("resumed %.0f%% ", 100.0 * double(r.resumed) / double(r.count));
   if (r.kib_per_end)
@@ -80,8 +83,9 @@ void print_negotiated(std::FILE *out, const std::vector<figure_result> &all) {
     if (!r.negotiated.empty() && seen.insert(line).second)
       std::fprintf(out, "  %s\n", line.c_str());
   }
-  std::fprintf(out, "  (tlsio uses the contexts raw uses, tlsio-openssl those of raw-openssl; "
-                    "raw reads the group from the ServerKeyExchange)\n\n");
+  std::fprintf(out, "  (tlsio uses the contexts raw uses, tlsio-openssl those of raw-openssl, "
+                    "tlsio-dtls those of raw-dtls; raw and raw-dtls read the group from the "
+                    "ServerKeyExchange)\n\n");
 }
 
 void print_table(std::FILE *out, const std::vector<figure_result> &all) {
@@ -103,7 +107,8 @@ void print_table(std::FILE *out, const std::vector<figure_result> &all) {
   }
   std::fprintf(out, "\n/raw and /asio: tlsio's value divided by the baseline's in the same row "
                     "group (tlsio-openssl: by raw-openssl's and asio-ssl's; tlsio-openssl-tls13: "
-                    "by asio-ssl-tls13's). MB = 10^6 bytes of application data.\n");
+                    "by asio-ssl-tls13's; tlsio-dtls: by raw-dtls's). MB = 10^6 bytes of "
+                    "application data (dtls-echo: of the messages that came back).\n");
 }
 
 void print_errors(std::FILE *out, const std::vector<figure_result> &all) {
