@@ -49,11 +49,12 @@ TEST_CASE("--help lists every option with its default, and the exit statuses") {
   temp_dir dir;
   auto client = run({tool("tlsio-client"), "--help"}, "", dir.path(), "client");
   CHECK(client.status == 0);
-  for (auto flag : {"--ca FILE", "--cacert FILE", "-k, --insecure", "--servername NAME",
-                    "--alpn P,...", "--cert FILE", "--key FILE", "--pass PASSWORD", "--engine NAME",
-                    "--tls1.2, --tls1.3", "-v, --verbose", "-h, --help", "--version", "HOST:PORT"})
+  for (auto flag :
+       {"--ca FILE", "--cacert FILE", "-k, --insecure", "--servername NAME", "--alpn P,...",
+        "--cert FILE", "--key FILE", "--pass PASSWORD", "--engine NAME", "--tls1.2, --tls1.3",
+        "-v, --verbose", "-h, --help", "--version", "HOST:PORT", "--dtls"})
     CHECK_MESSAGE(contains(client.out, flag), flag);
-  CHECK(count(client.out, "(default: ") == 10);
+  CHECK(count(client.out, "(default: ") == 11);
   for (auto status : {"  0  success", "  2  a command line", "  3  cannot resolve",
                       "  4  the server's certificate failed", "  5  any other TLS failure"})
     CHECK_MESSAGE(contains(client.out, status), status);
@@ -63,9 +64,9 @@ TEST_CASE("--help lists every option with its default, and the exit statuses") {
   for (auto flag :
        {"--cert FILE", "--key FILE", "--pass PASSWORD", "--generate CA_FILE", "--host H",
         "--port N", "--threads N", "--ca FILE", "--echo", "--http", "--alpn P,...", "--no-tickets",
-        "--engine NAME", "--tls1.2, --tls1.3", "-h, --help", "--version"})
+        "--engine NAME", "--tls1.2, --tls1.3", "--dtls", "-h, --help", "--version"})
     CHECK_MESSAGE(contains(server.out, flag), flag);
-  CHECK(count(server.out, "(default") == 12);
+  CHECK(count(server.out, "(default") == 13);
   CHECK(contains(server.out, "  3  cannot listen"));
 }
 
@@ -230,6 +231,19 @@ TEST_CASE("tlsio-server --generate prints a command that works as printed") {
     auto path = fs::path(tool("tlsio-client")).parent_path().string() + ":" + std::getenv("PATH");
     auto r = run({"/usr/bin/env", "PATH=" + path, "/bin/sh", "-c", command}, "", dir.path(),
                  "tlsio-client");
+    INFO("stderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out == "hello\n");
+    CHECK(server.stop() == 0);
+  }
+  SUBCASE("--dtls: tlsio-client --dtls") {
+    tlsio_server server(dir.path(), {"--dtls", "--generate", ca});
+    auto command = suggested_command(server.process);
+    CHECK(command ==
+          "echo hello | tlsio-client --dtls --cacert " + ca + " 127.0.0.1:" + server.port);
+    auto path = fs::path(tool("tlsio-client")).parent_path().string() + ":" + std::getenv("PATH");
+    auto r = run({"/usr/bin/env", "PATH=" + path, "/bin/sh", "-c", command}, "", dir.path(),
+                 "tlsio-client-dtls");
     INFO("stderr: " << r.err);
     CHECK(r.status == 0);
     CHECK(r.out == "hello\n");

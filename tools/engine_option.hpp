@@ -83,18 +83,21 @@ inline std::string_view version_name(tlsio::tls_version v) {
 struct engine_options {
   tlsio::backend engine = tlsio::default_backend();
   std::optional<tlsio::tls_version> version; // none: the engine's range
+  bool engine_given = false;                 // --engine was on the command line
 };
 
 /// One of --engine, --tls1.2 or --tls1.3 into `o`; false if `arg` is none of them.
 inline bool parse_engine_option(engine_options &o, const std::string &arg, command_line &args) {
-  if (arg == "--engine")
+  if (arg == "--engine") {
     o.engine = parse_engine(args.value());
-  else if (arg == "--tls1.2")
+    o.engine_given = true;
+  } else if (arg == "--tls1.2") {
     o.version = tlsio::tls_version::tls1_2;
-  else if (arg == "--tls1.3")
+  } else if (arg == "--tls1.3") {
     o.version = tlsio::tls_version::tls1_3;
-  else
+  } else {
     return false;
+  }
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include "command_line.hpp"
 
 #include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
 
 #include <string>
 #include <string_view>
@@ -67,11 +68,19 @@ inline std::string join_host_port(const std::string &host, const std::string &po
 }
 
 /// "127.0.0.1:443", "[::1]:443"; an IPv4 client of a dual-stack socket shows as IPv4.
-inline std::string to_string(const asio::ip::tcp::endpoint &endpoint) {
-  auto address = endpoint.address();
+inline std::string to_string(asio::ip::address address, unsigned short port) {
   if (address.is_v6() && address.to_v6().is_v4_mapped())
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-  return join_host_port(address.to_string(), std::to_string(endpoint.port()));
+  return join_host_port(address.to_string(), std::to_string(port));
+}
+
+inline std::string to_string(const asio::ip::tcp::endpoint &endpoint) {
+  return to_string(endpoint.address(), endpoint.port());
+}
+
+/// The same for --dtls's UDP endpoints.
+inline std::string to_string(const asio::ip::udp::endpoint &endpoint) {
+  return to_string(endpoint.address(), endpoint.port());
 }
 
 } // namespace tool

@@ -4,6 +4,7 @@
 
 #include "engine_option.hpp"
 
+#include <tlsio/dtls/stream.hpp>
 #include <tlsio/engine.hpp>
 #include <tlsio/stream.hpp>
 #include <tlsio/version.hpp>
@@ -11,6 +12,7 @@
 #include <array>
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <string_view>
@@ -33,6 +35,18 @@ inline std::string utc_time(std::chrono::system_clock::time_point t) {
   return {text.data(), std::strftime(text.data(), text.size(), "%Y-%m-%d %H:%M:%S UTC", &utc)};
 }
 
+/// The peer certificate's lines of print_negotiated().
+inline void print_peer_certificate(std::ostream &out,
+                                   const std::optional<tlsio::certificate_info> &cert) {
+  if (cert) {
+    out << "* peer certificate subject: " << cert->subject << "\n"
+        << "* peer certificate issuer: " << cert->issuer << "\n"
+        << "* peer certificate expires: " << utc_time(cert->not_after) << "\n";
+  } else {
+    out << "* peer certificate: none\n";
+  }
+}
+
 /// What the handshake settled, one "* name: value" line each (curl -v's marker), for -v;
 /// `engine` is the TLS engine that did it ("OpenSSL 3.0.17").
 inline void print_negotiated(std::ostream &out, const tlsio::stream<> &s, std::string_view engine) {
@@ -42,13 +56,18 @@ inline void print_negotiated(std::ostream &out, const tlsio::stream<> &s, std::s
       << "* cipher suite: " << s.cipher_suite() << "\n"
       << "* ALPN: " << (alpn.empty() ? "none" : alpn) << "\n"
       << "* resumed: " << (s.resumed() ? "yes" : "no") << "\n";
-  if (auto cert = s.peer_certificate()) {
-    out << "* peer certificate subject: " << cert->subject << "\n"
-        << "* peer certificate issuer: " << cert->issuer << "\n"
-        << "* peer certificate expires: " << utc_time(cert->not_after) << "\n";
-  } else {
-    out << "* peer certificate: none\n";
-  }
+  print_peer_certificate(out, s.peer_certificate());
+}
+
+/// The same for a DTLS association (--dtls), which has no ALPN or resumption to show but
+/// a largest message.
+inline void print_negotiated(std::ostream &out, const tlsio::dtls::stream &s,
+                             std::string_view engine) {
+  out << "* engine: " << engine << "\n"
+      << "* protocol: " << s.protocol_version() << "\n"
+      << "* cipher suite: " << s.cipher_suite() << "\n"
+      << "* largest message: " << s.max_message_size() << " bytes\n";
+  print_peer_certificate(out, s.peer_certificate());
 }
 
 /// --version: "tlsio-client (tlsio 0.1.0, Mbed TLS 2.28.3)", the default engine, then the

@@ -1,12 +1,16 @@
 // tlsio-client: a TLS client for the command line, like `openssl s_client -quiet`.
 //
 //   tlsio-client [options] HOST:PORT      (or HOST PORT; an IPv6 address as [::1]:443)
+//   tlsio-client --dtls [options] HOST:PORT
 //
 // Copies standard input to the server and the server's data to standard output. Once the
 // input has ended it goes on reading until the server closes or has been quiet for a second,
-// then sends close_notify. On failure, one line on standard error that names the server and
-// the reason, and an exit status for the kind of failure (exit_status.hpp; --help).
+// then sends close_notify. --dtls speaks DTLS 1.2 over UDP instead (dtls_client.hpp): each
+// line of standard input is one message. On failure, one line on standard error that names the
+// server and the reason, and an exit status for the kind of failure (exit_status.hpp; --help).
 #include "command_line.hpp"
+#include "dtls_client.hpp"
+#include "dtls_option.hpp"
 #include "engine_option.hpp"
 #include "exit_status.hpp"
 #include "host_port.hpp"
@@ -35,7 +39,8 @@ using tool::exit_status;
 constexpr auto as_tuple = tlsio::compat::as_tuple(use_awaitable);
 constexpr auto quiet_period = std::chrono::seconds(1);
 constexpr std::string_view usage = "usage: tlsio-client [options] HOST:PORT\n"
-                                   "       tlsio-client [options] HOST PORT\n";
+                                   "       tlsio-client [options] HOST PORT\n"
+                                   "       tlsio-client --dtls [options] HOST:PORT\n";
 constexpr std::string_view options_help =
     "\nCopies standard input to the server and the server's data to standard output.\n"
     "\noptions:\n"
@@ -47,7 +52,13 @@ constexpr std::string_view options_help =
     "  --alpn P,...              the ALPN protocols to offer (default: none)\n"
     "  --cert FILE               a client certificate chain, leaf first (default: none)\n"
     "  --key FILE                the private key of --cert (default: none)\n"
-    "  --pass PASSWORD           the password of --key (default: none)\n";
+    "  --pass PASSWORD           the password of --key (default: none)\n"
+    "  --dtls                    DTLS 1.2 over UDP (Mbed TLS engine): each line of standard\n"
+    "                            input, its newline included, is one message (a line longer\n"
+    "                            than a message can be: several); each message received is\n"
+    "                            written out. At the end of the input it waits for as many\n"
+    "                            messages as it sent, or for a second without any\n"
+    "                            (default: off, TLS over TCP)\n";
 constexpr std::string_view options_help_end =
     "  -v, --verbose             print what was negotiated to standard error (default: off)\n"
     "  -h, --help                print this help and exit\n"
@@ -58,6 +69,7 @@ struct client_options {
   std::optional<std::string> ca; // a bundle file; none (or "system"): the system's store
   bool insecure = false;
   bool verbose = false;
+  bool dtls = false;
   std::optional<std::string> server_name;
   std::vector<std::string> alpn;
   std::optional<std::string> cert, key, password;
@@ -89,6 +101,8 @@ client_options parse(int argc, char **argv) {
       o.insecure = true;
     else if (*arg == "--verbose" || *arg == "-v")
       o.verbose = true;
+    else if (*arg == "--dtls")
+      o.dtls = true;
     else if (*arg == "--servername")
       o.server_name = args.value();
     else if (*arg == "--alpn")
@@ -111,6 +125,8 @@ client_options parse(int argc, char **argv) {
     throw tool::usage_error("--cert and --key go together");
   if (o.password && !o.key)
     throw tool::usage_error("--pass is for --key");
+  if (o.dtls)
+    tool::choose_dtls_engine(o.engine);
   return o;
 }
 
@@ -183,10 +199,7 @@ awaitable<void> send(session &s, tool::stdin_reader &input) {
   }
 }
 
-struct outcome {
-  exit_status status = exit_status::ok;
-  std::string reason; // empty on success
-};
+using outcome = tool::client_outcome;
 
 // Resolve and TCP connect, apart from the handshake: their failures have their own status.
 awaitable<outcome> open_connection(const client_options &o, tlsio::stream<> &stream) {
@@ -220,7 +233,7 @@ awaitable<outcome> handshake(const client_options &o, tlsio::stream<> &stream) {
   co_return outcome{};
 }
 
-awaitable<outcome> run(const client_options &o, tlsio::context ctx) {
+awaitable<outcome> run_tls(const client_options &o, tlsio::context ctx) {
   auto executor = co_await asio::this_coro::executor;
   tlsio::stream<> stream(ctx, executor);
   if (auto r = co_await open_connection(o, stream); r.status != exit_status::ok)
@@ -238,6 +251,14 @@ awaitable<outcome> run(const client_options &o, tlsio::context ctx) {
   // close_notify loses nothing.
   co_await stream.async_shutdown(as_tuple);
   co_return outcome{};
+}
+
+awaitable<outcome> run(const client_options &o, tlsio::context ctx) {
+  // A named target: GCC 12 mishandles temporaries with destructors in a co_await expression.
+  tool::dtls_target target{o.host, o.port, o.server_name, o.verbose};
+  if (o.dtls)
+    co_return co_await tool::run_dtls_client(ctx, target);
+  co_return co_await run_tls(o, std::move(ctx));
 }
 
 void print_usage_error(const tool::usage_error &e) {

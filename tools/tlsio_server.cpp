@@ -8,11 +8,14 @@
 // --ca FILE requires client certificates issued by the CAs in FILE. --generate makes a
 // throwaway CA and a certificate for localhost instead of --cert/--key, writes the CA to
 // CA_OUT_FILE for clients to trust, and prints a command that connects. --threads N runs N
-// threads, each with its own io_context and its own listening socket on the port.
+// threads, each with its own io_context and its own listening socket on the port. --dtls
+// serves DTLS 1.2 over UDP instead (dtls_server.hpp), echoing each message, on one thread.
 //
 // The first line on standard output is "listening on HOST:PORT"; the log goes to standard
 // error. Exit statuses: exit_status.hpp (and --help).
 #include "command_line.hpp"
+#include "dtls_option.hpp"
+#include "dtls_server.hpp"
 #include "engine_option.hpp"
 #include "exit_status.hpp"
 #include "host_port.hpp"
@@ -70,7 +73,10 @@ constexpr std::string_view options_help =
     "  --http               answer each HTTP/1.x request with a short greeting (default: off)\n"
     "  --alpn P,...         the ALPN protocols to accept (default: none)\n"
     "  --no-tickets         issue no session tickets (RFC 5077), so that no client resumes\n"
-    "                       (default: tickets on, keys rotating hourly, as servers do)\n";
+    "                       (default: tickets on, keys rotating hourly, as servers do)\n"
+    "  --dtls               serve DTLS 1.2 over UDP (Mbed TLS engine), echoing each message\n"
+    "                       to its sender; not with --http, nor --threads above 1\n"
+    "                       (default: off)\n";
 constexpr std::string_view options_help_end =
     "  -h, --help           print this help and exit\n"
     "  --version            print tlsio's and the TLS engine's versions and exit\n";
@@ -85,6 +91,7 @@ struct server_options {
   mode serve = mode::echo;
   std::vector<std::string> alpn;
   bool tickets = true;
+  bool dtls = false;
   tool::engine_options engine;
 };
 
@@ -122,9 +129,20 @@ bool parse_option(server_options &o, const std::string &arg, tool::command_line 
     o.alpn = tool::split_list(args.value());
   else if (arg == "--generate")
     o.generate = args.value();
+  else if (arg == "--dtls")
+    o.dtls = true;
   else
     return tool::parse_engine_option(o.engine, arg, args);
   return true;
+}
+
+// What --dtls cannot do: HTTP runs over TCP, and the DTLS acceptor is one UDP socket.
+void check_dtls(server_options &o) {
+  if (o.serve == mode::http)
+    throw tool::usage_error("--http: HTTP needs TCP; --dtls serves only the echo");
+  if (o.threads > 1)
+    throw tool::usage_error("--threads: --dtls serves from one UDP socket on one thread");
+  tool::choose_dtls_engine(o.engine);
 }
 
 server_options parse(int argc, char **argv) {
@@ -138,6 +156,8 @@ server_options parse(int argc, char **argv) {
   if (o.password && !o.key)
     throw tool::usage_error("--pass is for --key");
   tool::check_port(o.port);
+  if (o.dtls)
+    check_dtls(o);
   return o;
 }
 
@@ -304,7 +324,8 @@ std::string try_command(const server_options &o, unsigned short port) {
   auto ca = shell_quote(*o.generate);
   if (o.serve == mode::http)
     return "curl --cacert " + ca + " https://" + where + "/";
-  return "echo hello | tlsio-client --cacert " + ca + " " + where;
+  return "echo hello | tlsio-client " + std::string(o.dtls ? "--dtls " : "") + "--cacert " + ca +
+         " " + where;
 }
 
 // One per --threads: an io_context run by one thread, with its own acceptor. Connections
@@ -363,17 +384,45 @@ std::vector<std::unique_ptr<worker>> start_workers(const tlsio::context &ctx,
   return workers;
 }
 
-int run(const server_options &o) {
-  auto ctx = make_context(o);
-  auto workers = start_workers(ctx, o);
-  auto endpoint = workers.front()->srv->acceptor.local_endpoint();
-  std::cout << "listening on " << tool::to_string(endpoint) << std::endl;
-  log("engine " + tool::engine_description(o.engine.engine) + ", " + versions(ctx));
+// The first line on standard output, then the log's first lines.
+void announce(const server_options &o, const tlsio::context &ctx, const std::string &endpoint,
+              unsigned short port) {
+  std::cout << "listening on " << endpoint << std::endl;
+  log("engine " + tool::engine_description(o.engine.engine) + ", " + versions(ctx) +
+      (o.dtls ? ", DTLS over UDP" : ""));
   if (o.generate) {
-    log("trust " + *o.generate + " to connect, e.g.: " + try_command(o, endpoint.port()));
-    if (o.serve == mode::echo)
+    log("trust " + *o.generate + " to connect, e.g.: " + try_command(o, port));
+    if (o.serve == mode::echo && !o.dtls)
       log("for curl, add --http to this server's command: it echoes by default");
   }
+}
+
+// --dtls: one io_context on this thread, until SIGINT or SIGTERM.
+int run_dtls(const server_options &o, const tlsio::context &ctx) {
+  asio::io_context io{1};
+  tool::dtls_echo_server srv(io.get_executor(), ctx, o.host, o.port, log);
+  auto endpoint = srv.local_endpoint();
+  announce(o, ctx, tool::to_string(endpoint), endpoint.port());
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code, int) {
+    srv.stop();
+    io.stop();
+  });
+  srv.start();
+  io.run();
+  // Lets the cancelled operations finish.
+  io.restart();
+  io.run_for(std::chrono::seconds(1));
+  return 0;
+}
+
+int run(const server_options &o) {
+  auto ctx = make_context(o);
+  if (o.dtls)
+    return run_dtls(o, ctx);
+  auto workers = start_workers(ctx, o);
+  auto endpoint = workers.front()->srv->acceptor.local_endpoint();
+  announce(o, ctx, tool::to_string(endpoint), endpoint.port());
 
   asio::signal_set signals(workers.front()->io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int) {
