@@ -204,3 +204,33 @@ TEST_CASE("a new handshake from the same address ends the old association; a for
   });
   acceptor.close();
 }
+
+TEST_CASE("a client restarting from the same address mid-handshake replaces that handshake") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), patient(dtls_server_context()), "127.0.0.1", 0);
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  // Both clients reach the server from one address; the first never hears past the
+  // HelloVerifyRequest, so its handshake stays under way on the server (for 30 s).
+  udp_proxy proxy(
+      io, acceptor.local_endpoint(),
+      [](std::size_t client, direction d, std::size_t n, int) {
+        return client == 0 && d == direction::to_client && n >= 1 ? fate::drop : fate::forward;
+      },
+      true);
+  auto port = std::to_string(proxy.port());
+  auto ctx = patient(dtls_client_context());
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto [stuck, none] = co_await dtls::async_connect(
+        io.get_executor(), ctx, "127.0.0.1", port, {.server_name = "localhost", .timeout = 1500ms},
+        as_tuple(use_awaitable));
+    CHECK(stuck == tlsio::error::timed_out);
+    CHECK(acceptor.associations() == 1); // the server still waits for the first client
+    auto [ec, s] = co_await dtls::async_connect(io.get_executor(), ctx, "127.0.0.1", port,
+                                                {.server_name = "localhost", .timeout = 8s},
+                                                as_tuple(use_awaitable));
+    REQUIRE(!ec);
+    CHECK(co_await echo_until_back(s, "restarted"));
+    CHECK(acceptor.associations() == 1);
+  });
+  acceptor.close();
+}

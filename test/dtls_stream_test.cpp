@@ -10,10 +10,14 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <memory>
+#include <optional>
+#include <vector>
 
 using namespace tlsio_test;
 using asio::awaitable;
 using asio::use_awaitable;
+using namespace std::chrono_literals;
 
 TEST_CASE("connect, accept, echo: three sends are three receives, boundaries kept") {
   asio::io_context io;
@@ -271,5 +275,165 @@ TEST_CASE("many clients at once on one acceptor; associations return to 0") {
         asio::detached);
   CHECK(run_until(io, [&] { return echoed == clients; }));
   CHECK(run_until(io, [&] { return acceptor.associations() == 0; }));
+  acceptor.close();
+}
+
+// --- Found by review: each case states the header claim it holds the code to --------------
+
+namespace {
+awaitable<void> nap_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(use_awaitable);
+}
+} // namespace
+
+// stream.hpp: ~stream()/close(): "pending operations complete with
+// asio::error::operation_aborted"; async_receive(): "operation_aborted ... if cancelled ... or
+// closed". association::receive() re-checks closed_ first and reports bad_descriptor.
+TEST_CASE("close() while a receive waits completes it with operation_aborted") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    std::array<char, 100> buffer;
+    std::optional<std::error_code> got;
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [&]() -> awaitable<void> {
+          auto [ec, n] = co_await s.async_receive(asio::buffer(buffer), as_tuple(use_awaitable));
+          got = ec;
+        },
+        asio::detached);
+    co_await nap_for(std::chrono::milliseconds(50));
+    REQUIRE(!got); // the receive waits
+    s.close();
+    co_await nap_for(std::chrono::milliseconds(50));
+    REQUIRE(got);
+    CHECK(*got == asio::error::operation_aborted);
+  });
+  acceptor.close();
+}
+
+// acceptor.hpp: ~acceptor() "Stops accepting"; async_accept(): operation_aborted "once
+// stop_accepting() or close() has run and no stream waits". abandon() neither wakes the
+// accepts waiting on `changed` nor shuts while a handed-out stream lives, so a pending accept
+// never completes (and its handler's work keeps io_context::run() from returning).
+TEST_CASE("destroying the acceptor completes a pending accept even while a stream lives") {
+  asio::io_context io;
+  auto acceptor =
+      std::make_unique<dtls::acceptor>(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  auto port = port_of(*acceptor);
+  std::optional<dtls::stream> server;
+  std::optional<std::error_code> second;
+  asio::co_spawn(
+      io,
+      [&, a = acceptor.get()]() -> awaitable<void> {
+        server = co_await a->async_accept(use_awaitable);
+        auto [ec, s] = co_await a->async_accept(as_tuple(use_awaitable)); // a not used after
+        second = ec;
+      },
+      asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port);
+    while (!server)
+      co_await nap_for(std::chrono::milliseconds(5));
+    co_await nap_for(std::chrono::milliseconds(20)); // the second accept waits
+    acceptor.reset();
+    co_await nap_for(std::chrono::milliseconds(200));
+    REQUIRE(second.has_value());
+    CHECK(*second == asio::error::operation_aborted);
+  });
+}
+
+// acceptor.hpp: max_pending bounds "Handshakes in progress plus streams waiting for
+// async_accept()". An unaccepted association that ended with nothing to deliver (here its
+// idle timeout; one with messages or close_notify still waits to be accepted) leaves the
+// queue, so with max_pending = 1 it does not lock out the next client.
+TEST_CASE("an unaccepted association that ended with nothing to deliver frees its place") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0,
+                          {.max_pending = 1, .idle_timeout = 200ms});
+  run_coroutine(io, [&]() -> awaitable<void> {
+    {
+      auto first =
+          co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    } // closed without close_notify: the server's side ends by its idle timeout
+    co_await nap_for(std::chrono::milliseconds(400));
+    CHECK(acceptor.associations() == 0);
+    auto [ec, second] = co_await dtls::async_connect(
+        io.get_executor(), dtls_client_context(), "localhost", port_of(acceptor),
+        {.timeout = std::chrono::seconds(3)}, as_tuple(use_awaitable));
+    CHECK(!ec);
+  });
+  acceptor.close();
+}
+
+// stream.hpp: "asio::error::eof once the peer's close_notify came and the messages before it
+// are taken"; acceptor.hpp: "Streams whose handshake completed wait for async_accept()".
+// accept() skips an association that has ended, so a client that sends and shuts down
+// before the server's next async_accept() is dropped with its authenticated message.
+TEST_CASE("a message and close_notify that came before async_accept() are not lost") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto c = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    co_await c.async_send(asio::buffer(std::string("last words")), use_awaitable);
+    co_await c.async_shutdown(use_awaitable);
+    co_await nap_for(std::chrono::milliseconds(100));
+    asio::cancellation_signal stop;
+    asio::steady_timer limit(io, std::chrono::seconds(1));
+    limit.async_wait([&](std::error_code ec) {
+      if (!ec)
+        stop.emit(asio::cancellation_type::terminal);
+    });
+    auto [ec, s] = co_await acceptor.async_accept(
+        asio::bind_cancellation_slot(stop.slot(), as_tuple(use_awaitable)));
+    limit.cancel();
+    REQUIRE(!ec);
+    CHECK(co_await receive_string(s) == "last words");
+    std::array<char, 100> buffer;
+    auto [end, n] = co_await s.async_receive(asio::buffer(buffer), as_tuple(use_awaitable));
+    CHECK(end == asio::error::eof);
+  });
+  acceptor.close();
+}
+
+TEST_CASE("stop_accepting(): a handshake under way is still handed out, then accepts end") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  std::vector<std::error_code> accepts;
+  asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        for (;;) {
+          auto [ec, s] = co_await acceptor.async_accept(as_tuple(use_awaitable));
+          accepts.push_back(ec);
+          if (ec)
+            co_return;
+        }
+      },
+      asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    // The connect's first step sends its ClientHello; stop_accepting() lands mid-handshake.
+    auto pending = dtls::async_connect(io.get_executor(), dtls_client_context(), "localhost",
+                                       port_of(acceptor), asio::use_future);
+    while (acceptor.associations() == 0)
+      co_await nap_for(std::chrono::milliseconds(1));
+    acceptor.stop_accepting();
+    while (pending.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      co_await nap_for(std::chrono::milliseconds(5));
+    auto client = pending.get();
+    CHECK(client.is_open());
+    while (accepts.size() < 2)
+      co_await nap_for(std::chrono::milliseconds(5));
+    CHECK(!accepts[0]);
+    CHECK(accepts[1] == asio::error::operation_aborted);
+    // New clients are ignored now.
+    auto [ec, none] = co_await dtls::async_connect(io.get_executor(), dtls_client_context(),
+                                                   "localhost", port_of(acceptor),
+                                                   {.timeout = 300ms}, as_tuple(use_awaitable));
+    CHECK(ec == tlsio::error::timed_out);
+  });
   acceptor.close();
 }

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <atomic>
+#include <future>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -616,4 +617,63 @@ TEST_CASE("DTLS: four threads, one io_context, one acceptor; members called from
   acceptor.close(); // from a thread that runs no handler
   REQUIRE(pool.finish(20s));
   CHECK(acceptor.failures() == 0);
+}
+
+// stream.hpp: operations "may be started from any thread". A DTLS operation runs on its
+// association's strand, not the caller's, and a timeout's expiry emits cancellation on the
+// caller's thread: Asio 1.22's co_spawn would act on it there, racing the strand (TSan) and,
+// before the operation started, throwing where nothing catches (std::terminate, about one
+// run in six before the fix). Found by review.
+TEST_CASE(
+    "DTLS: receive_for timeouts on a four-thread io_context (no strand) while messages flow") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  std::atomic<bool> stop{false};
+  asio::co_spawn(
+      acceptor.get_executor(),
+      [&]() -> awaitable<void> {
+        auto s = co_await acceptor.async_accept(use_awaitable);
+        asio::steady_timer t(co_await asio::this_coro::executor);
+        while (!stop) {
+          co_await s.async_send(asio::buffer(std::string("tick")), as_tuple(use_awaitable));
+          t.expires_after(std::chrono::microseconds(200));
+          co_await t.async_wait(use_awaitable);
+        }
+      },
+      asio::detached);
+  std::atomic<int> timeouts{0}, received{0};
+  auto port = port_of(acceptor);
+  // The coroutine on the io_context itself, not a strand: a strand made from a strand (as
+  // async_connect makes for a coroutine on a strand) runs inside it and would hide the race.
+  auto done = asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port);
+        std::array<char, 100> buffer;
+        for (int i = 0; i < 3000; ++i) {
+          auto [ec, n] = co_await s.async_receive_for(asio::buffer(buffer),
+                                                      std::chrono::microseconds((i % 4) * 50),
+                                                      as_tuple(use_awaitable));
+          if (ec == tlsio::error::timed_out)
+            ++timeouts;
+          else if (!ec)
+            ++received;
+        }
+        stop = true;
+      },
+      asio::use_future);
+  std::vector<std::thread> threads;
+  auto guard = asio::make_work_guard(io);
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] { io.run(); });
+  auto status = done.wait_for(std::chrono::seconds(60));
+  acceptor.close();
+  guard.reset();
+  io.stop();
+  for (auto &t : threads)
+    t.join();
+  REQUIRE(status == std::future_status::ready);
+  done.get();
+  CHECK(timeouts > 0);
+  CHECK(received > 0);
 }

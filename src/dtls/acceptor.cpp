@@ -17,6 +17,7 @@
 #include <tlsio/compat.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -36,6 +37,16 @@ bool looks_like_client_hello(std::span<const std::byte> d) {
   constexpr std::size_t record_header = 13, handshake_header = 12;
   return d.size() >= record_header + handshake_header && d[0] == std::byte{22} &&
          d[3] == std::byte{0} && d[4] == std::byte{0} && d[record_header] == std::byte{1};
+}
+
+/// The ClientHello's random (RFC 6347 §4.2.2): after the record header, the handshake
+/// header and client_version.
+std::array<std::byte, 32> hello_random(std::span<const std::byte> hello) {
+  std::array<std::byte, 32> random{};
+  constexpr std::size_t at = 13 + 12 + 2;
+  if (hello.size() >= at + random.size())
+    std::copy_n(hello.begin() + at, random.size(), random.begin());
+  return random;
 }
 
 /// The bytes a cookie is bound to: the address, then the port.
@@ -72,6 +83,7 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
   std::size_t handshaking = 0;
   bool accepting = true, closed = false, abandoned = false;
   std::atomic<std::size_t> association_count{0}, failure_count{0};
+  asio::ip::udp::endpoint bound; // fixed at construction: local_endpoint() from any thread
 
   void start() { asio::co_spawn(strand, receive_loop(shared_from_this()), asio::detached); }
 
@@ -91,7 +103,13 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
   void on_datagram(const asio::ip::udp::endpoint &from, std::span<const std::byte> d) {
     if (auto known = peers.find(from); known != peers.end()) {
       auto a = known->second; // on_datagram may end it, and the map let go of it
-      a->on_datagram(d);
+      // Mbed TLS looks for a reconnecting client only once the handshake is over; before
+      // that, a ClientHello with a new random from the same address (the client restarted)
+      // takes the stateless path, and replaces the old handshake once its cookie verifies.
+      if (!a->established() && looks_like_client_hello(d) && hello_random(d) != a->hello_random)
+        on_client_hello(from, d);
+      else
+        a->on_datagram(d);
     } else if (accepting && looks_like_client_hello(d) && peers.size() < options.max_associations &&
                handshaking + ready.size() < options.max_pending) {
       on_client_hello(from, d);
@@ -114,8 +132,13 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
       }
       return;
     }
+    if (auto old = peers.find(from); old != peers.end()) {
+      auto replaced = old->second;
+      replaced->end(error::peer_reconnected);
+    }
     auto a = std::make_shared<association>(strand, std::move(engine), socket, from,
                                            options.idle_timeout);
+    a->hello_random = hello_random(d);
     peers[from] = a;
     ++handshaking;
     association_count = peers.size();
@@ -141,6 +164,10 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
     if (auto it = peers.find(from); it != peers.end() && it->second == a)
       peers.erase(it);
     association_count = peers.size();
+    // An unaccepted stream with nothing to deliver holds no place in the queue.
+    if (a && !a->worth_handing_out())
+      std::erase(ready, a);
+    changed.cancel(); // accepts waiting after stop_accepting() may now be done
     if (a && !a->established()) {
       --handshaking;
       if (why != asio::error::operation_aborted) {
@@ -165,6 +192,7 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
   void abandon() {
     abandoned = true;
     accepting = false;
+    changed.cancel(); // pending accepts end now, not when the last stream does
     for (auto a : snapshot())
       if (!a->established() || std::find(ready.begin(), ready.end(), a) != ready.end())
         a->end(asio::error::operation_aborted);
@@ -195,10 +223,11 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
       while (!ready.empty()) {
         auto a = std::move(ready.front());
         ready.pop_front();
-        if (a && !a->ended())
+        if (a && a->worth_handing_out())
           co_return std::tuple(std::error_code(), stream_access::make(std::move(a)));
       }
-      if (closed || !accepting)
+      // After stop_accepting(), the handshakes under way may still bring streams.
+      if (closed || abandoned || (!accepting && handshaking == 0))
         co_return std::tuple(std::error_code(asio::error::operation_aborted), stream());
       co_await changed.async_wait(wait_tuple);
       auto state = co_await asio::this_coro::cancellation_state;
@@ -272,6 +301,7 @@ acceptor::acceptor(const asio::any_io_executor &executor, const context &ctx, st
   }
   socket.bind(at);
   socket.non_blocking(true);
+  st->bound = socket.local_endpoint();
   st->start();
   state_ = std::move(st);
 }
@@ -297,7 +327,7 @@ asio::any_io_executor acceptor::get_executor() const { return state_->strand; }
 asio::ip::udp::endpoint acceptor::local_endpoint() const {
   if (!state_)
     throw std::system_error(asio::error::bad_descriptor, "tlsio::dtls::acceptor");
-  return state_->socket->local_endpoint();
+  return state_->bound;
 }
 
 std::size_t acceptor::associations() const noexcept {

@@ -264,6 +264,7 @@ association::handshake(std::optional<std::chrono::steady_clock::time_point> dead
 asio::awaitable<std::tuple<std::error_code, std::size_t>>
 association::send(asio::const_buffer message) {
   auto self = shared_from_this();
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
   if (closed_)
     co_return std::tuple(std::error_code(asio::error::bad_descriptor), 0);
   if (ended_)
@@ -292,9 +293,11 @@ asio::awaitable<std::tuple<std::error_code, std::size_t>>
 association::receive(asio::mutable_buffer buffer) {
   auto self = shared_from_this();
   co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
-  for (;;) {
-    if (closed_)
-      co_return std::tuple(std::error_code(asio::error::bad_descriptor), 0);
+  for (bool waited = false;; waited = true) {
+    if (closed_) // closed while this receive waited, or before it began
+      co_return std::tuple(
+          std::error_code(waited ? asio::error::operation_aborted : asio::error::bad_descriptor),
+          0);
     if (!messages_.empty()) {
       auto m = std::move(messages_.front());
       messages_.pop_front();
@@ -313,6 +316,7 @@ association::receive(asio::mutable_buffer buffer) {
 
 asio::awaitable<std::error_code> association::shutdown() {
   auto self = shared_from_this();
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
   if (closed_)
     co_return asio::error::bad_descriptor;
   if (ended_)

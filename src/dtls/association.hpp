@@ -11,9 +11,11 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/buffer.hpp>
+#include <asio/error.hpp>
 #include <asio/ip/udp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -51,6 +53,14 @@ public:
   bool open() const noexcept { return !closed_; }
   bool ended() const noexcept { return ended_; }
   bool established() const noexcept { return established_; }
+  /// Whether a stream made of it now would deliver something: it is live, or messages or
+  /// the peer's close_notify wait to be read.
+  bool worth_handing_out() const noexcept {
+    return !ended_ || (!closed_ && (!messages_.empty() || why_ == asio::error::eof));
+  }
+  /// The random of the ClientHello that began this association (the acceptor tells a
+  /// retransmission of it from a new handshake by the same address).
+  std::array<std::byte, 32> hello_random{};
 
   // --- Events (on the strand) ---------------------------------------------------------------
 

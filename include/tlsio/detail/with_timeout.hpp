@@ -12,6 +12,7 @@
 #include <asio/error.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 
@@ -30,7 +31,9 @@ auto with_timeout(const Executor &executor, std::chrono::steady_clock::duration 
           explicit shared(const asio::any_io_executor &e) : timer(e) {}
           asio::steady_timer timer;
           asio::cancellation_signal signal;
-          bool expired = false;
+          // Set by the expiry, read by the completion: on an executor that is not a strand
+          // the two may run on two threads at once.
+          std::atomic<bool> expired = false;
         };
         auto handler_ex = asio::get_associated_executor(handler, ex);
         auto st = std::make_shared<shared>(ex);

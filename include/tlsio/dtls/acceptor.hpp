@@ -25,8 +25,10 @@
 /// its peer's retransmitted last flight (the peer missed ours) and queues the peer's
 /// messages. It ends on close_notify, on its idle timeout, on a fatal alert, when its
 /// stream is closed or destroyed, or when its peer's address starts a new handshake whose
-/// cookie verifies (error::peer_reconnected, RFC 6347 §4.2.8); a forged ClientHello
-/// cannot end it.
+/// cookie verifies (error::peer_reconnected, RFC 6347 §4.2.8). A ClientHello without a
+/// valid cookie cannot end it; one replayed from the real client within the cookie's
+/// lifetime (60 s in Mbed TLS) can, as §4.2.8 allows. A client that restarts from the same
+/// address while its old handshake is still under way replaces that handshake the same way.
 ///
 /// Threads: the acceptor and all its associations run on one strand (get_executor());
 /// streams' get_executor() is that strand. Every member but construction, destruction and
@@ -123,15 +125,18 @@ public:
 
   /// The strand of the acceptor and of all its streams.
   asio::any_io_executor get_executor() const;
-  /// The bound address and port. Throws std::system_error once closed.
+  /// The bound address and port (as bound at construction). Throws std::system_error with
+  /// bad_descriptor for a moved-from acceptor.
   asio::ip::udp::endpoint local_endpoint() const;
 
   /// The next stream whose handshake has completed.
   ///
   /// Completion signature: void(std::error_code, tlsio::dtls::stream). Errors:
-  /// asio::error::operation_aborted if cancelled (terminal, partial or total) or once
-  /// stop_accepting() or close() has run and no stream waits; asio::error::bad_descriptor
-  /// for a moved-from acceptor.
+  /// asio::error::operation_aborted if cancelled (terminal, partial or total), once close()
+  /// has run or the acceptor is destroyed, or after stop_accepting() once nothing more can
+  /// come; asio::error::bad_descriptor for a moved-from acceptor. A stream whose peer sent
+  /// messages and close_notify before it was accepted is still handed out: its receives
+  /// get the messages, then asio::error::eof.
   template <class Token = tlsio::default_token_t<asio::any_io_executor>>
   auto async_accept(Token &&token = {}) {
     return asio::async_initiate<Token, void(std::error_code, stream)>(
@@ -153,7 +158,9 @@ public:
   /// reload); running associations keep theirs. Throws as the constructor does for `ctx`.
   void set_context(const context &ctx);
   /// Starts no more handshakes (ClientHellos from new addresses are ignored); handshakes in
-  /// progress finish and streams already handed out go on.
+  /// progress finish and are handed out, and streams already handed out go on. Pending and
+  /// later accepts complete with asio::error::operation_aborted once no handshake is left
+  /// under way and no stream waits.
   void stop_accepting();
   /// Ends everything at once: the socket closes and every association ends, handed-out
   /// streams included (their operations fail with asio::error::operation_aborted).

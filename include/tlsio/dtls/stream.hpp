@@ -32,7 +32,7 @@
 ///
 /// Threads: every operation runs on the stream's executor, a strand (get_executor()); the
 /// asynchronous operations may be started from any thread, and any number may be pending at
-/// once (receives complete in the order they were started). The other members read values
+/// once (each message goes to one receive). The other members read values
 /// fixed at the handshake and are safe from any thread, except move and destruction.
 #pragma once
 
@@ -87,7 +87,9 @@ public:
   static constexpr std::size_t max_queued_messages = 64;
 
   /// An empty stream (what a failed connect or accept completes with): every operation
-  /// fails with asio::error::bad_descriptor, and get_executor() must not be called.
+  /// fails with asio::error::bad_descriptor (completing on the handler's associated
+  /// executor, or asio::system_executor for a handler without one), and get_executor()
+  /// must not be called.
   stream() noexcept;
   /// Closes the association (as close()); pending operations complete with
   /// asio::error::operation_aborted. Sends nothing: call async_shutdown() for a clean end.
