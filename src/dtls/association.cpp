@@ -240,6 +240,20 @@ std::error_code association::ended_error() const {
   return closed_ ? std::error_code(asio::error::operation_aborted) : why_;
 }
 
+std::shared_ptr<bool> association::watch(asio::steady_timer &timer, deadline limit) {
+  auto passed = std::make_shared<bool>(limit && *limit <= std::chrono::steady_clock::now());
+  if (limit && !*passed) {
+    timer.expires_at(*limit);
+    timer.async_wait([self = shared_from_this(), passed](std::error_code ec) {
+      if (!ec) {
+        *passed = true;
+        self->notify();
+      }
+    });
+  }
+  return passed;
+}
+
 asio::awaitable<std::error_code>
 association::handshake(std::optional<std::chrono::steady_clock::time_point> deadline) {
   auto self = shared_from_this();
@@ -262,7 +276,7 @@ association::handshake(std::optional<std::chrono::steady_clock::time_point> dead
 }
 
 asio::awaitable<std::tuple<std::error_code, std::size_t>>
-association::send(asio::const_buffer message) {
+association::send(asio::const_buffer message, deadline limit) {
   auto self = shared_from_this();
   co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
   if (closed_)
@@ -279,9 +293,14 @@ association::send(asio::const_buffer message) {
     co_return std::tuple(r.error, 0);
   auto mine = sent_ + engine_.queued_output();
   flush();
-  while (sent_ < mine && !ended_)
+  asio::steady_timer timer(strand_);
+  auto passed = watch(timer, limit);
+  while (sent_ < mine && !ended_) {
+    if (*passed) // the datagram stays queued: it may still be sent
+      co_return std::tuple(std::error_code(error::timed_out), 0);
     if (!co_await wait_change())
       co_return std::tuple(std::error_code(asio::error::operation_aborted), 0);
+  }
   if (sent_ < mine)
     co_return std::tuple(ended_error(), 0);
   if (last_oversize_ == mine)
@@ -290,9 +309,11 @@ association::send(asio::const_buffer message) {
 }
 
 asio::awaitable<std::tuple<std::error_code, std::size_t>>
-association::receive(asio::mutable_buffer buffer) {
+association::receive(asio::mutable_buffer buffer, deadline limit) {
   auto self = shared_from_this();
   co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+  asio::steady_timer timer(strand_);
+  auto passed = watch(timer, limit);
   for (bool waited = false;; waited = true) {
     if (closed_) // closed while this receive waited, or before it began
       co_return std::tuple(
@@ -309,6 +330,8 @@ association::receive(asio::mutable_buffer buffer) {
     }
     if (ended_)
       co_return std::tuple(ended_error(), 0);
+    if (*passed)
+      co_return std::tuple(std::error_code(error::timed_out), 0);
     if (!co_await wait_change())
       co_return std::tuple(std::error_code(asio::error::operation_aborted), 0);
   }
@@ -338,17 +361,7 @@ association::poll(tlsio::wait what, std::optional<std::chrono::steady_clock::tim
   if (closed_)
     co_return std::tuple(std::error_code(asio::error::bad_descriptor), tlsio::wait::none);
   asio::steady_timer limit(strand_);
-  // Shared with the timer's handler, which may run after the poll has returned.
-  auto expired = std::make_shared<bool>(deadline && *deadline <= std::chrono::steady_clock::now());
-  if (deadline && !*expired) {
-    limit.expires_at(*deadline);
-    limit.async_wait([self, expired](std::error_code ec) {
-      if (!ec) {
-        *expired = true;
-        self->notify();
-      }
-    });
-  }
+  auto expired = watch(limit, deadline);
   for (;;) {
     auto ready = tlsio::wait::none;
     if (contains(what, tlsio::wait::read) && (!messages_.empty() || ended_))

@@ -87,8 +87,12 @@ public:
   /// `deadline` passed (error::timed_out; the association is then ended).
   asio::awaitable<std::error_code>
   handshake(std::optional<std::chrono::steady_clock::time_point> deadline);
-  asio::awaitable<std::tuple<std::error_code, std::size_t>> send(asio::const_buffer message);
-  asio::awaitable<std::tuple<std::error_code, std::size_t>> receive(asio::mutable_buffer buffer);
+  using deadline = std::optional<std::chrono::steady_clock::time_point>;
+  /// send and receive fail with error::timed_out once `limit` passes (nothing taken).
+  asio::awaitable<std::tuple<std::error_code, std::size_t>> send(asio::const_buffer message,
+                                                                 deadline limit);
+  asio::awaitable<std::tuple<std::error_code, std::size_t>> receive(asio::mutable_buffer buffer,
+                                                                    deadline limit);
   asio::awaitable<std::error_code> shutdown();
   asio::awaitable<std::tuple<std::error_code, tlsio::wait>>
   poll(tlsio::wait what, std::optional<std::chrono::steady_clock::time_point> deadline);
@@ -112,6 +116,9 @@ private:
   void arm_idle();
   void notify();
   asio::awaitable<bool> wait_change(); // false if the operation was cancelled
+  // Arms `timer` for `limit`: the flag it returns turns true, and waiters wake, once it
+  // passes. Shared with the timer's handler, which may run after the operation returned.
+  std::shared_ptr<bool> watch(asio::steady_timer &timer, deadline limit);
   std::error_code ended_error() const;
 
   asio::any_io_executor strand_;

@@ -52,10 +52,6 @@ template <class T, class... Results>
 void spawn_operation(const asio::any_io_executor &ex, asio::cancellation_slot slot,
                      asio::awaitable<T> op, std::unique_ptr<completion<Results...>> done) {
   auto signal = std::make_shared<asio::cancellation_signal>();
-  if (slot.is_connected())
-    slot.assign([signal, ex](asio::cancellation_type type) {
-      asio::post(ex, [signal, type] { signal->emit(type); });
-    });
   asio::co_spawn(
       ex, std::move(op),
       asio::bind_cancellation_slot(
@@ -65,6 +61,12 @@ void spawn_operation(const asio::any_io_executor &ex, asio::cancellation_slot sl
               std::get<0>(results) = error_of(e);
             std::apply([&](auto &&...r) { done->complete(std::move(r)...); }, std::move(results));
           }));
+  // Only now: co_spawn has attached the operation to `signal` (on this thread), so every
+  // emit, run on `ex`, comes after.
+  if (slot.is_connected())
+    slot.assign([signal, ex](asio::cancellation_type type) {
+      asio::post(ex, [signal, type] { signal->emit(type); });
+    });
 }
 
 } // namespace tlsio::dtls::detail

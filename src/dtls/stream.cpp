@@ -16,12 +16,12 @@ namespace {
 
 // Coroutines taking the association by value: it lives as long as the operation.
 asio::awaitable<std::tuple<std::error_code, std::size_t>>
-send_operation(std::shared_ptr<association> a, asio::const_buffer m) {
-  co_return co_await a->send(m);
+send_operation(std::shared_ptr<association> a, asio::const_buffer m, time_limit limit) {
+  co_return co_await a->send(m, limit);
 }
 asio::awaitable<std::tuple<std::error_code, std::size_t>>
-receive_operation(std::shared_ptr<association> a, asio::mutable_buffer b) {
-  co_return co_await a->receive(b);
+receive_operation(std::shared_ptr<association> a, asio::mutable_buffer b, time_limit limit) {
+  co_return co_await a->receive(b, limit);
 }
 asio::awaitable<std::error_code> shutdown_operation(std::shared_ptr<association> a) {
   co_return co_await a->shutdown();
@@ -42,19 +42,19 @@ asio::any_io_executor executor_of(const std::shared_ptr<association> &a) {
   return asio::system_executor();
 }
 
-void start_send(std::shared_ptr<association> a, asio::const_buffer message,
+void start_send(std::shared_ptr<association> a, asio::const_buffer message, time_limit limit,
                 asio::cancellation_slot slot,
                 std::unique_ptr<completion<std::error_code, std::size_t>> done) {
   auto ex = executor_of(a);
-  spawn_operation(ex, slot, a ? send_operation(std::move(a), message) : no_stream(),
+  spawn_operation(ex, slot, a ? send_operation(std::move(a), message, limit) : no_stream(),
                   std::move(done));
 }
 
-void start_receive(std::shared_ptr<association> a, asio::mutable_buffer buffer,
+void start_receive(std::shared_ptr<association> a, asio::mutable_buffer buffer, time_limit limit,
                    asio::cancellation_slot slot,
                    std::unique_ptr<completion<std::error_code, std::size_t>> done) {
   auto ex = executor_of(a);
-  spawn_operation(ex, slot, a ? receive_operation(std::move(a), buffer) : no_stream(),
+  spawn_operation(ex, slot, a ? receive_operation(std::move(a), buffer, limit) : no_stream(),
                   std::move(done));
 }
 

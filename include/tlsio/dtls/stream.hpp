@@ -38,7 +38,6 @@
 
 #include <tlsio/compat.hpp>
 #include <tlsio/detail/dtls_operations.hpp>
-#include <tlsio/detail/with_timeout.hpp>
 #include <tlsio/engine.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -52,18 +51,28 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
 
 namespace tlsio::dtls {
 
 class stream;
 
 namespace detail {
-void start_send(std::shared_ptr<association> a, asio::const_buffer message,
+/// No time limit, or the steady-clock time after which the operation fails with timed_out.
+using time_limit = std::optional<std::chrono::steady_clock::time_point>;
+void start_send(std::shared_ptr<association> a, asio::const_buffer message, time_limit limit,
                 asio::cancellation_slot slot,
                 std::unique_ptr<completion<std::error_code, std::size_t>> done);
-void start_receive(std::shared_ptr<association> a, asio::mutable_buffer buffer,
+void start_receive(std::shared_ptr<association> a, asio::mutable_buffer buffer, time_limit limit,
                    asio::cancellation_slot slot,
                    std::unique_ptr<completion<std::error_code, std::size_t>> done);
+/// now + timeout, or no limit if that is past the clock's end.
+inline time_limit limit_after(std::chrono::steady_clock::duration timeout) {
+  auto now = std::chrono::steady_clock::now();
+  if (timeout >= std::chrono::steady_clock::time_point::max() - now)
+    return std::nullopt;
+  return now + timeout;
+}
 void start_shutdown(std::shared_ptr<association> a, asio::cancellation_slot slot,
                     std::unique_ptr<completion<std::error_code>> done);
 asio::any_io_executor executor_of(const std::shared_ptr<association> &a);
@@ -117,15 +126,7 @@ public:
   /// full: the datagram may still be sent.
   template <class Token = tlsio::default_token_t<executor_type>>
   auto async_send(asio::const_buffer message, Token &&token = {}) {
-    return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
-        [](auto handler, std::shared_ptr<detail::association> a, asio::const_buffer m) {
-          auto slot = asio::get_associated_cancellation_slot(handler);
-          auto ex = detail::executor_of(a);
-          detail::start_send(
-              std::move(a), m, slot,
-              detail::make_completion<std::error_code, std::size_t>(std::move(handler), ex));
-        },
-        token, state_, message);
+    return initiate_send(message, std::nullopt, std::forward<Token>(token));
   }
 
   /// Receives the next message into `buffer`.
@@ -139,15 +140,7 @@ public:
   /// (terminal, partial or total: nothing is taken from the queue) or closed.
   template <class Token = tlsio::default_token_t<executor_type>>
   auto async_receive(asio::mutable_buffer buffer, Token &&token = {}) {
-    return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
-        [](auto handler, std::shared_ptr<detail::association> a, asio::mutable_buffer b) {
-          auto slot = asio::get_associated_cancellation_slot(handler);
-          auto ex = detail::executor_of(a);
-          detail::start_receive(
-              std::move(a), b, slot,
-              detail::make_completion<std::error_code, std::size_t>(std::move(handler), ex));
-        },
-        token, state_, buffer);
+    return initiate_receive(buffer, std::nullopt, std::forward<Token>(token));
   }
 
   /// async_receive() with a time limit: if no message comes within `timeout`, it completes
@@ -155,10 +148,7 @@ public:
   template <class Token = tlsio::default_token_t<executor_type>>
   auto async_receive_for(asio::mutable_buffer buffer, std::chrono::steady_clock::duration timeout,
                          Token &&token = {}) {
-    return tlsio::detail::with_timeout<void(std::error_code, std::size_t)>(
-        detail::executor_of(state_), timeout,
-        [this, buffer](auto handler) { async_receive(buffer, std::move(handler)); },
-        std::forward<Token>(token));
+    return initiate_receive(buffer, detail::limit_after(timeout), std::forward<Token>(token));
   }
 
   /// async_send() with a time limit (the socket's buffer may stay full): error::timed_out
@@ -166,10 +156,7 @@ public:
   template <class Token = tlsio::default_token_t<executor_type>>
   auto async_send_for(asio::const_buffer message, std::chrono::steady_clock::duration timeout,
                       Token &&token = {}) {
-    return tlsio::detail::with_timeout<void(std::error_code, std::size_t)>(
-        detail::executor_of(state_), timeout,
-        [this, message](auto handler) { async_send(message, std::move(handler)); },
-        std::forward<Token>(token));
+    return initiate_send(message, detail::limit_after(timeout), std::forward<Token>(token));
   }
 
   /// Sends close_notify (RFC 5246 §7.2.1) and ends the association: over datagrams nobody
@@ -216,6 +203,33 @@ public:
   std::string server_name() const;
 
 private:
+  template <class Token>
+  auto initiate_send(asio::const_buffer message, detail::time_limit limit, Token &&token) {
+    return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+        [](auto handler, std::shared_ptr<detail::association> a, asio::const_buffer m,
+           detail::time_limit l) {
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          auto ex = detail::executor_of(a);
+          detail::start_send(
+              std::move(a), m, l, slot,
+              detail::make_completion<std::error_code, std::size_t>(std::move(handler), ex));
+        },
+        token, state_, message, limit);
+  }
+  template <class Token>
+  auto initiate_receive(asio::mutable_buffer buffer, detail::time_limit limit, Token &&token) {
+    return asio::async_initiate<Token, void(std::error_code, std::size_t)>(
+        [](auto handler, std::shared_ptr<detail::association> a, asio::mutable_buffer b,
+           detail::time_limit l) {
+          auto slot = asio::get_associated_cancellation_slot(handler);
+          auto ex = detail::executor_of(a);
+          detail::start_receive(
+              std::move(a), b, l, slot,
+              detail::make_completion<std::error_code, std::size_t>(std::move(handler), ex));
+        },
+        token, state_, buffer, limit);
+  }
+
   friend struct detail::stream_access;
   friend const std::shared_ptr<detail::association> &detail::state_of(const stream &) noexcept;
   explicit stream(std::shared_ptr<detail::association> a) noexcept;
