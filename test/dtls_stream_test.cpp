@@ -437,3 +437,27 @@ TEST_CASE("stop_accepting(): a handshake under way is still handed out, then acc
   });
   acceptor.close();
 }
+
+TEST_CASE("a failure callback that throws costs one datagram, not the acceptor") {
+  asio::io_context io;
+  int calls = 0;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0,
+                          {.on_failure = [&](const dtls::handshake_failure &) {
+                            if (++calls == 1)
+                              throw std::runtime_error("a callback that breaks its contract");
+                          }});
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto [ec, none] = co_await dtls::async_connect(
+        io.get_executor(), dtls_client_context(), "127.0.0.1", port_of(acceptor),
+        {.server_name = "wrong.example"}, as_tuple(use_awaitable));
+    CHECK(ec == tlsio::error::host_name_mismatch);
+    while (calls == 0)
+      co_await nap_for(std::chrono::milliseconds(5));
+    // A timeout past the clock's end means none (it must not overflow into the past).
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor),
+                                          {.timeout = std::chrono::steady_clock::duration::max()});
+    CHECK(co_await echo_until_back(s, "still serving"));
+  });
+  acceptor.close();
+}

@@ -14,6 +14,7 @@
 
 #include <array>
 #include <atomic>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <set>
@@ -676,4 +677,59 @@ TEST_CASE(
   done.get();
   CHECK(timeouts > 0);
   CHECK(received > 0);
+}
+
+TEST_CASE("DTLS: receives and connects raced by timers through ||, on four threads (no strand)") {
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  auto port = port_of(acceptor);
+  std::atomic<bool> stop{false};
+  asio::co_spawn(
+      acceptor.get_executor(),
+      [&]() -> awaitable<void> {
+        auto s = co_await acceptor.async_accept(use_awaitable);
+        for (int i = 0; !stop; ++i) // messages queue ahead of the receives
+          co_await s.async_send(asio::buffer(std::string("m")), as_tuple(use_awaitable));
+      },
+      asio::detached);
+  auto open_descriptors = [] {
+    return std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                         std::filesystem::directory_iterator());
+  };
+  std::ptrdiff_t descriptors_before = 0;
+  auto done = asio::co_spawn(
+      io,
+      [&]() -> awaitable<void> {
+        using namespace tlsio::compat::awaitable_operators;
+        auto ex = co_await asio::this_coro::executor;
+        auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port);
+        std::array<char, 100> buffer;
+        asio::steady_timer never(ex, std::chrono::hours(1));
+        for (int i = 0; i < 2000; ++i) // a receive that completes at once, while || waits
+          co_await (s.async_receive(asio::buffer(buffer), as_tuple(use_awaitable)) ||
+                    never.async_wait(as_tuple(use_awaitable)));
+        stop = true;
+        descriptors_before = open_descriptors();
+        for (int i = 0; i < 200; ++i) { // connects cancelled at every stage by a short timer
+          asio::steady_timer soon(ex, std::chrono::microseconds(i * 20));
+          co_await (dtls::async_connect(ex, dtls_client_context(), "localhost", port,
+                                        as_tuple(use_awaitable)) ||
+                    soon.async_wait(as_tuple(use_awaitable)));
+        }
+      },
+      asio::use_future);
+  std::vector<std::thread> threads;
+  auto guard = asio::make_work_guard(io);
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] { io.run(); });
+  auto status = done.wait_for(std::chrono::seconds(90));
+  // Every connect the timers beat has closed its socket (none waits for a timeout).
+  CHECK(eventually([&] { return open_descriptors() <= descriptors_before + 2; }, nap, 10s));
+  acceptor.close();
+  guard.reset();
+  io.stop();
+  for (auto &t : threads)
+    t.join();
+  REQUIRE(status == std::future_status::ready);
+  done.get();
 }

@@ -95,8 +95,14 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
           co_await self->socket->async_receive_from(asio::buffer(buffer), from, wait_tuple);
       if (self->closed || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
         break;
-      if (!ec)
+      if (ec)
+        continue;
+      try {
         self->on_datagram(from, std::span(buffer.data(), n));
+      } catch (const std::exception &) {
+        // The datagram is lost (an engine that could not be made, memory): the loop, and
+        // every association it serves, goes on.
+      }
     }
   }
 
@@ -106,10 +112,15 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
       // Mbed TLS looks for a reconnecting client only once the handshake is over; before
       // that, a ClientHello with a new random from the same address (the client restarted)
       // takes the stateless path, and replaces the old handshake once its cookie verifies.
-      if (!a->established() && looks_like_client_hello(d) && hello_random(d) != a->hello_random)
+      if (!a->established() && looks_like_client_hello(d) && hello_random(d) != a->hello_random) {
         on_client_hello(from, d);
-      else
+      } else {
         a->on_datagram(d);
+        // The ClientHello that ended an established association (a verified reconnect)
+        // starts the new one now rather than at the client's retransmission.
+        if (a->why() == error::peer_reconnected && accepting && looks_like_client_hello(d))
+          on_client_hello(from, d);
+      }
     } else if (accepting && looks_like_client_hello(d) && peers.size() < options.max_associations &&
                handshaking + ready.size() < options.max_pending) {
       on_client_hello(from, d);

@@ -278,7 +278,7 @@ association::handshake(std::optional<std::chrono::steady_clock::time_point> dead
 asio::awaitable<std::tuple<std::error_code, std::size_t>>
 association::send(asio::const_buffer message, deadline limit) {
   auto self = shared_from_this();
-  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_partial_cancellation());
   if (closed_)
     co_return std::tuple(std::error_code(asio::error::bad_descriptor), 0);
   if (ended_)
@@ -339,7 +339,7 @@ association::receive(asio::mutable_buffer buffer, deadline limit) {
 
 asio::awaitable<std::error_code> association::shutdown() {
   auto self = shared_from_this();
-  co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation());
+  co_await asio::this_coro::reset_cancellation_state(asio::enable_partial_cancellation());
   if (closed_)
     co_return asio::error::bad_descriptor;
   if (ended_)

@@ -53,6 +53,8 @@ public:
   bool open() const noexcept { return !closed_; }
   bool ended() const noexcept { return ended_; }
   bool established() const noexcept { return established_; }
+  /// Why it ended; empty while it has not.
+  std::error_code why() const noexcept { return why_; }
   /// Whether a stream made of it now would deliver something: it is live, or messages or
   /// the peer's close_notify wait to be read.
   bool worth_handing_out() const noexcept {

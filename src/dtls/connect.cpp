@@ -44,18 +44,28 @@ try_endpoint(const asio::any_io_executor &strand, const context &ctx, const conn
   engine.set_mtu(r.mtu);
   auto a = std::make_shared<association>(strand, std::move(engine), socket, std::nullopt,
                                          r.idle_timeout);
+  // Whatever way this coroutine ends (an exception too), a failed association is closed:
+  // its receive loop would otherwise keep it and its socket until a timeout.
+  struct close_unless_kept {
+    std::shared_ptr<association> a;
+    ~close_unless_kept() {
+      if (a)
+        a->close();
+    }
+  } guard{a};
   a->start_client();
   ec = co_await a->handshake(r.deadline);
-  if (ec) {
-    auto why = a->failure_detail();
-    a->close();
-    co_return std::tuple(ec, nullptr, why);
-  }
+  if (ec)
+    co_return std::tuple(ec, nullptr, a->failure_detail());
+  guard.a = nullptr;
   co_return std::tuple(ec, a, std::string());
 }
 
 asio::awaitable<connect_outcome> connect_coroutine(context ctx, connect_request r) {
   auto strand = co_await asio::this_coro::executor;
+  // A cancellation is reported as operation_aborted by the step it reaches, not thrown at
+  // the next co_await (the resolver of Asio 1.22 cannot be cancelled mid-way).
+  co_await asio::this_coro::throw_if_cancelled(false);
   if (ctx.get_role() != role::client)
     co_return connect_outcome{error::wrong_role, {}, {}};
   // Shared with the timer's handler, which may run after this coroutine has ended.
@@ -70,6 +80,9 @@ asio::awaitable<connect_outcome> connect_coroutine(context ctx, connect_request 
   }
   auto [resolve_error, endpoints] = co_await resolver->async_resolve(r.host, r.port, wait_tuple);
   limit.cancel();
+  auto state = co_await asio::this_coro::cancellation_state;
+  if (state.cancelled() != asio::cancellation_type::none)
+    co_return connect_outcome{asio::error::operation_aborted, {}, {}};
   if (resolve_error) {
     bool late = r.deadline && std::chrono::steady_clock::now() >= *r.deadline;
     co_return connect_outcome{late ? std::error_code(error::timed_out) : resolve_error, {}, {}};
@@ -94,6 +107,12 @@ asio::awaitable<std::tuple<std::error_code, stream>> connect_results(context ctx
   co_return std::tuple(outcome.error, std::move(outcome.s));
 }
 
+asio::awaitable<std::tuple<std::error_code, stream, std::string>>
+connect_results_with_detail(context ctx, connect_request r) {
+  auto outcome = co_await connect_coroutine(std::move(ctx), std::move(r));
+  co_return std::tuple(outcome.error, std::move(outcome.s), std::move(outcome.detail));
+}
+
 } // namespace
 
 void start_connect(const asio::any_io_executor &ex, asio::cancellation_slot slot,
@@ -106,15 +125,24 @@ void start_connect(const asio::any_io_executor &ex, asio::cancellation_slot slot
 } // namespace detail
 
 namespace {
+// Through spawn_operation like the other forms, so that a cancellation from the caller's
+// thread reaches the connect on its strand.
 asio::awaitable<stream> connect_or_throw(const context ctx, detail::connect_request r) {
-  auto strand = asio::make_strand(co_await asio::this_coro::executor);
-  auto outcome =
-      co_await asio::co_spawn(strand, detail::connect_coroutine(ctx, r), asio::use_awaitable);
-  if (outcome.error)
-    throw tls_error(outcome.error,
-                    "DTLS connecting to " + r.host + " port " + r.port + ": " +
-                        (outcome.detail.empty() ? outcome.error.message() : outcome.detail));
-  co_return std::move(outcome.s);
+  auto ex = co_await asio::this_coro::executor;
+  auto [ec, s, why] = co_await asio::async_initiate<decltype(detail::wait_tuple),
+                                                    void(std::error_code, stream, std::string)>(
+      [&ex, &ctx, &r](auto handler) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        auto strand = asio::any_io_executor(asio::make_strand(ex));
+        detail::spawn_operation(
+            strand, slot, detail::connect_results_with_detail(ctx, r),
+            detail::make_completion<std::error_code, stream, std::string>(std::move(handler), ex));
+      },
+      detail::wait_tuple);
+  if (ec)
+    throw tls_error(ec, "DTLS connecting to " + r.host + " port " + r.port + ": " +
+                            (why.empty() ? ec.message() : why));
+  co_return std::move(s);
 }
 } // namespace
 

@@ -43,30 +43,44 @@ template <class... T> std::tuple<T...> as_results(std::tuple<T...> t) { return t
 
 /// Runs `op` on `ex` (a strand) and hands its result to `done`; `slot` cancels it.
 ///
-/// The caller's slot may be emitted from any thread (a timeout's timer on another strand,
-/// say), and Asio 1.22's co_spawn acts on an emit at once, on the emitting thread, racing
-/// the operation's own steps (and, before the operation has started, throwing where
-/// nothing catches). So the caller's emits are posted to `ex` and reach the operation
-/// through a signal of its own there, always after it started.
+/// The caller may emit its slot from any thread (a timer on another strand, a parallel
+/// group), and Asio 1.22's co_spawn acts on an emit on the emitting thread, racing the
+/// operation's steps, and throws where nothing catches if the emit comes before the
+/// operation has started. So the caller's slot is connected here, once, before anything
+/// can complete, to a handler that only posts to `ex`; the operation is spawned from `ex`
+/// with a signal of its own, and every emit of that signal happens on `ex`, after the
+/// operation's first step.
 template <class T, class... Results>
 void spawn_operation(const asio::any_io_executor &ex, asio::cancellation_slot slot,
                      asio::awaitable<T> op, std::unique_ptr<completion<Results...>> done) {
-  auto signal = std::make_shared<asio::cancellation_signal>();
-  asio::co_spawn(
-      ex, std::move(op),
-      asio::bind_cancellation_slot(
-          signal->slot(), [signal, done = std::move(done)](std::exception_ptr e, T result) mutable {
-            auto results = as_results(std::move(result));
-            if (e)
-              std::get<0>(results) = error_of(e);
-            std::apply([&](auto &&...r) { done->complete(std::move(r)...); }, std::move(results));
-          }));
-  // Only now: co_spawn has attached the operation to `signal` (on this thread), so every
-  // emit, run on `ex`, comes after.
+  struct cancellation {
+    asio::cancellation_signal signal;
+    asio::cancellation_type requested = asio::cancellation_type::none;
+    bool started = false;
+  };
+  auto c = std::make_shared<cancellation>();
   if (slot.is_connected())
-    slot.assign([signal, ex](asio::cancellation_type type) {
-      asio::post(ex, [signal, type] { signal->emit(type); });
+    slot.assign([c, ex](asio::cancellation_type type) {
+      asio::post(ex, [c, type] {
+        c->requested |= type;
+        if (c->started)
+          c->signal.emit(type);
+      });
     });
+  asio::post(ex, [c, ex, op = std::move(op), done = std::move(done)]() mutable {
+    asio::co_spawn(
+        ex, std::move(op),
+        asio::bind_cancellation_slot(
+            c->signal.slot(), [c, done = std::move(done)](std::exception_ptr e, T result) mutable {
+              auto results = as_results(std::move(result));
+              if (e)
+                std::get<0>(results) = error_of(e);
+              std::apply([&](auto &&...r) { done->complete(std::move(r)...); }, std::move(results));
+            }));
+    c->started = true;
+    if (c->requested != asio::cancellation_type::none)       // came before the operation: now,
+      asio::post(ex, [c] { c->signal.emit(c->requested); }); // after its first step
+  });
 }
 
 } // namespace tlsio::dtls::detail

@@ -150,7 +150,10 @@ public:
         token, state_);
   }
 
-  /// Associations now: handshakes in progress, streams waiting and streams handed out.
+  /// Live associations now: handshakes in progress, streams waiting for async_accept() and
+  /// streams handed out. A waiting stream whose association already ended (its peer sent
+  /// messages and close_notify) is not counted here, though it holds a max_pending place
+  /// until accepted.
   std::size_t associations() const noexcept;
   /// Handshakes that failed after their cookie verified, since construction.
   std::size_t failures() const noexcept;

@@ -55,7 +55,7 @@ struct connect_request {
     if (o.server_name)
       server_name = std::string(*o.server_name);
     if (o.timeout)
-      deadline = std::chrono::steady_clock::now() + *o.timeout;
+      deadline = limit_after(*o.timeout); // nothing for a timeout past the clock's end
     if (o.deadline && (!deadline || *o.deadline < *deadline))
       deadline = o.deadline;
   }

@@ -122,8 +122,9 @@ public:
   /// socket refused the datagram as larger than the path allows: the MTU is then lowered,
   /// see max_message_size()), nothing sent; the error the association ended with
   /// (idle_timeout, peer_reconnected, an alert, error::not_connected after async_shutdown());
-  /// asio::error::operation_aborted if cancelled (any type) or closed while the socket was
-  /// full: the datagram may still be sent.
+  /// asio::error::operation_aborted if cancelled (terminal or partial: total cancellation,
+  /// which promises no effect, is not taken) or closed while the socket was full: the
+  /// datagram may still be sent.
   template <class Token = tlsio::default_token_t<executor_type>>
   auto async_send(asio::const_buffer message, Token &&token = {}) {
     return initiate_send(message, std::nullopt, std::forward<Token>(token));
@@ -164,7 +165,7 @@ public:
   ///
   /// Completion signature: void(std::error_code). Errors: the error the association had
   /// already ended with (then nothing is sent); asio::error::operation_aborted if
-  /// cancelled while the socket was full.
+  /// cancelled (terminal or partial) while the socket was full.
   template <class Token = tlsio::default_token_t<executor_type>>
   auto async_shutdown(Token &&token = {}) {
     return asio::async_initiate<Token, void(std::error_code)>(
