@@ -461,3 +461,33 @@ TEST_CASE("a failure callback that throws costs one datagram, not the acceptor")
   });
   acceptor.close();
 }
+
+TEST_CASE("set_context(): handshakes from then on use the new certificate, running ones the old") {
+  namespace ti = tlsio::test_identity;
+  auto other_ca = ti::authority::create("tlsio test CA (reloaded)");
+  auto other = other_ca.issue({.common_name = "localhost", .dns_names = {"localhost"}});
+  tlsio::context reloaded{tlsio::role::server, tlsio::backend::mbedtls};
+  reloaded.load_certificate_chain_pem(other.chain_pem);
+  reloaded.load_private_key_pem(other.private_key_pem);
+  tlsio::context trusts_other{tlsio::role::client, tlsio::backend::mbedtls};
+  trusts_other.no_ca();
+  trusts_other.add_certificate_authority(other_ca.certificate_pem());
+
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto before =
+        co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    acceptor.set_context(reloaded);
+    auto [refused, none] =
+        co_await dtls::async_connect(io.get_executor(), dtls_client_context(), "localhost",
+                                     port_of(acceptor), as_tuple(use_awaitable));
+    CHECK(refused == tlsio::error::untrusted_issuer);
+    auto after = co_await dtls::async_connect(trusts_other, "localhost", port_of(acceptor));
+    CHECK(co_await echo_until_back(after, "new certificate"));
+    CHECK(co_await echo_until_back(before, "old association")); // unaffected
+  });
+  CHECK_THROWS_AS(acceptor.set_context(dtls_client_context()), std::system_error);
+  acceptor.close();
+}
