@@ -41,6 +41,8 @@ struct session::impl {
   bool single_use = false;
   /// Set by the first engine that offers the session.
   mutable std::atomic<bool> offered{false};
+  /// Made over DTLS: only a DTLS engine offers it, and a DTLS engine offers nothing else.
+  bool datagram = false;
 };
 
 struct context::impl {

@@ -2,6 +2,7 @@
 // DTLS).
 #include "certificate_info.hpp"
 #include "mbedtls/mbedtls_dtls_engine.hpp"
+#include "session_cache.hpp"
 
 #include <tlsio/error.hpp>
 
@@ -28,6 +29,12 @@ void engine::set_server_name(std::string_view name) { impl_->set_server_name(nam
 const std::string &engine::server_name() const noexcept { return impl_->server_name_; }
 void engine::set_client_id(std::span<const std::byte> id) { impl_->set_client_id(id); }
 void engine::set_mtu(std::size_t bytes) { impl_->set_mtu(bytes); }
+void engine::set_session(const session &s) { impl_->set_session(s); }
+std::optional<session> engine::get_session() const { return impl_->get_session(); }
+bool engine::resumed() const noexcept { return impl_->handshake_done_ && impl_->resumed_; }
+void engine::set_session_cache_key(std::string_view server) {
+  impl_->cache_key_ = tlsio::detail::canonical_server_key(server);
+}
 std::size_t engine::mtu() const noexcept { return impl_->mtu_; }
 
 step_result engine::handshake() { return impl_->handshake(); }
@@ -71,6 +78,7 @@ std::optional<certificate_info> engine::peer_certificate() const {
     return std::nullopt;
   return detail::describe_certificate(*crt);
 }
+std::string engine::alpn_protocol() const { return impl_->alpn_protocol(); }
 std::error_code engine::verification_result() const noexcept {
   return impl_->verification_result();
 }

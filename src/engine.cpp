@@ -10,7 +10,7 @@
 namespace tlsio {
 
 bool engine::impl::may_resume(const session::impl &s) const {
-  return *s.resumable && s.origin.lock() == context_ &&
+  return !s.datagram && *s.resumable && s.origin.lock() == context_ &&
          s.server_name == detail::canonical_host_name(server_name_);
 }
 

@@ -1,6 +1,7 @@
 #include <tlsio/dtls/acceptor.hpp>
 
 #include "association.hpp"
+#include "cookie_exchange.hpp"
 #include "spawn_operation.hpp"
 
 #include <tlsio/error.hpp>
@@ -30,22 +31,17 @@ namespace {
 
 constexpr auto wait_tuple = tlsio::compat::as_tuple(asio::use_awaitable);
 
-/// Whether a datagram from an unknown address may be a first ClientHello: a handshake
-/// record of epoch 0 whose message is a ClientHello (RFC 6347 §4.1, §4.2.2). Anything else
-/// is dropped before an engine is made for it.
+/// Whether a datagram may be a first ClientHello (cookie_exchange.hpp). Anything else
+/// from an unknown address is dropped before an engine is made for it.
 bool looks_like_client_hello(std::span<const std::byte> d) {
-  constexpr std::size_t record_header = 13, handshake_header = 12;
-  return d.size() >= record_header + handshake_header && d[0] == std::byte{22} &&
-         d[3] == std::byte{0} && d[4] == std::byte{0} && d[record_header] == std::byte{1};
+  return parse_client_hello(d).has_value();
 }
 
-/// The ClientHello's random (RFC 6347 §4.2.2): after the record header, the handshake
-/// header and client_version.
-std::array<std::byte, 32> hello_random(std::span<const std::byte> hello) {
+/// The ClientHello's random (RFC 6347 §4.2.2); zeros if `d` is none.
+std::array<std::byte, 32> hello_random(std::span<const std::byte> d) {
   std::array<std::byte, 32> random{};
-  constexpr std::size_t at = 13 + 12 + 2;
-  if (hello.size() >= at + random.size())
-    std::copy_n(hello.begin() + at, random.size(), random.begin());
+  if (auto hello = parse_client_hello(d))
+    std::copy(hello->random.begin(), hello->random.end(), random.begin());
   return random;
 }
 

@@ -93,6 +93,9 @@ void association::on_established_now() {
   facts_.suite = engine_.cipher_suite();
   facts_.server_name = engine_.server_name();
   facts_.peer_certificate = engine_.peer_certificate();
+  facts_.alpn = engine_.alpn_protocol();
+  facts_.resumed = engine_.resumed();
+  facts_.made = engine_.get_session();
   std::error_code ignored;
   facts_.local = socket_->local_endpoint(ignored);
   facts_.remote = peer_ ? *peer_ : socket_->remote_endpoint(ignored);
@@ -207,6 +210,10 @@ void association::end(std::error_code why) {
     return;
   ended_ = true;
   why_ = why;
+  if (why != asio::error::eof && why != asio::error::operation_aborted) {
+    std::lock_guard lock(end_detail_mutex_);
+    end_detail_ = engine_.failure() ? engine_.failure_detail() : why.message();
+  }
   retransmit_.cancel();
   idle_.cancel();
   retransmit_at_.reset();

@@ -22,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -32,7 +33,9 @@ namespace tlsio::dtls::detail {
 
 /// What a stream reports about its association, fixed when the handshake completes.
 struct handshake_facts {
-  std::string version, suite, server_name;
+  std::string version, suite, server_name, alpn;
+  bool resumed = false;
+  std::optional<session> made; // a client's session to resume next time
   std::optional<certificate_info> peer_certificate;
   asio::ip::udp::endpoint local, remote;
 };
@@ -101,6 +104,12 @@ public:
 
   /// The engine's failure detail (for a failure callback).
   std::string failure_detail() const { return engine_.failure_detail(); }
+  /// Why the association ended, in a sentence; empty while it lives and after a clean end
+  /// (close_notify, close()). Safe from any thread.
+  std::string end_detail() const {
+    std::lock_guard lock(end_detail_mutex_);
+    return end_detail_;
+  }
 
 private:
   struct message {
@@ -136,6 +145,8 @@ private:
   handshake_facts facts_;
   std::atomic<std::size_t> max_message_size_{0}; // read by the stream from any thread
   std::error_code why_;
+  mutable std::mutex end_detail_mutex_;
+  std::string end_detail_;
   bool established_ = false, ended_ = false, closed_ = false, flushing_ = false;
   std::uint64_t sent_ = 0;          // datagrams handed to the socket (or given up)
   std::uint64_t last_oversize_ = 0; // 1 + the index of the last datagram refused as too large

@@ -40,8 +40,15 @@ try_endpoint(const asio::any_io_executor &strand, const context &ctx, const conn
   if (ec)
     co_return std::tuple(ec, nullptr, std::string());
   dtls::engine engine(ctx);
-  engine.set_server_name(r.server_name ? *r.server_name : r.host);
+  auto name = r.server_name ? *r.server_name : r.host;
+  engine.set_server_name(name);
   engine.set_mtu(r.mtu);
+  // Keyed by the name that is verified, not by the address reached.
+  auto server = name + ":" + r.port + "/udp";
+  auto offer = r.resume ? r.resume : ctx.cached_session(server);
+  if (offer)
+    engine.set_session(*offer);
+  engine.set_session_cache_key(server);
   auto a = std::make_shared<association>(strand, std::move(engine), socket, std::nullopt,
                                          r.idle_timeout);
   // Whatever way this coroutine ends (an exception too), a failed association is closed:

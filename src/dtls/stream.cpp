@@ -1,6 +1,7 @@
 #include <tlsio/dtls/poll.hpp>
 #include <tlsio/dtls/stream.hpp>
 
+#include "../context_impl.hpp"
 #include "association.hpp"
 #include "spawn_operation.hpp"
 
@@ -127,5 +128,13 @@ std::optional<certificate_info> stream::peer_certificate() const {
   return state_ ? state_->facts().peer_certificate : std::nullopt;
 }
 std::string stream::server_name() const { return state_ ? state_->facts().server_name : ""; }
+std::string stream::alpn_protocol() const { return state_ ? state_->facts().alpn : ""; }
+bool stream::resumed() const noexcept { return state_ && state_->facts().resumed; }
+std::optional<session> stream::get_session() const {
+  if (!state_ || !state_->facts().made || !*state_->facts().made->get().resumable)
+    return std::nullopt;
+  return state_->facts().made;
+}
+std::string stream::failure_detail() const { return state_ ? state_->end_detail() : ""; }
 
 } // namespace tlsio::dtls

@@ -2,6 +2,7 @@
 #include "mbedtls_dtls_engine.hpp"
 
 #include "../alert_for_error.hpp"
+#include "../dtls/cookie_exchange.hpp"
 #include "../engine_error.hpp"
 
 #include <tlsio/error.hpp>
@@ -9,6 +10,7 @@
 #include <mbedtls/ssl_internal.h>
 
 #include <algorithm>
+#include <array>
 
 namespace tlsio::dtls {
 engine::impl::impl(std::shared_ptr<context::impl> ctx, std::function<clock::time_point()> now)
@@ -18,7 +20,7 @@ engine::impl::impl(std::shared_ptr<context::impl> ctx, std::function<clock::time
     return;
   }
   if (int ret = mbedtls_ssl_setup(ssl_.get(), context_->dtls_config_.get()); ret != 0)
-    throw std::system_error(detail::engine_error(ret), "setting up a DTLS association");
+    throw std::system_error(tlsio::detail::engine_error(ret), "setting up a DTLS association");
   mbedtls_ssl_set_bio(ssl_.get(), this, &send_datagram, &receive_datagram, nullptr);
   mbedtls_ssl_set_timer_cb(ssl_.get(), this, &set_timer, &get_timer);
   mbedtls_ssl_set_mtu(ssl_.get(), mtu_);
@@ -29,13 +31,14 @@ engine::impl::impl(std::shared_ptr<context::impl> ctx, std::function<clock::time
 
 step_result engine::impl::fail(std::error_code ec, std::string detail) {
   failure_ = ec;
+  forbid_resumption(ec);
   failure_detail_ = detail.empty() ? ec.message() : std::move(detail);
   timer_.reset();
   return {status::failed, 0, ec};
 }
 
 step_result engine::impl::fail(int code) {
-  if (auto alert = detail::fatal_alert_for(code, {}))
+  if (auto alert = tlsio::detail::fatal_alert_for(code, {}))
     send_fatal_alert(*alert);
   switch (code) {
   case MBEDTLS_ERR_SSL_TIMEOUT: // Mbed TLS's own maximum, should it come first
@@ -45,15 +48,15 @@ step_result engine::impl::fail(int code) {
     return fail(error::peer_reconnected);
   case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
     if (ssl_->in_msg != nullptr)
-      return fail(detail::engine_error(code),
+      return fail(tlsio::detail::engine_error(code),
                   std::string(handshake_done_ ? "the peer ended the association"
                                               : "the peer aborted the handshake") +
-                      " with a fatal alert: " + detail::alert_name(ssl_->in_msg[1]));
+                      " with a fatal alert: " + tlsio::detail::alert_name(ssl_->in_msg[1]));
     break;
   default:
     break;
   }
-  return fail(detail::engine_error(code));
+  return fail(tlsio::detail::engine_error(code));
 }
 
 void engine::impl::send_fatal_alert(unsigned char description) {
@@ -80,57 +83,79 @@ step_result engine::impl::handshake() {
     return fail(error::no_host_name);
   if (!started_) {
     started_ = true;
-    if (ctx.role_ == role::client) // a server's handshake begins with a valid cookie
+    if (ctx.role_ == role::client) { // a server's handshake begins with a valid cookie
       start_deadline();
+      offer_session();
+      if (failure_)
+        return {status::failed, 0, failure_};
+    }
   }
   if (deadline_ && now_() >= *deadline_)
     return fail(error::handshake_timeout,
                 "the DTLS handshake did not complete within the handshake timeout (" +
                     std::to_string(ctx.handshake_timeout_.count()) + " ms)");
-  auto r = run_handshake();
-  // A server before the cookie takes each ClientHello alone, then forgets it: the next
-  // datagram waiting may be another.
-  for (std::size_t pass = 0; pass < max_queued_datagrams && r.status == status::want_input &&
-                             ctx.role_ == role::server && !cookie_verified_ && !input_.empty();
-       ++pass)
-    r = run_handshake();
-  return r;
+  if (ctx.role_ == role::server && !cookie_verified_ && !screen_client_hellos())
+    return {status::want_input, 0, {}};
+  return run_handshake();
+}
+
+bool engine::impl::screen_client_hellos() {
+  auto *cookies = context_->cookies_.get();
+  for (; !input_.empty(); input_.pop_front()) {
+    auto hello = dtls::detail::parse_client_hello(input_.front());
+    if (!hello || client_id_.empty())
+      continue; // not a ClientHello, or no address to bind a cookie to: no answer
+    auto cookie = reinterpret_cast<const unsigned char *>(hello->cookie.data());
+    if (!hello->cookie.empty() &&
+        mbedtls_ssl_cookie_check(cookies, cookie, hello->cookie.size(), client_id_.data(),
+                                 client_id_.size()) == 0) {
+      cookie_verified_ = true; // Mbed TLS takes it from here, refusals included
+      start_deadline();
+      return true;
+    }
+    std::array<unsigned char, 255> made;
+    unsigned char *end = made.data();
+    if (mbedtls_ssl_cookie_write(cookies, &end, made.data() + made.size(), client_id_.data(),
+                                 client_id_.size()) != 0)
+      continue;
+    auto answer = dtls::detail::hello_verify_request(
+        *hello, std::as_bytes(std::span(made.data(), static_cast<std::size_t>(end - made.data()))));
+    // No amplification: the answer is never larger than what asked for it.
+    if (answer.size() <= input_.front().size())
+      output_.push_back(std::move(answer));
+  }
+  return false;
 }
 
 step_result engine::impl::run_handshake() {
   const bool client = context_->role_ == role::client;
-  const std::size_t queued = output_.size();
   const int peer_certificate_state =
       client ? MBEDTLS_SSL_SERVER_CERTIFICATE : MBEDTLS_SSL_CLIENT_CERTIFICATE;
   int ret = 0;
   while (ret == 0 && ssl_->state != MBEDTLS_SSL_HANDSHAKE_OVER) {
+    if (ssl_->handshake != nullptr) // before Mbed TLS frees it at the end
+      resumed_ = ssl_->handshake->resume != 0;
     int state = ssl_->state;
     ret = while_input_waits([this] { return mbedtls_ssl_handshake_step(ssl_.get()); });
     if (ret == 0 && state == peer_certificate_state && ssl_->state != state)
       if (auto r = verifier_.judge_step(*this, *ssl_.get()); r.status == status::failed)
         return r;
-    // The ServerHello went out: the ClientHello's cookie was good (a bad one leads to
-    // the HelloVerifyRequest instead). From here the handshake's time counts.
-    if (!client && !cookie_verified_ && state == MBEDTLS_SSL_SERVER_HELLO && ret == 0 &&
-        ssl_->state != MBEDTLS_SSL_SERVER_HELLO_VERIFY_REQUEST_SENT) {
-      cookie_verified_ = true;
-      start_deadline();
-    }
   }
   if (ret == 0) {
     handshake_done_ = true;
     deadline_.reset();
     last_authenticated_ = now_(); // the peer's Finished verified
+    if (client)
+      keep_session();
     return {status::done, 0, {}};
   }
   if (ret == MBEDTLS_ERR_SSL_WANT_READ)
     return {status::want_input, 0, {}};
-  if (ret == MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED)
-    return forget_client_hello();
-  if (!client && !cookie_verified_) {
-    // From an address not shown to be the sender's: dropped without an answer (RFC 6347
-    // §4.1.2.7), so that a forged datagram can neither end nor aim anything.
-    output_.resize(queued);
+  if (ret == MBEDTLS_ERR_SSL_HELLO_VERIFY_REQUIRED) {
+    // Mbed TLS found the cookie stale that screen_client_hellos() took a moment ago: its
+    // answer, a fresh HelloVerifyRequest, stands, and the handshake has not begun.
+    cookie_verified_ = false;
+    deadline_.reset();
     return forget_client_hello();
   }
   return fail(ret);
@@ -172,7 +197,7 @@ void engine::impl::set_server_name(std::string_view name) {
            "the server name cannot change once the handshake has started");
     return;
   }
-  auto checked = detail::check_server_name(name);
+  auto checked = tlsio::detail::check_server_name(name);
   server_name_ = std::move(checked.name);
   server_ip_ = checked.ip;
   if (failure_)

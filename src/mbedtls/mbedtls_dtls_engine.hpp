@@ -37,12 +37,29 @@ struct engine::impl {
   void put_datagram(std::span<const std::byte> datagram);
   std::size_t max_message_size() const noexcept;
   bool cookie_verified() const noexcept;
+  std::string alpn_protocol() const;
+
+  // Resumption (mbedtls_dtls_sessions.cpp).
+  void set_session(const session &s);
+  std::optional<session> get_session() const;
+  /// Client, at the first step: hands the session set to Mbed TLS if it may resume here.
+  void offer_session();
+  /// Client, once the handshake is done: the session made or resumed, into the cache too.
+  void keep_session();
+  /// A fatal failure ends resumption of the session offered and the one made (RFC 5246
+  /// §7.2.2); lost datagrams do not.
+  void forbid_resumption(std::error_code why);
   std::error_code verification_result() const noexcept { return verifier_.result(*ssl_.get()); }
 
   step_result fail(std::error_code ec, std::string detail = {});
   /// Fails with an Mbed TLS error, sending the fatal alert that fits if Mbed TLS sent none.
   step_result fail(int mbedtls_code);
   void send_fatal_alert(unsigned char description);
+  /// Server, before a valid cookie: answers each first ClientHello waiting with a
+  /// HelloVerifyRequest of its own, statelessly (RFC 6347 §4.2.1), and drops anything
+  /// else. True once a ClientHello whose cookie verifies is first in the input (for Mbed
+  /// TLS to take); false when the input is used up.
+  bool screen_client_hellos();
   /// The handshake steps, by hand: the peer's certificate is judged as soon as it is read,
   /// and a server notes when a cookie has been verified.
   step_result run_handshake();
@@ -83,6 +100,12 @@ struct engine::impl {
   detail::peer_verifier verifier_{*context_, server_name_, server_ip_};
   std::vector<unsigned char> client_id_;
   std::uint16_t mtu_ = static_cast<std::uint16_t>(default_mtu);
+
+  std::shared_ptr<const session::impl> offered_session_;
+  // Made once when a client's handshake completes; read-only after (any thread may copy it).
+  std::shared_ptr<session::impl> own_session_;
+  std::string cache_key_;
+  bool resumed_ = false;
 
   std::deque<std::vector<std::byte>> input_;
   std::deque<std::vector<std::byte>> output_;

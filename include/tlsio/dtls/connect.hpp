@@ -11,6 +11,12 @@
 /// The address family is tried in the resolver's order: an address that answers with ICMP
 /// port unreachable is left for the next; one that stays silent holds the connect until
 /// the handshake timeout or the connect's own timeout.
+///
+/// Session cache: with context::enable_session_cache() on and no options.resume, the
+/// session cached under "name:port/udp" (name as verified, port as given) is offered and
+/// the new one cached after the handshake; the "/udp" keeps DTLS sessions apart from the
+/// TLS ones tlsio::async_connect caches under "name:port". The server resumes it if its
+/// context has enable_session_tickets() (RFC 5077); stream::resumed() tells.
 #pragma once
 
 #include <tlsio/context.hpp>
@@ -20,6 +26,7 @@
 #include <asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +49,10 @@ struct connect_options {
   /// How long the association may stay without an authenticated record from the server
   /// before it ends with error::idle_timeout (zero: never).
   std::chrono::steady_clock::duration idle_timeout = std::chrono::minutes(2);
+  /// A session to offer for resumption (from an earlier DTLS stream's get_session()).
+  /// Without one, a context with enable_session_cache() offers its last DTLS session for
+  /// the same server name and port.
+  std::optional<std::reference_wrapper<const session>> resume{};
 };
 // As tlsio::connect_options: safe as a braced temporary in a co_await expression (GCC 12).
 static_assert(std::is_trivially_destructible_v<connect_options>);
@@ -52,6 +63,8 @@ namespace detail {
 struct connect_request {
   connect_request(std::string_view h, std::string_view p, const connect_options &o)
       : host(h), port(p), mtu(o.mtu), idle_timeout(o.idle_timeout) {
+    if (o.resume)
+      resume.emplace(o.resume->get());
     if (o.server_name)
       server_name = std::string(*o.server_name);
     if (o.timeout)
@@ -64,6 +77,7 @@ struct connect_request {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   std::size_t mtu;
   std::chrono::steady_clock::duration idle_timeout;
+  std::optional<session> resume;
 };
 
 void start_connect(const asio::any_io_executor &ex, asio::cancellation_slot slot,

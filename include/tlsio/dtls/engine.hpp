@@ -116,17 +116,42 @@ public:
   /// The MTU set_mtu() set; default_mtu unless set.
   std::size_t mtu() const noexcept;
 
+  /// Client: offer to resume `s` (from get_session() of an earlier DTLS association, or
+  /// context::cached_session()), with tlsio::engine::set_session()'s rules: offered only
+  /// if `s` was made over DTLS on an engine of this context for the same server name
+  /// (otherwise, and if the server declines, a full handshake); a session of another
+  /// backend fails the handshake with error::wrong_backend. Before the first handshake
+  /// step; no effect later or on a server. The server resumes with the ticket it issued
+  /// (context::enable_session_tickets() on the server's context; RFC 5077).
+  void set_session(const session &s);
+  /// Client, after the handshake: the session to resume next time (a TLS session of the
+  /// stream engine is never offered here, nor this one there). Nothing before the
+  /// handshake, on a server, or once a fatal failure (an alert, a failed verification;
+  /// not a handshake timeout) has made it unfit for resumption (RFC 5246 §7.2.2).
+  std::optional<session> get_session() const;
+  /// After the handshake: whether it resumed an earlier session (abbreviated handshake,
+  /// RFC 5246 §7.3). False before the handshake is done.
+  bool resumed() const noexcept;
+  /// Client: put the session this association makes into the context's session cache
+  /// (context::enable_session_cache()) under `server` when the handshake completes.
+  /// tlsio::dtls::async_connect() sets "name:port/udp". Call it before the handshake
+  /// completes; nothing happens without a cache.
+  void set_session_cache_key(std::string_view server);
+
   // --- Steps --------------------------------------------------------------------------------
 
   /// Advance the handshake (RFC 6347 §4.2). done once it has completed and the peer is
   /// verified (tlsio::engine::handshake() tells the verification rules; the errors are
   /// the same, e.g. error::host_name_mismatch with the same failure_detail()).
   ///
-  /// Server: a first ClientHello is answered by a HelloVerifyRequest with a cookie and
-  /// then forgotten (want_input); only a ClientHello that returns a valid cookie starts a
-  /// handshake (cookie_verified()). Until then a datagram that fails (garbage, a
-  /// ClientHello Mbed TLS refuses) is dropped without an answer and without failing the
-  /// engine, since its source address is not yet shown to be the sender's.
+  /// Server: a ClientHello without a valid cookie is answered by a HelloVerifyRequest
+  /// with one, written statelessly (the ClientHello is read no further than its cookie,
+  /// and forgotten; want_input); only a ClientHello that returns a valid cookie starts a
+  /// handshake (cookie_verified()). Until then anything else (garbage, other messages) is
+  /// dropped without an answer and without failing the engine, since its source address
+  /// is not yet shown to be the sender's. From then on a ClientHello the server refuses (no
+  /// common suite or ALPN protocol) gets a fatal alert, so the client fails at once rather
+  /// than at its handshake timeout.
   ///
   /// Errors (status::failed): as tlsio::engine::handshake(), and error::handshake_timeout
   /// once the context's handshake timeout has passed since the handshake began (the
@@ -212,6 +237,11 @@ public:
   /// The certificate the peer presented (its leaf); nothing before the handshake is done or
   /// if the peer sent none.
   std::optional<certificate_info> peer_certificate() const;
+  /// The application protocol agreed by ALPN (context::set_alpn()); empty if none was, and
+  /// before the handshake is done. A DTLS server whose list shares nothing with the
+  /// client's refuses the handshake (fatal alert no_application_protocol, RFC 7301 §3.2)
+  /// whatever the context's alpn_mismatch: proceeding is the stream engine's alone.
+  std::string alpn_protocol() const;
   /// The verification result of the peer's certificate, as
   /// tlsio::engine::verification_result() tells it.
   std::error_code verification_result() const noexcept;

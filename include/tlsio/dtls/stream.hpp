@@ -202,6 +202,22 @@ public:
   std::optional<certificate_info> peer_certificate() const;
   /// Client: the name verified and sent as SNI. Server: empty.
   std::string server_name() const;
+  /// The application protocol agreed by ALPN (context::set_alpn()); empty if none, and for
+  /// an empty stream. (A DTLS server refuses a client whose list shares nothing with its
+  /// own: see dtls::engine::alpn_protocol().)
+  std::string alpn_protocol() const;
+  /// Whether the handshake resumed an earlier session (RFC 5077 ticket; abbreviated
+  /// handshake). False for an empty stream.
+  bool resumed() const noexcept;
+  /// Client: the session to resume next time (connect_options::resume), as
+  /// dtls::engine::get_session() tells; nothing on a server, for an empty stream, or once a
+  /// fatal alert has ended the session's use (RFC 5246 §7.2.2). With the context's session
+  /// cache on, async_connect() caches it already.
+  std::optional<session> get_session() const;
+  /// Why the association ended, in a sentence a person can act on (a verification reason,
+  /// the alert the peer sent, the idle timeout); empty while it lives, after close_notify
+  /// and after close(). Thread-safe.
+  std::string failure_detail() const;
 
 private:
   template <class Token>
