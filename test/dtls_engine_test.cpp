@@ -487,3 +487,30 @@ TEST_CASE("a configuration problem shows at the first handshake step, as on the 
   CHECK(e.queued_output() == 0);
   CHECK(e.next_timeout() == std::nullopt);
 }
+
+TEST_CASE("a flight retransmitted twice goes out at 508 bytes; the MTU returns after the "
+          "handshake") {
+  const auto full_size = [] {
+    dtls_pair clean(dtls_client_context(), dtls_server_context());
+    clean.handshake();
+    return clean.server.max_message_size();
+  }();
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  // The server's flights for the first 3 s: its first one (ServerHello .. ServerHelloDone)
+  // is lost at 0 s and 1 s, and its timer's second doubling lowers the handshake's MTU to
+  // 508 (RFC 6347 §4.1.1.1). It sends the last flight too, so it keeps the handshake's
+  // state, and that MTU, until the client's first record of the new epoch shows the flight
+  // arrived (§4.2.4).
+  p.copies = [&](const sent_datagram &d) {
+    return d.from == side::server && p.server.cookie_verified() && d.at < p.start + 3s ? 0 : 1;
+  };
+  require_handshake(p, p.handshake());
+  for (const auto &d : p.log)
+    if (d.from == side::server && d.at >= p.start + 3s)
+      CHECK(d.bytes.size() <= 508);
+  CHECK(p.server.max_message_size() < 508);
+  REQUIRE(p.send(side::client, "arrived"));
+  p.settle();
+  REQUIRE(p.server_got == std::vector<std::string>{"arrived"});
+  CHECK(p.server.max_message_size() == full_size);
+}

@@ -71,8 +71,13 @@ void association::advance() {
     return;
   if (!engine_.handshake_done())
     on_handshake_step(engine_.handshake());
-  if (!ended_ && engine_.handshake_done())
+  if (!ended_ && engine_.handshake_done()) {
     decrypt_arrived();
+    // It rises once the handshake's state is freed (a flight retransmitted twice went out
+    // at a lower MTU, RFC 6347 §4.1.1.1, kept until the peer showed it arrived).
+    if (established_ && !ended_)
+      max_message_size_ = engine_.max_message_size();
+  }
   flush();
   arm_retransmission();
   notify();
