@@ -1,0 +1,71 @@
+// Review of 871c95a (DTLS resumption, the hand-written HelloVerifyRequest, failure_detail()):
+// cases that fail on that commit.
+#include "context_impl.hpp"
+#include "dtls_loopback.hpp"
+#include "dtls_pair.hpp"
+
+#include <tlsio/error.hpp>
+
+#include <mbedtls/ssl_internal.h>
+
+#include <doctest/doctest.h>
+
+using namespace tlsio_test;
+using asio::awaitable;
+using asio::use_awaitable;
+using tlsio::status;
+
+namespace {
+
+constexpr std::size_t record_header = 13;
+
+// The handshake message_seq of a datagram holding one handshake record (RFC 6347 §4.2.2).
+unsigned message_seq(std::span<const std::byte> d) {
+  REQUIRE(d.size() >= record_header + 12);
+  return std::to_integer<unsigned>(d[record_header + 4]) << 8 |
+         std::to_integer<unsigned>(d[record_header + 5]);
+}
+
+std::vector<std::byte> take(tlsio::dtls::engine &e) {
+  REQUIRE(e.queued_output() == 1);
+  auto d = e.pending_datagram();
+  std::vector<std::byte> copy(d.begin(), d.end());
+  e.pop_datagram();
+  return copy;
+}
+
+} // namespace
+
+TEST_CASE("review: a HelloVerifyRequest answering a second ClientHello with a stale cookie is "
+          "one the client accepts") {
+  // The client's second ClientHello (message_seq 1) reaches a server whose cookie key is not
+  // the one that made its cookie (acceptor::set_context() in between, a NAT rebinding, a
+  // cookie past its lifetime): RFC 6347 §4.2.1 says treat it as a first ClientHello, so a
+  // new HelloVerifyRequest goes back. Mbed TLS's own copies the ClientHello's message_seq
+  // (ssl_srv.c: out_msg_seq = cli_msg_seq); the hand-written one always says 0, which an
+  // Mbed TLS client, expecting message_seq 1, drops as an old message: it never retries,
+  // and its handshake ends in a timeout.
+  dtls_pair p(dtls_client_context(), dtls_server_context());
+  REQUIRE(p.client.handshake().status == status::want_input);
+  auto first_hello = take(p.client);
+  p.server.put_datagram(first_hello);
+  REQUIRE(p.server.handshake().status == status::want_input);
+  auto first_hvr = take(p.server);
+  p.client.put_datagram(first_hvr);
+  REQUIRE(p.client.handshake().status == status::want_input);
+  auto second_hello = take(p.client);
+  REQUIRE(message_seq(second_hello) == 1);
+
+  tlsio::dtls::engine other_key(dtls_server_context(), p.clock.source());
+  other_key.set_client_id(as_bytes(dtls_pair::client_address));
+  other_key.put_datagram(second_hello);
+  REQUIRE(other_key.handshake().status == status::want_input);
+  REQUIRE(!other_key.cookie_verified());
+  auto second_hvr = take(other_key);
+  CHECK(message_seq(second_hvr) == message_seq(second_hello));
+
+  // The client takes the new cookie and asks again at once.
+  p.client.put_datagram(second_hvr);
+  CHECK(p.client.handshake().status == status::want_input);
+  CHECK(p.client.queued_output() == 1);
+}
