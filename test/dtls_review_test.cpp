@@ -69,3 +69,39 @@ TEST_CASE("review: a HelloVerifyRequest answering a second ClientHello with a st
   CHECK(p.client.handshake().status == status::want_input);
   CHECK(p.client.queued_output() == 1);
 }
+
+TEST_CASE("review: a DTLS server does not resume a session its context made over TLS") {
+  // The server's context hands one set of ticket keys to its TLS and its DTLS
+  // configuration (context::impl::configure), and Mbed TLS's tickets do not record the
+  // transport: a ticket issued on a TLS connection resumes a DTLS association (and the
+  // reverse). The client side refuses to offer it (session::impl::datagram); the server
+  // does not. Here a client offers, over DTLS, the ticket it got over TLS.
+  auto client_ctx = dtls_client_context();
+  auto server_ctx = dtls_server_context();
+  server_ctx.enable_session_tickets();
+
+  dtls_pair made_over_dtls(client_ctx, server_ctx);
+  REQUIRE(made_over_dtls.handshake().client.status == status::done);
+  auto dtls_session = made_over_dtls.client.get_session();
+  REQUIRE(dtls_session);
+
+  engine_pair tcp(client_ctx, server_ctx);
+  REQUIRE(tcp.handshake().client.status == status::done);
+  auto tls_session = tcp.client.get_session();
+  REQUIRE(tls_session);
+  REQUIRE(tls_session->get().value.get()->ticket != nullptr);
+
+  // The TLS session's ticket, dressed as a DTLS session of this client (as another DTLS
+  // client implementation, which knows nothing of tlsio's marks, would offer it).
+  auto forged = std::make_shared<tlsio::session::impl>();
+  REQUIRE(mbedtls_ssl_session_copy(forged->value.get(), tls_session->get().value.get()) == 0);
+  forged->datagram = true;
+  forged->server_name = dtls_session->get().server_name;
+  forged->origin = dtls_session->get().origin;
+
+  dtls_pair p(client_ctx, server_ctx);
+  p.client.set_session(tlsio::session(forged));
+  auto r = p.handshake();
+  REQUIRE(r.server.status == status::done);
+  CHECK(!p.server.resumed());
+}
