@@ -105,3 +105,23 @@ TEST_CASE("review: a DTLS server does not resume a session its context made over
   REQUIRE(r.server.status == status::done);
   CHECK(!p.server.resumed());
 }
+
+TEST_CASE("review: failure_detail() is empty after the stream's own close_notify") {
+  // stream.hpp: "empty while it lives, after close_notify and after close()". After
+  // async_shutdown() the association ends with error::not_connected, which end() writes
+  // down as the failure detail.
+  asio::io_context io;
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  asio::co_spawn(io, serve_echo(acceptor), asio::detached);
+  std::string detail = "(not reached)";
+  run_coroutine(io, [&]() -> awaitable<void> {
+    auto s = co_await dtls::async_connect(dtls_client_context(), "localhost", port_of(acceptor));
+    CHECK(co_await echo_until_back(s, "hello"));
+    auto [ec] = co_await s.async_shutdown(as_tuple(use_awaitable));
+    CHECK(!ec);
+    detail = s.failure_detail();
+  });
+  INFO("failure_detail(): ", detail);
+  CHECK(detail.empty());
+  acceptor.close();
+}
