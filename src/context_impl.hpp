@@ -77,6 +77,9 @@ struct context::impl {
   std::vector<mbedtls_ecp_group_id> groups_;     // what Mbed TLS reads, ending in NONE
   std::vector<key_exchange_group> group_choice_; // as set_key_exchange_groups() gave it
   detail::ssl_ticket tickets_;
+  // DTLS's own keys: a ticket records no transport, so one issued over TLS must not open a
+  // DTLS session, nor the reverse.
+  detail::ssl_ticket dtls_tickets_;
   std::optional<std::chrono::seconds> ticket_lifetime_; // set by enable_session_tickets()
   std::vector<std::string> alpn_;
   std::vector<const char *> alpn_list_; // what Mbed TLS reads: alpn_ as C strings + nullptr

@@ -15,14 +15,16 @@ void context::enable_session_tickets(std::chrono::seconds lifetime) {
   i.ticket_lifetime_ = lifetime;
   if (i.backend_ != tlsio::backend::mbedtls)
     return; // the backend sets up its own keys at prepare()
-  // A second call replaces the first's keys, which would otherwise leak.
-  mbedtls_ssl_ticket_free(i.tickets_.get());
-  mbedtls_ssl_ticket_init(i.tickets_.get());
-  int ret = mbedtls_ssl_ticket_setup(i.tickets_.get(), detail::fork_safe_random::generate,
-                                     &i.random_, MBEDTLS_CIPHER_AES_256_GCM,
-                                     static_cast<std::uint32_t>(lifetime.count()));
-  if (ret != 0)
-    throw std::system_error(detail::engine_error(ret), "setting up session tickets");
+  for (auto *keys : {i.tickets_.get(), i.dtls_tickets_.get()}) {
+    // A second call replaces the first's keys, which would otherwise leak.
+    mbedtls_ssl_ticket_free(keys);
+    mbedtls_ssl_ticket_init(keys);
+    int ret = mbedtls_ssl_ticket_setup(keys, detail::fork_safe_random::generate, &i.random_,
+                                       MBEDTLS_CIPHER_AES_256_GCM,
+                                       static_cast<std::uint32_t>(lifetime.count()));
+    if (ret != 0)
+      throw std::system_error(detail::engine_error(ret), "setting up session tickets");
+  }
   // prepare() hands the keys to the configurations (impl::configure).
 }
 

@@ -23,9 +23,9 @@ std::string tlsio_category::message(int value) const {
   case error::stream_truncated:
     return "the peer closed the connection without close_notify (data may be truncated)";
   case error::handshake_timeout:
-    return "the TLS handshake did not complete in time";
+    return "the handshake did not complete in time";
   case error::not_connected:
-    return "the TLS stream is not connected";
+    return "not connected: the handshake has not completed, or the connection was shut down";
   case error::no_host_name:
     return "no host name to verify the server certificate against "
            "(set a server name, or skip verification explicitly)";

@@ -209,6 +209,7 @@ TEST_CASE("ALPN over DTLS: agreed, reported on both sides, and refused on a mism
     // alert: no retransmission was waited for.
     CHECK(r.at == p.start);
     CHECK(p.client.failure_detail().find("no_application_protocol") != std::string::npos);
+    CHECK(p.server.failure_detail().find("application protocol (ALPN)") != std::string::npos);
     CHECK(p.client.alpn_protocol().empty());
   }
   SUBCASE("a server without ALPN: none agreed, the handshake completes") {

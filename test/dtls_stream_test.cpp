@@ -290,7 +290,7 @@ awaitable<void> nap_for(std::chrono::milliseconds d) {
 // stream.hpp: ~stream()/close(): "pending operations complete with
 // asio::error::operation_aborted"; async_receive(): "operation_aborted ... if cancelled ... or
 // closed". association::receive() re-checks closed_ first and reports bad_descriptor.
-TEST_CASE("close() while a receive waits completes it with operation_aborted") {
+TEST_CASE("close() while a receive and a poll wait completes both with operation_aborted") {
   asio::io_context io;
   dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
   asio::co_spawn(io, serve_echo(acceptor), asio::detached);
@@ -305,12 +305,27 @@ TEST_CASE("close() while a receive waits completes it with operation_aborted") {
           got = ec;
         },
         asio::detached);
+    std::optional<std::tuple<std::error_code, tlsio::wait>> polled;
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [&]() -> awaitable<void> {
+          polled = co_await tlsio::async_poll(s, tlsio::wait::read, tlsio::forever,
+                                              as_tuple(use_awaitable));
+        },
+        asio::detached);
     co_await nap_for(std::chrono::milliseconds(50));
     REQUIRE(!got); // the receive waits
+    REQUIRE(!polled);
     s.close();
     co_await nap_for(std::chrono::milliseconds(50));
     REQUIRE(got);
     CHECK(*got == asio::error::operation_aborted);
+    // A poll that fails reports nothing ready.
+    REQUIRE(polled);
+    CHECK(std::get<0>(*polled) == asio::error::operation_aborted);
+    CHECK(std::get<1>(*polled) == tlsio::wait::none);
+    // A moved-from (empty) stream has no executor: a clear exception, not a crash.
+    CHECK_THROWS_AS(s.get_executor(), std::system_error);
   });
   acceptor.close();
 }

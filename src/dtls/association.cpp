@@ -215,7 +215,9 @@ void association::end(std::error_code why) {
     return;
   ended_ = true;
   why_ = why;
-  if (why != asio::error::eof && why != asio::error::operation_aborted) {
+  // A clean end (close_notify either way, close()) leaves no sentence.
+  if (why != asio::error::eof && why != asio::error::operation_aborted &&
+      why != error::not_connected) {
     std::lock_guard lock(end_detail_mutex_);
     end_detail_ = engine_.failure() ? engine_.failure_detail() : why.message();
   }
@@ -382,8 +384,9 @@ association::poll(tlsio::wait what, std::optional<std::chrono::steady_clock::tim
       ready = ready | tlsio::wait::write;
     if (ready != tlsio::wait::none || *expired || closed_) {
       limit.cancel();
-      co_return std::tuple(
-          closed_ ? std::error_code(asio::error::operation_aborted) : std::error_code(), ready);
+      if (closed_)
+        co_return std::tuple(std::error_code(asio::error::operation_aborted), tlsio::wait::none);
+      co_return std::tuple(std::error_code(), ready);
     }
     if (!co_await wait_change()) {
       limit.cancel();

@@ -7,7 +7,7 @@ namespace {
 
 constexpr std::size_t record_header = 13, handshake_header = 12;
 constexpr std::byte handshake{22}, client_hello{1}, hello_verify_request_type{3};
-constexpr std::byte dtls_major{254}, dtls12_minor{253};
+constexpr std::byte dtls_major{254}, dtls10_minor{255};
 
 std::size_t read16(std::span<const std::byte> b, std::size_t at) {
   return std::to_integer<std::size_t>(b[at]) << 8 | std::to_integer<std::size_t>(b[at + 1]);
@@ -50,7 +50,8 @@ std::optional<client_hello_view> parse_client_hello(std::span<const std::byte> d
   std::size_t cookie = std::to_integer<std::size_t>(body[at]);
   if (body.size() < at + 1 + cookie)
     return std::nullopt;
-  return client_hello_view{d.subspan<5, 6>(), body.subspan<2, 32>(), body.subspan(at + 1, cookie)};
+  return client_hello_view{d.subspan<5, 6>(), message.subspan<4, 2>(), body.subspan<2, 32>(),
+                           body.subspan(at + 1, cookie)};
 }
 
 std::vector<std::byte> hello_verify_request(const client_hello_view &hello,
@@ -59,15 +60,15 @@ std::vector<std::byte> hello_verify_request(const client_hello_view &hello,
   const std::size_t body = 2 + 1 + cookie.size();
   std::vector<std::byte> out;
   out.reserve(record_header + handshake_header + body);
-  out.insert(out.end(), {handshake, dtls_major, dtls12_minor, std::byte{0}, std::byte{0}});
+  out.insert(out.end(), {handshake, dtls_major, dtls10_minor, std::byte{0}, std::byte{0}});
   out.insert(out.end(), hello.record_sequence.begin(), hello.record_sequence.end());
   write16(out, handshake_header + body);
   out.push_back(hello_verify_request_type);
   write24(out, body);
-  write16(out, 0); // message_seq
+  out.insert(out.end(), hello.message_seq.begin(), hello.message_seq.end());
   write24(out, 0); // fragment_offset
   write24(out, body);
-  out.insert(out.end(), {dtls_major, dtls12_minor, std::byte(cookie.size())});
+  out.insert(out.end(), {dtls_major, dtls10_minor, std::byte(cookie.size())});
   out.insert(out.end(), cookie.begin(), cookie.end());
   return out;
 }

@@ -99,7 +99,14 @@ stream &stream::operator=(stream &&other) noexcept {
   return *this;
 }
 
-stream::executor_type stream::get_executor() const { return state_->executor(); }
+stream::executor_type stream::get_executor() const {
+  // A common slip: co_spawn(s.get_executor(), f(std::move(s))) may move first.
+  if (!state_)
+    throw std::system_error(asio::error::bad_descriptor,
+                            "tlsio::dtls::stream::get_executor() on an empty stream (moved "
+                            "from?): take the executor before moving the stream");
+  return state_->executor();
+}
 
 bool stream::is_open() const noexcept { return state_ != nullptr; }
 

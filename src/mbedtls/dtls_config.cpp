@@ -41,6 +41,9 @@ const std::error_code &context::impl::prepare_dtls() {
     if (!alpn_list_.empty())
       mbedtls_ssl_conf_alpn_protocols(conf, alpn_list_.data());
     set_datagram_rules(conf, handshake_timeout_);
+    if (ticket_lifetime_) // keys of its own (context_impl.hpp)
+      mbedtls_ssl_conf_session_tickets_cb(conf, mbedtls_ssl_ticket_write, mbedtls_ssl_ticket_parse,
+                                          dtls_tickets_.get());
     if (role_ != role::server)
       return;
     int ret =

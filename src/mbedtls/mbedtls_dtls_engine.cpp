@@ -46,6 +46,14 @@ step_result engine::impl::fail(int code) {
                                           "retransmissions within the handshake timeout");
   case MBEDTLS_ERR_SSL_CLIENT_RECONNECT:
     return fail(error::peer_reconnected);
+  case MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO:
+    // Mbed TLS refuses an ALPN mismatch with this code, which otherwise means a malformed
+    // ClientHello: its alert, still in plain text, tells the two apart.
+    if (last_alert_sent() == MBEDTLS_SSL_ALERT_MSG_NO_APPLICATION_PROTOCOL)
+      return fail(tlsio::detail::engine_error(code),
+                  "the client offered no application protocol (ALPN) that this server's "
+                  "context lists (fatal alert no_application_protocol sent)");
+    break;
   case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE:
     if (ssl_->in_msg != nullptr)
       return fail(tlsio::detail::engine_error(code),
@@ -57,6 +65,14 @@ step_result engine::impl::fail(int code) {
     break;
   }
   return fail(tlsio::detail::engine_error(code));
+}
+
+std::optional<unsigned char> engine::impl::last_alert_sent() const {
+  constexpr std::size_t record_header = 13;
+  if (output_.empty() || output_.back().size() != record_header + 2 ||
+      output_.back()[0] != std::byte{MBEDTLS_SSL_MSG_ALERT})
+    return std::nullopt; // none, or encrypted
+  return std::to_integer<unsigned char>(output_.back()[record_header + 1]);
 }
 
 void engine::impl::send_fatal_alert(unsigned char description) {

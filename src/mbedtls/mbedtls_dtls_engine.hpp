@@ -55,6 +55,8 @@ struct engine::impl {
   /// Fails with an Mbed TLS error, sending the fatal alert that fits if Mbed TLS sent none.
   step_result fail(int mbedtls_code);
   void send_fatal_alert(unsigned char description);
+  /// The description of the alert last queued, if it went out in plain text.
+  std::optional<unsigned char> last_alert_sent() const;
   /// Server, before a valid cookie: answers each first ClientHello waiting with a
   /// HelloVerifyRequest of its own, statelessly (RFC 6347 §4.2.1), and drops anything
   /// else. True once a ClientHello whose cookie verifies is first in the input (for Mbed

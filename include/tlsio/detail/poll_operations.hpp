@@ -223,13 +223,13 @@ wait poll_blocking(stream_state<N> &state, wait what, poll_deadline deadline, st
     if (!fd_ready(fd, events, static_cast<int>(left > 60000 || left < 0 ? 60000 : left)))
       continue;
     if (contains(what, wait::read) && fd_ready(fd, POLLIN)) {
-      std::error_code ec;
+      std::error_code read_error;
       auto space = state.engine.prepare_input();
-      auto n = state.next_layer.read_some(asio::buffer(space.data(), space.size()), ec);
-      if (ec == asio::error::eof)
+      auto n = state.next_layer.read_some(asio::buffer(space.data(), space.size()), read_error);
+      if (read_error == asio::error::eof)
         state.engine.put_eof();
-      else if (ec)
-        state.input_error = ec;
+      else if (read_error)
+        state.input_error = read_error;
       else
         state.engine.commit_input(n);
     }

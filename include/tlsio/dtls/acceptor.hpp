@@ -163,7 +163,9 @@ public:
   /// Starts no more handshakes (ClientHellos from new addresses are ignored); handshakes in
   /// progress finish and are handed out, and streams already handed out go on. Pending and
   /// later accepts complete with asio::error::operation_aborted once no handshake is left
-  /// under way and no stream waits.
+  /// under way and no stream waits. The socket stays open, since the streams' datagrams
+  /// come through it: its receive keeps the io_context's run() from returning until
+  /// close() or the acceptor's destruction.
   void stop_accepting();
   /// Ends everything at once: the socket closes and every association ends, handed-out
   /// streams included (their operations fail with asio::error::operation_aborted).

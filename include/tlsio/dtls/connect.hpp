@@ -49,9 +49,11 @@ struct connect_options {
   /// How long the association may stay without an authenticated record from the server
   /// before it ends with error::idle_timeout (zero: never).
   std::chrono::steady_clock::duration idle_timeout = std::chrono::minutes(2);
-  /// A session to offer for resumption (from an earlier DTLS stream's get_session()).
-  /// Without one, a context with enable_session_cache() offers its last DTLS session for
-  /// the same server name and port.
+  /// A session to offer for resumption (from an earlier DTLS stream's get_session()). It is
+  /// offered only on this context and for the server name it was verified for (the host,
+  /// or server_name); otherwise the handshake is a full one, which verifies the server
+  /// afresh (stream::resumed() tells). Without one, a context with enable_session_cache()
+  /// offers its last DTLS session for the same server name and port.
   std::optional<std::reference_wrapper<const session>> resume{};
 };
 // As tlsio::connect_options: safe as a braced temporary in a co_await expression (GCC 12).

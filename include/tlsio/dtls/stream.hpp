@@ -108,7 +108,10 @@ public:
   /// Closes this association and takes over `other`'s.
   stream &operator=(stream &&other) noexcept;
 
-  /// The strand every operation of this stream runs on. Not for an empty stream.
+  /// The strand every operation of this stream runs on. Throws std::system_error
+  /// (asio::error::bad_descriptor) for an empty stream: in
+  /// `co_spawn(s.get_executor(), f(std::move(s)), ...)` the move may come first, so take
+  /// the executor into a variable before moving the stream.
   executor_type get_executor() const;
   /// Whether the stream holds an association (false once empty: default-constructed,
   /// moved from or closed).

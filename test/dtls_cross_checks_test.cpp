@@ -1,5 +1,6 @@
-// Review of 871c95a (DTLS resumption, the hand-written HelloVerifyRequest, failure_detail()):
-// cases that fail on that commit.
+// DTLS cases that need the library's internals or a second transport: a HelloVerifyRequest
+// answering a stale cookie stays in step with the client, a TLS ticket does not open a DTLS
+// session, and failure_detail() stays empty after the stream's own close_notify.
 #include "context_impl.hpp"
 #include "dtls_loopback.hpp"
 #include "dtls_pair.hpp"
@@ -36,7 +37,7 @@ std::vector<std::byte> take(tlsio::dtls::engine &e) {
 
 } // namespace
 
-TEST_CASE("review: a HelloVerifyRequest answering a second ClientHello with a stale cookie is "
+TEST_CASE("a HelloVerifyRequest answering a second ClientHello with a stale cookie is "
           "one the client accepts") {
   // The client's second ClientHello (message_seq 1) reaches a server whose cookie key is not
   // the one that made its cookie (acceptor::set_context() in between, a NAT rebinding, a
@@ -70,7 +71,7 @@ TEST_CASE("review: a HelloVerifyRequest answering a second ClientHello with a st
   CHECK(p.client.queued_output() == 1);
 }
 
-TEST_CASE("review: a DTLS server does not resume a session its context made over TLS") {
+TEST_CASE("a DTLS server does not resume a session its context made over TLS") {
   // The server's context hands one set of ticket keys to its TLS and its DTLS
   // configuration (context::impl::configure), and Mbed TLS's tickets do not record the
   // transport: a ticket issued on a TLS connection resumes a DTLS association (and the
@@ -106,7 +107,7 @@ TEST_CASE("review: a DTLS server does not resume a session its context made over
   CHECK(!p.server.resumed());
 }
 
-TEST_CASE("review: failure_detail() is empty after the stream's own close_notify") {
+TEST_CASE("failure_detail() is empty after the stream's own close_notify") {
   // stream.hpp: "empty while it lives, after close_notify and after close()". After
   // async_shutdown() the association ends with error::not_connected, which end() writes
   // down as the failure detail.
