@@ -44,6 +44,7 @@ TEST_CASE("tlsio-client --dtls against tlsio-server --dtls: each line echoed") {
     CHECK(r.status == 0);
     CHECK(r.out == "one\ntwo\nlast");
     CHECK(contains(r.err, "* protocol: DTLSv1.2\n"));
+    CHECK(contains(r.err, "* resumed: no\n"));
     CHECK(contains(r.err, "* peer certificate subject: CN=localhost"));
     CHECK(server.process.wait_for_error(": DTLSv1.2 ", 10s));
   }
@@ -98,6 +99,33 @@ TEST_CASE("openssl s_client -dtls1_2 against tlsio-server --dtls") {
   INFO("server log: " << server.process.err());
   CHECK(contains(server.process.err(), ": DTLSv1.2 "));
   CHECK(!contains(server.process.err(), "failed"));
+}
+
+TEST_CASE("openssl s_client -dtls1_2 resumes with tlsio-server --dtls's ticket; ALPN is logged") {
+  certificates c;
+  auto server = tlsio_server(c.path(), {"--dtls", "--cert", c.pem("server"), "--key",
+                                        c.key("server"), "--alpn", "x-echo"});
+  const auto session_file = (c.path() / "dtls-session.pem").string();
+  auto connect = [&](const std::string &session_option, const std::string &name) {
+    child_process s_client({program("openssl"), "s_client", "-dtls1_2", "-connect",
+                            "127.0.0.1:" + server.port, "-CAfile", c.ca, "-verify_hostname",
+                            "localhost", "-verify_return_error", "-alpn", "x-echo", session_option,
+                            session_file},
+                           c.path(), name);
+    s_client.write_stdin("ping\n");
+    CHECK(s_client.wait_for_output("ping\n", 10s));
+    s_client.close_stdin();
+    CHECK(s_client.wait(10s) == 0);
+    return s_client.out();
+  };
+  auto first = connect("-sess_out", "s_client-dtls-first");
+  CHECK(contains(first, "New, "));
+  auto second = connect("-sess_in", "s_client-dtls-resumed");
+  CHECK(contains(second, "Reused, "));
+  CHECK(server.stop() == 0);
+  INFO("server log: " << server.process.err());
+  CHECK(contains(server.process.err(), ", full handshake, ALPN x-echo"));
+  CHECK(contains(server.process.err(), ", resumed, ALPN x-echo"));
 }
 
 TEST_CASE("--dtls refuses what it cannot do, with the command line's exit status") {

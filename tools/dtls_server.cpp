@@ -22,7 +22,10 @@ using asio::awaitable;
 constexpr auto as_tuple = tlsio::compat::as_tuple(asio::use_awaitable);
 
 std::string describe_association(const tlsio::dtls::stream &s) {
-  auto line = s.protocol_version() + " " + s.cipher_suite();
+  auto line = s.protocol_version() + " " + s.cipher_suite() +
+              (s.resumed() ? ", resumed" : ", full handshake");
+  if (auto alpn = s.alpn_protocol(); !alpn.empty())
+    line += ", ALPN " + alpn;
   if (auto client = s.peer_certificate())
     line += ", client '" + client->subject + "'";
   return line;

@@ -59,13 +59,15 @@ inline void print_negotiated(std::ostream &out, const tlsio::stream<> &s, std::s
   print_peer_certificate(out, s.peer_certificate());
 }
 
-/// The same for a DTLS association (--dtls), which has no ALPN or resumption to show but
-/// a largest message.
+/// The same for a DTLS association (--dtls), with its largest message.
 inline void print_negotiated(std::ostream &out, const tlsio::dtls::stream &s,
                              std::string_view engine) {
+  auto alpn = s.alpn_protocol();
   out << "* engine: " << engine << "\n"
       << "* protocol: " << s.protocol_version() << "\n"
       << "* cipher suite: " << s.cipher_suite() << "\n"
+      << "* ALPN: " << (alpn.empty() ? "none" : alpn) << "\n"
+      << "* resumed: " << (s.resumed() ? "yes" : "no") << "\n"
       << "* largest message: " << s.max_message_size() << " bytes\n";
   print_peer_certificate(out, s.peer_certificate());
 }

@@ -253,6 +253,42 @@ TEST_CASE("tlsio DTLS client and openssl s_server -dtls1_2 -mtu 512") {
   }
 }
 
+// s_server issues tickets unless told not to, and takes one connection after another.
+TEST_CASE("tlsio DTLS client resumes with openssl s_server -dtls1_2's ticket") {
+  const auto &p = pki::get(ti::key_type::ecdsa_p256);
+  auto peer = start_udp_server(
+      [&](unsigned short port) {
+        return std::vector<std::string>{"openssl",     "s_server",           "-dtls1_2",
+                                        "-port",       std::to_string(port), "-cert",
+                                        p.server_leaf, "-cert_chain",        p.intermediate_pem,
+                                        "-key",        p.server_key};
+      },
+      "ACCEPT", false);
+  auto ctx = dtls_client_context(p);
+  ctx.enable_session_cache();
+  std::vector<bool> resumed;
+  std::string error;
+  asio::io_context io;
+  auto connect_twice = [&]() -> awaitable<void> {
+    try {
+      for (int i = 0; i < 2; ++i) {
+        auto s = co_await dtls::async_connect(ctx, "localhost", std::to_string(peer.port));
+        resumed.push_back(s.resumed());
+        co_await s.async_shutdown(use_awaitable);
+      }
+    } catch (const std::exception &e) {
+      error = e.what();
+    }
+  };
+  asio::co_spawn(io, connect_twice(), asio::detached);
+  REQUIRE_MESSAGE(run_io_until(
+                      io, [&] { return resumed.size() == 2 || !error.empty(); }, 30s),
+                  peer.proc->describe());
+  REQUIRE_MESSAGE(error.empty(), error, "\n", peer.proc->describe());
+  CHECK(resumed == std::vector<bool>{false, true});
+  CHECK_MESSAGE(contains_after(peer.proc->out(), "Reused session-id"), peer.proc->describe());
+}
+
 TEST_CASE("tlsio DTLS client and gnutls-serv --udp --echo") {
   for (auto key : key_types) {
     const auto &p = pki::get(key);
