@@ -8,7 +8,6 @@
 #include <doctest/doctest.h>
 
 #include <random>
-#include <set>
 
 using namespace tlsio_test;
 using tlsio::status;
@@ -29,15 +28,6 @@ void require_handshake(dtls_pair &p, const dtls_pair::outcome &r) {
 bool is_hello_verify_request(std::span<const std::byte> d) {
   return d.size() > record_header && d[0] == handshake_type &&
          d[record_header] == hello_verify_request;
-}
-
-// The times (after the start) at which one side queued datagrams, each time once.
-std::vector<std::chrono::milliseconds> send_times(const dtls_pair &p, side from) {
-  std::set<std::chrono::milliseconds> times;
-  for (const auto &d : p.log)
-    if (d.from == from)
-      times.insert(std::chrono::duration_cast<std::chrono::milliseconds>(d.at - p.start));
-  return {times.begin(), times.end()};
 }
 
 std::string received(tlsio::dtls::engine &e, std::size_t capacity, tlsio::step_result &r) {

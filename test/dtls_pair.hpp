@@ -6,6 +6,7 @@
 
 #include <tlsio/dtls/engine.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -87,6 +88,17 @@ struct dtls_pair {
   /// Moves the clock to the earlier timeout of the two and fires it; false if none.
   bool fire_next_timeout(std::chrono::milliseconds limit);
 };
+
+/// The times (after the start) at which one side queued datagrams, each time once.
+inline std::vector<std::chrono::milliseconds> send_times(const dtls_pair &p, side from) {
+  std::vector<std::chrono::milliseconds> times;
+  for (const auto &d : p.log)
+    if (d.from == from)
+      times.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(d.at - p.start));
+  std::sort(times.begin(), times.end());
+  times.erase(std::unique(times.begin(), times.end()), times.end());
+  return times;
+}
 
 /// Bytes of a string.
 inline std::span<const std::byte> as_bytes(const std::string &s) {

@@ -7,8 +7,6 @@
 
 #include <doctest/doctest.h>
 
-#include <set>
-
 using namespace tlsio_test;
 using tlsio::status;
 
@@ -35,14 +33,6 @@ tlsio::session first_session(const tlsio::context &client_ctx, const tlsio::cont
   auto s = p.client.get_session();
   REQUIRE(s);
   return *s;
-}
-
-std::vector<std::chrono::milliseconds> send_times(const dtls_pair &p, side from) {
-  std::set<std::chrono::milliseconds> times;
-  for (const auto &d : p.log)
-    if (d.from == from)
-      times.insert(std::chrono::duration_cast<std::chrono::milliseconds>(d.at - p.start));
-  return {times.begin(), times.end()};
 }
 
 } // namespace
