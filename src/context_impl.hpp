@@ -45,6 +45,13 @@ struct session::impl {
   bool datagram = false;
 };
 
+namespace detail {
+/// For the library's parts that are not the engines (the DTLS acceptor).
+struct context_access {
+  static const std::shared_ptr<context::impl> &of(const context &c) noexcept { return c.impl_; }
+};
+} // namespace detail
+
 struct context::impl {
   impl(role r, tlsio::backend b);
 

@@ -52,6 +52,9 @@ class session;
 namespace dtls {
 class engine;
 }
+namespace detail {
+struct context_access; // the library's own parts that need the implementation
+}
 
 /// What a server does when a client offers ALPN protocols and none is in its list.
 enum class alpn_mismatch {
@@ -393,6 +396,7 @@ public:
 private:
   friend class engine;
   friend class dtls::engine;
+  friend struct detail::context_access;
   void check_mutable() const;
   std::shared_ptr<impl> impl_;
 };

@@ -1,5 +1,6 @@
 #include <tlsio/dtls/acceptor.hpp>
 
+#include "../mbedtls/dtls_hello_screen.hpp"
 #include "association.hpp"
 #include "cookie_exchange.hpp"
 #include "spawn_operation.hpp"
@@ -124,13 +125,24 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
   }
 
   void on_client_hello(const asio::ip::udp::endpoint &from, std::span<const std::byte> d) {
+    auto id = client_id(from);
+    // Until its cookie verifies, a ClientHello costs no engine: it may come from a forged
+    // address, by the thousand.
+    auto screened =
+        screen_client_hello(*tlsio::detail::context_access::of(ctx), d,
+                            {reinterpret_cast<const unsigned char *>(id.data()), id.size()});
+    if (!screened.verified) {
+      std::error_code ignored;
+      if (!screened.answer.empty())
+        socket->send_to(asio::buffer(screened.answer), from, 0, ignored);
+      return;
+    }
     dtls::engine engine(ctx);
     engine.set_mtu(options.mtu);
-    engine.set_client_id(client_id(from));
+    engine.set_client_id(id);
     engine.put_datagram(d);
     engine.handshake();
-    if (!engine.cookie_verified()) {
-      // The HelloVerifyRequest, if any; then the engine and all it knew are gone.
+    if (!engine.cookie_verified()) { // Mbed TLS found the cookie stale a moment later
       for (; engine.queued_output() > 0; engine.pop_datagram()) {
         std::error_code ignored;
         socket->send_to(

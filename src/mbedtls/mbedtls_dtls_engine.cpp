@@ -2,15 +2,14 @@
 #include "mbedtls_dtls_engine.hpp"
 
 #include "../alert_for_error.hpp"
-#include "../dtls/cookie_exchange.hpp"
 #include "../engine_error.hpp"
+#include "dtls_hello_screen.hpp"
 
 #include <tlsio/error.hpp>
 
 #include <mbedtls/ssl_internal.h>
 
 #include <algorithm>
-#include <array>
 
 namespace tlsio::dtls {
 engine::impl::impl(std::shared_ptr<context::impl> ctx, std::function<clock::time_point()> now)
@@ -116,29 +115,15 @@ step_result engine::impl::handshake() {
 }
 
 bool engine::impl::screen_client_hellos() {
-  auto *cookies = context_->cookies_.get();
   for (; !input_.empty(); input_.pop_front()) {
-    auto hello = dtls::detail::parse_client_hello(input_.front());
-    if (!hello || client_id_.empty())
-      continue; // not a ClientHello, or no address to bind a cookie to: no answer
-    auto cookie = reinterpret_cast<const unsigned char *>(hello->cookie.data());
-    if (!hello->cookie.empty() &&
-        mbedtls_ssl_cookie_check(cookies, cookie, hello->cookie.size(), client_id_.data(),
-                                 client_id_.size()) == 0) {
+    auto screened = dtls::detail::screen_client_hello(*context_, input_.front(), client_id_);
+    if (screened.verified) {
       cookie_verified_ = true; // Mbed TLS takes it from here, refusals included
       start_deadline();
       return true;
     }
-    std::array<unsigned char, 255> made;
-    unsigned char *end = made.data();
-    if (mbedtls_ssl_cookie_write(cookies, &end, made.data() + made.size(), client_id_.data(),
-                                 client_id_.size()) != 0)
-      continue;
-    auto answer = dtls::detail::hello_verify_request(
-        *hello, std::as_bytes(std::span(made.data(), static_cast<std::size_t>(end - made.data()))));
-    // No amplification: the answer is never larger than what asked for it.
-    if (answer.size() <= input_.front().size())
-      output_.push_back(std::move(answer));
+    if (!screened.answer.empty())
+      output_.push_back(std::move(screened.answer));
   }
   return false;
 }
