@@ -12,9 +12,10 @@ using detail::throw_if;
 void context::enable_session_tickets(std::chrono::seconds lifetime) {
   check_mutable();
   auto &i = *impl_;
-  i.ticket_lifetime_ = lifetime;
-  if (i.backend_ != tlsio::backend::mbedtls)
+  if (i.backend_ != tlsio::backend::mbedtls) {
+    i.ticket_lifetime_ = lifetime;
     return; // the backend sets up its own keys at prepare()
+  }
   for (auto *keys : {i.tickets_.get(), i.dtls_tickets_.get()}) {
     // A second call replaces the first's keys, which would otherwise leak.
     mbedtls_ssl_ticket_free(keys);
@@ -22,9 +23,12 @@ void context::enable_session_tickets(std::chrono::seconds lifetime) {
     int ret = mbedtls_ssl_ticket_setup(keys, detail::fork_safe_random::generate, &i.random_,
                                        MBEDTLS_CIPHER_AES_256_GCM,
                                        static_cast<std::uint32_t>(lifetime.count()));
-    if (ret != 0)
+    if (ret != 0) {
+      i.ticket_lifetime_.reset(); // no half-made keys handed to a configuration
       throw std::system_error(detail::engine_error(ret), "setting up session tickets");
+    }
   }
+  i.ticket_lifetime_ = lifetime;
   // prepare() hands the keys to the configurations (impl::configure).
 }
 

@@ -115,3 +115,18 @@ TEST_CASE("failure_detail(): why an association ended, empty while it lives") {
   });
   acceptor.close();
 }
+
+TEST_CASE("an acceptor refuses a context every handshake would refuse, before anyone connects") {
+  asio::io_context io;
+  tlsio::context no_identity{tlsio::role::server, tlsio::backend::mbedtls};
+  try {
+    dtls::acceptor acceptor(io.get_executor(), no_identity, "127.0.0.1", 0);
+    FAIL("no exception");
+  } catch (const std::system_error &e) {
+    CHECK(e.code() == tlsio::error::no_certificate);
+  }
+  dtls::acceptor acceptor(io.get_executor(), dtls_server_context(), "127.0.0.1", 0);
+  tlsio::context another{tlsio::role::server, tlsio::backend::mbedtls};
+  CHECK_THROWS_AS(acceptor.set_context(another), std::system_error);
+  acceptor.close();
+}

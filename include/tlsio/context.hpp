@@ -59,7 +59,8 @@ struct context_access; // the library's own parts that need the implementation
 /// What a server does when a client offers ALPN protocols and none is in its list.
 enum class alpn_mismatch {
   fail,    ///< refuse with the no_application_protocol alert (RFC 7301's advice; default)
-  proceed, ///< go on without ALPN; the stream's alpn_protocol() is empty
+  proceed, ///< go on without ALPN; the stream's alpn_protocol() is empty (TLS only: a
+           ///< DTLS server refuses)
 };
 
 /// Which end of the connection a context configures.
@@ -280,7 +281,8 @@ public:
 
   /// Application protocols to offer (client) or accept (server), most preferred first
   /// (RFC 7301). A server chooses by its own order among what the client offers; with
-  /// none in common it does what `on_mismatch` says (a client ignores `on_mismatch`). Each
+  /// none in common it does what `on_mismatch` says (a client ignores `on_mismatch`; a DTLS
+  /// server always refuses, see dtls::engine::alpn_protocol()). Each
   /// name is 1 to 255 bytes without NUL, the whole list at most 65535 bytes encoded;
   /// otherwise error::invalid_alpn, and the context is unchanged. An empty vector turns
   /// ALPN off. A later call replaces the list. This form throws std::system_error;

@@ -142,7 +142,8 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
     engine.set_client_id(id);
     engine.put_datagram(d);
     engine.handshake();
-    if (!engine.cookie_verified()) { // Mbed TLS found the cookie stale a moment later
+    if (!engine.cookie_verified()) { // Mbed TLS found the cookie stale a moment later (the
+                                     // context was checked when it came: it is not broken)
       for (; engine.queued_output() > 0; engine.pop_datagram()) {
         std::error_code ignored;
         socket->send_to(
@@ -285,8 +286,14 @@ namespace {
 void check_context(const context &ctx) {
   if (ctx.get_role() != role::server)
     throw std::system_error(error::wrong_role, "tlsio::dtls::acceptor needs a server's context");
-  ctx.finalize();
+  // A context every handshake would refuse is refused here, as by tlsio::acceptor: else
+  // clients would get cookies, then silence.
+  if (auto ec = ctx.finalize())
+    throw std::system_error(ec, "tlsio::dtls::acceptor: the server context cannot accept "
+                                "connections");
   dtls::engine probe(ctx); // throws error::dtls_unavailable on a backend without DTLS
+  if (auto ec = probe.failure())
+    throw std::system_error(ec, "tlsio::dtls::acceptor: " + probe.failure_detail());
 }
 
 asio::ip::udp::endpoint bind_endpoint(const asio::any_io_executor &ex, std::string_view host,

@@ -109,9 +109,16 @@ step_result engine::impl::handshake() {
     return fail(error::handshake_timeout,
                 "the DTLS handshake did not complete within the handshake timeout (" +
                     std::to_string(ctx.handshake_timeout_.count()) + " ms)");
-  if (ctx.role_ == role::server && !cookie_verified_ && !screen_client_hellos())
-    return {status::want_input, 0, {}};
-  return run_handshake();
+  // A ClientHello whose cookie Mbed TLS found stale leaves the handshake unbegun: the
+  // datagrams queued after it are screened in turn.
+  for (std::size_t pass = 0; pass <= max_queued_datagrams; ++pass) {
+    if (ctx.role_ == role::server && !cookie_verified_ && !screen_client_hellos())
+      return {status::want_input, 0, {}};
+    auto r = run_handshake();
+    if (ctx.role_ == role::client || cookie_verified_ || input_.empty())
+      return r;
+  }
+  return {status::want_input, 0, {}};
 }
 
 bool engine::impl::screen_client_hellos() {

@@ -165,7 +165,8 @@ public:
   /// later accepts complete with asio::error::operation_aborted once no handshake is left
   /// under way and no stream waits. The socket stays open, since the streams' datagrams
   /// come through it: its receive keeps the io_context's run() from returning until
-  /// close() or the acceptor's destruction.
+  /// close(), or, after the acceptor's destruction, until the last stream it handed out
+  /// has ended.
   void stop_accepting();
   /// Ends everything at once: the socket closes and every association ends, handed-out
   /// streams included (their operations fail with asio::error::operation_aborted).
