@@ -32,20 +32,6 @@ namespace {
 
 constexpr auto wait_tuple = tlsio::compat::as_tuple(asio::use_awaitable);
 
-/// Whether a datagram may be a first ClientHello (cookie_exchange.hpp). Anything else
-/// from an unknown address is dropped before an engine is made for it.
-bool looks_like_client_hello(std::span<const std::byte> d) {
-  return parse_client_hello(d).has_value();
-}
-
-/// The ClientHello's random (RFC 6347 §4.2.2); zeros if `d` is none.
-std::array<std::byte, 32> hello_random(std::span<const std::byte> d) {
-  std::array<std::byte, 32> random{};
-  if (auto hello = parse_client_hello(d))
-    std::copy(hello->random.begin(), hello->random.end(), random.begin());
-  return random;
-}
-
 /// The bytes a cookie is bound to: the address, then the port.
 std::vector<std::byte> client_id(const asio::ip::udp::endpoint &e) {
   std::vector<std::byte> id;
@@ -104,32 +90,42 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
   }
 
   void on_datagram(const asio::ip::udp::endpoint &from, std::span<const std::byte> d) {
-    if (auto known = peers.find(from); known != peers.end()) {
-      auto a = known->second; // on_datagram may end it, and the map let go of it
-      // Mbed TLS looks for a reconnecting client only once the handshake is over; before
-      // that, a ClientHello with a new random from the same address (the client restarted)
-      // takes the stateless path, and replaces the old handshake once its cookie verifies.
-      if (!a->established() && looks_like_client_hello(d) && hello_random(d) != a->hello_random) {
-        on_client_hello(from, d);
-      } else {
-        a->on_datagram(d);
-        // The ClientHello that ended an established association (a verified reconnect)
-        // starts the new one now rather than at the client's retransmission.
-        if (a->why() == error::peer_reconnected && accepting && looks_like_client_hello(d))
-          on_client_hello(from, d);
-      }
-    } else if (accepting && looks_like_client_hello(d) && peers.size() < options.max_associations &&
-               handshaking + ready.size() < options.max_pending) {
-      on_client_hello(from, d);
+    auto known = peers.find(from);
+    if (known == peers.end()) {
+      // From a new address only a ClientHello counts (cookie_exchange.hpp), and only while
+      // there is room.
+      if (accepting && peers.size() < options.max_associations &&
+          handshaking + ready.size() < options.max_pending)
+        if (auto hello = parse_client_hello(d))
+          on_client_hello(from, d, *hello);
+      return;
     }
+    auto a = known->second; // on_datagram may end it, and the map let go of it
+    // Mbed TLS looks for a reconnecting client only once the handshake is over; before
+    // that, a ClientHello with a new random from the same address (the client restarted)
+    // takes the stateless path, and replaces the old handshake once its cookie verifies.
+    if (!a->established())
+      if (auto hello = parse_client_hello(d);
+          hello &&
+          !std::equal(hello->random.begin(), hello->random.end(), a->hello_random.begin())) {
+        on_client_hello(from, d, *hello);
+        return;
+      }
+    a->on_datagram(d);
+    // The ClientHello that ended an established association (a verified reconnect) starts
+    // the new one now rather than at the client's retransmission.
+    if (a->why() == error::peer_reconnected && accepting)
+      if (auto hello = parse_client_hello(d))
+        on_client_hello(from, d, *hello);
   }
 
-  void on_client_hello(const asio::ip::udp::endpoint &from, std::span<const std::byte> d) {
+  void on_client_hello(const asio::ip::udp::endpoint &from, std::span<const std::byte> d,
+                       const client_hello_view &hello) {
     auto id = client_id(from);
     // Until its cookie verifies, a ClientHello costs no engine: it may come from a forged
     // address, by the thousand.
     auto screened =
-        screen_client_hello(*tlsio::detail::context_access::of(ctx), d,
+        screen_client_hello(*tlsio::detail::context_access::of(ctx), hello, d.size(),
                             {reinterpret_cast<const unsigned char *>(id.data()), id.size()});
     if (!screened.verified) {
       std::error_code ignored;
@@ -158,7 +154,7 @@ struct acceptor_state : std::enable_shared_from_this<acceptor_state> {
     }
     auto a = std::make_shared<association>(strand, std::move(engine), socket, from,
                                            options.idle_timeout);
-    a->hello_random = hello_random(d);
+    std::copy(hello.random.begin(), hello.random.end(), a->hello_random.begin());
     peers[from] = a;
     ++handshaking;
     association_count = peers.size();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "../context_impl.hpp"
+#include "../dtls/cookie_exchange.hpp"
 
 #include <cstddef>
 #include <span>
@@ -20,10 +21,12 @@ struct hello_screen {
   std::vector<std::byte> answer;
 };
 
-/// Screens `datagram` from the client known by `client_id` (its address and port as bytes)
-/// with the cookie key of `ctx`, a server's context prepared for DTLS. An empty client id
-/// verifies and answers nothing. An answer is never larger than the datagram.
-hello_screen screen_client_hello(context::impl &ctx, std::span<const std::byte> datagram,
+/// Screens `hello`, parsed from a datagram of `datagram_size` bytes (parse_client_hello()),
+/// from the client known by `client_id` (its address and port as bytes) with the cookie key
+/// of `ctx`, a server's context prepared for DTLS. An empty client id verifies and answers
+/// nothing. An answer is never larger than the datagram.
+hello_screen screen_client_hello(context::impl &ctx, const client_hello_view &hello,
+                                 std::size_t datagram_size,
                                  std::span<const unsigned char> client_id);
 
 } // namespace tlsio::dtls::detail

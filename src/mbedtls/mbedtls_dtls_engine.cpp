@@ -123,7 +123,11 @@ step_result engine::impl::handshake() {
 
 bool engine::impl::screen_client_hellos() {
   for (; !input_.empty(); input_.pop_front()) {
-    auto screened = dtls::detail::screen_client_hello(*context_, input_.front(), client_id_);
+    auto hello = dtls::detail::parse_client_hello(input_.front());
+    if (!hello)
+      continue; // not a ClientHello: no answer
+    auto screened =
+        dtls::detail::screen_client_hello(*context_, *hello, input_.front().size(), client_id_);
     if (screened.verified) {
       cookie_verified_ = true; // Mbed TLS takes it from here, refusals included
       start_deadline();

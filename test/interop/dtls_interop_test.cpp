@@ -287,8 +287,7 @@ TEST_CASE("tlsio DTLS client resumes with openssl s_server -dtls1_2's ticket") {
   REQUIRE_MESSAGE(error.empty(), error, "\n", peer.proc->describe());
   CHECK(resumed == std::vector<bool>{false, true});
   // s_server prints it once its side is done, which may be after ours.
-  CHECK_MESSAGE(peer.proc->wait_for_text("Reused session-id", 10s, false),
-                peer.proc->describe());
+  CHECK_MESSAGE(peer.proc->wait_for_text("Reused session-id", 10s, false), peer.proc->describe());
 }
 
 TEST_CASE("tlsio DTLS client and gnutls-serv --udp --echo") {
